@@ -1,0 +1,46 @@
+"""Class activation maps: torch CAM and Grad-CAM, a pytorch-grad-cam adapter, fusion, multi-scale.
+
+Path from images to pseudo-masks::
+
+    cam = compute_cam(model, images, method="cam")   # float [B, H, W] in [0, 1]
+    masks = pseudo_masks(cam, threshold=0.3)         # bool [B, H, W]
+"""
+
+from wsss_lib.cam.fusion import (
+    CAM_METHODS,
+    FUSION_RULES,
+    compute_cam,
+    fuse_cams,
+    multiscale_cam,
+    sliding_window_cam,
+)
+from wsss_lib.cam.gradcam_adapter import GRADCAM_METHODS, GradCamAdapter
+from wsss_lib.cam.torch_cam import (
+    NORMALIZE_MODES,
+    CamResult,
+    class_activation_map,
+    default_gradcam_layers,
+    normalize_cam,
+    pseudo_masks,
+    torch_gradcam,
+    upsample_cam,
+)
+
+__all__ = [
+    "CAM_METHODS",
+    "FUSION_RULES",
+    "GRADCAM_METHODS",
+    "NORMALIZE_MODES",
+    "CamResult",
+    "GradCamAdapter",
+    "class_activation_map",
+    "compute_cam",
+    "default_gradcam_layers",
+    "fuse_cams",
+    "multiscale_cam",
+    "normalize_cam",
+    "pseudo_masks",
+    "sliding_window_cam",
+    "torch_gradcam",
+    "upsample_cam",
+]

@@ -1,0 +1,257 @@
+"""``SmokeScenes``: the one container every dataset in wsss-lab is held in.
+
+Synthetic scenes (:mod:`wsss_lib.data.synthetic`) and user folders (:mod:`wsss_lib.data.folder`)
+both produce a :class:`SmokeScenes`, so everything downstream (training, CAMs, metrics, notebooks)
+reads images, labels and masks from the same fields.
+
+On disk a container is one ``.npz`` file written with ``np.savez_compressed`` and read with
+``allow_pickle=False``: arrays are stored as they are, names as a fixed-width unicode array and the
+per-image parameter dicts (plus ``meta``) as JSON text in a ``uint8`` array. Nothing is pickled, and
+``SmokeScenes.load(path)`` returns arrays that are bit-identical to the saved ones.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wsss_lib.utils import atomic_write_bytes, to_jsonable
+
+__all__ = ["SCENES_FORMAT_VERSION", "SmokeScenes"]
+
+#: Bumped whenever the npz layout changes; files with another version are refused on load.
+SCENES_FORMAT_VERSION = 1
+
+_MASK_FIELDS = ("smoke_masks", "chimney_masks", "distractor_masks")
+
+
+def _plain_json(obj: Any) -> Any:
+    """``obj`` with only JSON types (tuples -> lists, numpy scalars -> Python numbers).
+
+    A C-speed ``json`` round trip; :func:`to_jsonable` is only called for values ``json`` cannot
+    encode itself (numpy, paths, dataclasses).
+    """
+    return json.loads(json.dumps(obj, default=to_jsonable))
+
+
+def _json_to_bytes(obj: Any, what: str) -> np.ndarray:
+    try:
+        text = json.dumps(obj, sort_keys=True, allow_nan=False)
+    except ValueError as err:
+        raise ValueError(
+            f"SmokeScenes.{what} contains NaN or infinity, which JSON cannot store; "
+            "replace them (e.g. with None) before saving."
+        ) from err
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+def _bytes_to_json(array: np.ndarray) -> Any:
+    return json.loads(array.tobytes().decode("utf-8"))
+
+
+def _as_mask(name: str, mask: Any, shape: tuple[int, int, int]) -> np.ndarray | None:
+    """Check one mask stack: ``bool [N, H, W]`` (integer 0/1 arrays are converted)."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        if not np.issubdtype(mask.dtype, np.integer):
+            raise ValueError(
+                f"SmokeScenes.{name} must be a bool array, got dtype {mask.dtype}; "
+                "threshold soft masks first, e.g. mask > 0.5."
+            )
+        mask = mask != 0
+    if mask.shape != shape:
+        raise ValueError(
+            f"SmokeScenes.{name} has shape {mask.shape} but the images need {shape} "
+            "(one H x W mask per image); pass masks with the same size as the images."
+        )
+    return mask
+
+
+@dataclass
+class SmokeScenes:
+    """A set of images with image-level labels and optional pixel masks.
+
+    Attributes:
+        images: ``uint8 [N, H, W, 3]`` RGB images.
+        labels: ``int64 [N]``, 1 = smoke, 0 = clean.
+        smoke_masks: ``bool [N, H, W]`` ground-truth smoke pixels, or ``None`` when unknown.
+        chimney_masks: ``bool [N, H, W]`` chimney pixels, or ``None`` when unknown.
+        distractor_masks: ``bool [N, H, W]`` smoke look-alikes (clouds, haze), or ``None``.
+        names: one string per image (file stem or ``"<split>_00042"``); filled in when empty.
+        params: one JSON-able dict per image (generator parameters; ``{}`` for real data).
+        meta: JSON-able dict about the whole set (e.g. the generator config and version).
+
+    Raises:
+        ValueError: when shapes, dtypes or lengths do not agree; the message names the field.
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    smoke_masks: np.ndarray | None = None
+    chimney_masks: np.ndarray | None = None
+    distractor_masks: np.ndarray | None = None
+    names: list[str] = field(default_factory=list)
+    params: list[dict[str, Any]] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        images = np.asarray(self.images)
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(
+                f"SmokeScenes.images must be uint8 [N, H, W, 3] RGB, got dtype {images.dtype} "
+                f"and shape {images.shape}; convert with np.asarray(img.convert('RGB'), np.uint8)."
+            )
+        n, h, w, _ = images.shape
+        labels = np.asarray(self.labels)
+        if labels.shape != (n,):
+            raise ValueError(
+                f"SmokeScenes.labels must have shape ({n},) (one label per image), "
+                f"got {labels.shape}."
+            )
+        if labels.size and not np.isin(labels, (0, 1)).all():
+            bad = sorted({v for v in labels.tolist() if v not in (0, 1)})[:5]
+            raise ValueError(
+                f"SmokeScenes.labels must be 0 (clean) or 1 (smoke), found {bad}; "
+                "map your classes to 0/1 first."
+            )
+        self.images = images
+        self.labels = labels.astype(np.int64, copy=False)
+        for name in _MASK_FIELDS:
+            setattr(self, name, _as_mask(name, getattr(self, name), (n, h, w)))
+
+        self.names = [str(s) for s in self.names] or [f"scene_{i:05d}" for i in range(n)]
+        if len(self.names) != n:
+            raise ValueError(f"SmokeScenes.names has {len(self.names)} entries for {n} images.")
+        # Plain JSON types (lists, not tuples) so a save/load round trip compares equal.
+        self.params = _plain_json(list(self.params)) or [{} for _ in range(n)]
+        if len(self.params) != n:
+            raise ValueError(f"SmokeScenes.params has {len(self.params)} entries for {n} images.")
+        self.meta = _plain_json(dict(self.meta))
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __repr__(self) -> str:
+        n_smoke = int(self.labels.sum())
+        masks = [m for m in _MASK_FIELDS if getattr(self, m) is not None]
+        return (
+            f"SmokeScenes(n={len(self)}, size={self.image_size}, smoke={n_smoke}, "
+            f"clean={len(self) - n_smoke}, masks={masks})"
+        )
+
+    @property
+    def has_masks(self) -> bool:
+        """True when pixel-level smoke masks are known (needed for IoU evaluation)."""
+        return self.smoke_masks is not None
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(H, W)`` of the images."""
+        return int(self.images.shape[1]), int(self.images.shape[2])
+
+    def subset(self, indices: Sequence[int] | np.ndarray | slice) -> SmokeScenes:
+        """Return a new container with the selected images (copies, in the given order).
+
+        Args:
+            indices: integer indices, a boolean mask of length ``N``, or a slice.
+        """
+        if isinstance(indices, slice):
+            idx = np.arange(len(self))[indices]
+        else:
+            idx = np.asarray(indices)
+            if idx.dtype == np.bool_:
+                if idx.shape != (len(self),):
+                    raise ValueError(
+                        f"A boolean subset mask needs shape ({len(self)},), got {idx.shape}."
+                    )
+                idx = np.flatnonzero(idx)
+            elif idx.size == 0:
+                idx = idx.astype(np.int64)
+            elif not np.issubdtype(idx.dtype, np.integer):
+                raise ValueError(f"subset() needs integer indices, got dtype {idx.dtype}.")
+            idx = idx.reshape(-1)
+        if idx.size and (idx.min() < -len(self) or idx.max() >= len(self)):
+            raise ValueError(f"subset() index out of range for {len(self)} images.")
+
+        def take(array: np.ndarray | None) -> np.ndarray | None:
+            return None if array is None else array[idx]
+
+        return SmokeScenes(
+            images=self.images[idx],
+            labels=self.labels[idx],
+            smoke_masks=take(self.smoke_masks),
+            chimney_masks=take(self.chimney_masks),
+            distractor_masks=take(self.distractor_masks),
+            names=[self.names[i] for i in idx.tolist()],
+            params=[self.params[i] for i in idx.tolist()],
+            meta=dict(self.meta),
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the container to one compressed, pickle-free ``.npz`` file (atomically).
+
+        Returns:
+            The path written, exactly as given (no ``.npz`` suffix is added).
+        """
+        arrays: dict[str, np.ndarray] = {
+            "format_version": np.array(SCENES_FORMAT_VERSION, dtype=np.int64),
+            "images": self.images,
+            "labels": self.labels,
+            "names": np.array(self.names, dtype=np.str_).reshape(len(self)),
+            "params_json": _json_to_bytes(self.params, "params"),
+            "meta_json": _json_to_bytes(self.meta, "meta"),
+        }
+        for name in _MASK_FIELDS:
+            mask = getattr(self, name)
+            if mask is not None:
+                arrays[name] = mask
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **arrays)
+        return atomic_write_bytes(path, buffer.getvalue())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SmokeScenes:
+        """Read a file written by :meth:`save` (``allow_pickle=False``).
+
+        Raises:
+            FileNotFoundError: when ``path`` does not exist.
+            ValueError: when the file is not a SmokeScenes npz or has another format version.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"No dataset file at {path}; create it with SmokeScenes.save() or "
+                "wsss_lib.data.load_split(...)."
+            )
+        with np.load(path, allow_pickle=False) as data:
+            keys = set(data.files)
+            needed = {"format_version", "images", "labels", "names", "params_json", "meta_json"}
+            if not needed <= keys:
+                raise ValueError(
+                    f"{path} is not a SmokeScenes file (missing {sorted(needed - keys)}); "
+                    "it must be written by SmokeScenes.save()."
+                )
+            version = int(data["format_version"])
+            if version != SCENES_FORMAT_VERSION:
+                raise ValueError(
+                    f"{path} uses SmokeScenes format {version}, this version reads "
+                    f"{SCENES_FORMAT_VERSION}; delete the file to regenerate it."
+                )
+            masks = {name: data[name] if name in keys else None for name in _MASK_FIELDS}
+            return cls(
+                images=data["images"],
+                labels=data["labels"],
+                names=data["names"].tolist(),
+                params=_bytes_to_json(data["params_json"]),
+                meta=_bytes_to_json(data["meta_json"]),
+                **masks,
+            )

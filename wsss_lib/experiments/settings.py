@@ -1,0 +1,89 @@
+"""Resolve a notebook's settings from a named profile plus explicit overrides.
+
+Profiles are data files (``wsss_lib/profiles/<name>.json``): a mapping from a notebook's stem
+(``"01_co_occurrence_bias"``) to its settings, with ``"*"`` holding defaults shared by all
+notebooks. A notebook's ``parameters`` cell holds ``profile`` and, for every setting, a literal
+override that defaults to ``None`` ("take the profile's value").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+__all__ = ["NotebookSettings", "available_profiles", "load_profile", "notebook_settings"]
+
+
+class NotebookSettings(dict):
+    """A dict of settings that also allows attribute access (``S.epochs``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError as err:
+            known = ", ".join(sorted(self))
+            raise AttributeError(f"No setting {name!r}; known settings: {known}") from err
+
+
+def _profiles_dir() -> Path:
+    return Path(str(resources.files("wsss_lib") / "profiles"))
+
+
+def available_profiles() -> list[str]:
+    """Names of the profiles shipped with the package (``quick``, ``full``, ...)."""
+    return sorted(p.stem for p in _profiles_dir().glob("*.json"))
+
+
+def load_profile(profile: str | Path) -> dict[str, dict[str, Any]]:
+    """Load a profile by name (``"quick"``) or from a JSON file path.
+
+    Raises:
+        ValueError: if the profile does not exist or is not a mapping of mappings.
+    """
+    path = Path(profile)
+    if path.suffix != ".json":
+        path = _profiles_dir() / f"{profile}.json"
+    if not path.is_file():
+        raise ValueError(
+            f"Unknown profile {str(profile)!r}: no file {path}. "
+            f"Available profiles: {', '.join(available_profiles())} (or pass a path to a .json)."
+        )
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, Mapping) or not all(isinstance(v, Mapping) for v in data.values()):
+        raise ValueError(f"Profile {path} must map notebook names to settings objects.")
+    return {str(k): dict(v) for k, v in data.items()}
+
+
+def notebook_settings(
+    notebook: str, profile: str | Path = "quick", **overrides: Any
+) -> NotebookSettings:
+    """Settings of one notebook: profile defaults (``"*"`` then the notebook's own), then overrides.
+
+    Args:
+        notebook: the notebook's stem, e.g. ``"01_co_occurrence_bias"``.
+        profile: profile name or path to a profile JSON file.
+        **overrides: values from the notebook's parameters cell; ``None`` means "use the profile".
+
+    Raises:
+        ValueError: if the profile has no section for ``notebook`` or an override names a
+            setting the profile does not define (a typo would otherwise be silently ignored).
+    """
+    data = load_profile(profile)
+    if notebook not in data:
+        raise ValueError(
+            f"Profile {str(profile)!r} has no settings for notebook {notebook!r}; "
+            f"it defines: {', '.join(sorted(k for k in data if k != '*'))}."
+        )
+    settings = NotebookSettings({**data.get("*", {}), **data[notebook]})
+    unknown = sorted(k for k in overrides if k not in settings)
+    if unknown:
+        raise ValueError(
+            f"Unknown setting(s) {unknown} for notebook {notebook!r}; "
+            f"valid settings: {', '.join(sorted(settings))}."
+        )
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    settings["profile"] = str(profile)
+    return settings

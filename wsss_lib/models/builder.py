@@ -1,0 +1,222 @@
+"""``build_classifier``: one builder over timm for ResNets and class-token ViTs, plus export/import.
+
+Defaults are sized for a CPU (small backbones, 96 px, timm's output stride 32, random init); the
+paper's setting is a parameter away::
+
+    build_classifier("resnet50", pcm=True, output_stride=16, img_size=512, pretrained=True)
+    build_classifier("vit_base", patch_size=16, img_size=512, pretrained=True)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import timm
+import torch
+from timm.models import get_pretrained_cfg, model_entrypoint, split_model_name_tag
+
+from wsss_lib.models.classifier import CnnClassifier, VitClassifier, WSSSClassifier
+from wsss_lib.models.weights import (
+    cached_hub_file,
+    hub_is_reachable,
+    load_weights,
+    read_weights_file,
+)
+from wsss_lib.utils import atomic_write_bytes, get_device
+
+__all__ = [
+    "CLASSIFIER_FORMAT",
+    "MODEL_NAMES",
+    "build_classifier",
+    "load_classifier",
+    "resolve_model_name",
+    "save_classifier",
+]
+
+MODEL_NAMES = ("resnet18", "resnet34", "resnet50", "vit_tiny", "vit_small", "vit_base")
+_SHORT_TO_TIMM = {
+    "resnet18": "resnet18",
+    "resnet34": "resnet34",
+    "resnet50": "resnet50",
+    "vit_tiny": "vit_tiny_patch16_224",
+    "vit_small": "vit_small_patch16_224",
+    "vit_base": "vit_base_patch16_224",
+}
+# timm module of an architecture -> our family. Other timm families have other interfaces.
+_FAMILY_OF_MODULE = {"timm.models.resnet": "cnn", "timm.models.vision_transformer": "vit"}
+CLASSIFIER_FORMAT = "wsss-lab-classifier/1"
+
+
+def resolve_model_name(name: str) -> tuple[str, str]:
+    """Map a short name (``MODEL_NAMES``) or a timm ResNet/ViT name to ``(timm_name, family)``.
+
+    Raises:
+        ValueError: unknown name or an unsupported timm family, listing the valid names.
+    """
+    timm_name = _SHORT_TO_TIMM.get(name, name)
+    hint = (
+        f"Valid names: {', '.join(MODEL_NAMES)}, or a timm ResNet / class-token ViT name "
+        "(see timm.list_models('resnet*') and timm.list_models('vit_*'))."
+    )
+    if not isinstance(name, str) or not timm.is_model(timm_name):
+        raise ValueError(f"Unknown model {name!r}. {hint}")
+    module = model_entrypoint(split_model_name_tag(timm_name)[0]).__module__
+    if module not in _FAMILY_OF_MODULE:
+        raise ValueError(f"Model {name!r} is a {module} architecture, which is not supported. {hint}")
+    return timm_name, _FAMILY_OF_MODULE[module]
+
+
+def _backbone_kwargs(family: str, name: str, *, img_size: int, patch_size: int | None,
+                     output_stride: int | None, num_classes: int, pcm: bool) -> dict[str, Any]:
+    if family == "cnn":
+        if patch_size is not None:
+            raise ValueError(f"patch_size applies to ViTs only; {name} is a CNN: drop patch_size.")
+        kwargs: dict[str, Any] = {"num_classes": 0, "global_pool": ""}  # our 1x1-conv head instead
+        if output_stride is not None:
+            if output_stride not in (8, 16, 32):
+                raise ValueError(f"output_stride must be 8, 16 or 32 (paper: 16), got {output_stride}.")
+            kwargs["output_stride"] = output_stride
+        return kwargs
+    if output_stride is not None:
+        raise ValueError(f"output_stride applies to CNNs only; {name} is a ViT: use patch_size.")
+    if pcm:
+        raise ValueError(f"pcm=True is for CNN classifiers (SEAM's PCM); {name} is a ViT: drop pcm.")
+    kwargs = {"num_classes": num_classes, "img_size": img_size, "dynamic_img_size": True}
+    if patch_size is not None:
+        if not isinstance(patch_size, int) or patch_size < 1:
+            raise ValueError(f"patch_size must be a positive int (e.g. 8 or 16), got {patch_size!r}.")
+        kwargs["patch_size"] = patch_size
+    return kwargs
+
+
+def _pretrained_backbone(timm_name: str, kwargs: dict[str, Any]) -> torch.nn.Module:
+    """timm's pretrained loading, failing fast (not hanging) when the hub cannot be reached."""
+    cfg = get_pretrained_cfg(timm_name)
+    cfg = cfg.to_dict() if cfg is not None else {}
+    repo = cfg.get("hf_hub_id") or f"timm/{timm_name}"
+    how_to = (
+        f"download model.safetensors from https://huggingface.co/{repo} on a networked machine and "
+        "pass build_classifier(..., weights_path='path/to/model.safetensors') without "
+        "pretrained=True, or use pretrained=False"
+    )
+    if not cfg.get("hf_hub_id") and not cfg.get("url"):
+        raise RuntimeError(f"timm has no pretrained weights for {timm_name}; use pretrained=False.")
+    overlay = None
+    cached = cached_hub_file(cfg)
+    if cached is not None:
+        overlay = {"file": str(cached)}  # already downloaded: no network needed
+    elif not hub_is_reachable():
+        raise RuntimeError(
+            f"pretrained=True needs the {timm_name} weights from huggingface.co, which is not "
+            f"reachable (offline, or HF_HUB_OFFLINE is set), and they are not in the local cache. "
+            f"To fix: {how_to}."
+        )
+    try:
+        return timm.create_model(timm_name, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
+    except Exception as err:
+        raise RuntimeError(
+            f"Loading pretrained weights for {timm_name} failed: {type(err).__name__}: {err}. "
+            f"To fix: {how_to}."
+        ) from err
+
+
+def build_classifier(
+    name: str,
+    *,
+    pretrained: bool = False,
+    weights_path: str | os.PathLike[str] | None = None,
+    pcm: bool = False,
+    img_size: int = 96,
+    patch_size: int | None = None,
+    output_stride: int | None = None,
+    num_classes: int = 1,
+) -> WSSSClassifier:
+    """Build a CNN or ViT classifier with the :class:`WSSSClassifier` interface.
+
+    Args:
+        name: One of ``MODEL_NAMES`` or a timm ResNet / class-token ViT name.
+        pretrained: Load timm's ImageNet weights (needs huggingface.co or its local cache; fails
+            fast offline with instructions).
+        weights_path: Local ``.safetensors``/``.pth``/``.pt``/``.bin`` file: a timm backbone state
+            dict or a wsss-lab classifier checkpoint. Exclusive with ``pretrained``.
+        pcm: CNN only: add SEAM's pixel correlation module (see ``wsss_lib.models.pcm``).
+        img_size: ViT only: size its position embeddings are made for (any input size works).
+        patch_size: ViT only: patch size (default: the timm name's, 16 for the short names).
+        output_stride: CNN only: 8, 16 (paper) or 32 (timm's default, fastest).
+        num_classes: Number of sigmoid logits (1: smoke vs clean).
+
+    Returns:
+        The classifier on the CPU (move it with ``.to(wsss_lib.utils.get_device())``).
+    """
+    timm_name, family = resolve_model_name(name)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int (1 for smoke/clean), got {num_classes!r}.")
+    if isinstance(img_size, bool) or not isinstance(img_size, int) or img_size < 1:
+        raise ValueError(f"img_size must be a positive int (pixels), got {img_size!r}.")
+    if pretrained and weights_path is not None:
+        raise ValueError(
+            "Pass either pretrained=True (download) or weights_path= (local file), not both."
+        )
+    kwargs = _backbone_kwargs(family, name, img_size=img_size, patch_size=patch_size,
+                              output_stride=output_stride, num_classes=num_classes, pcm=pcm)
+    if pretrained:
+        backbone = _pretrained_backbone(timm_name, kwargs)
+    else:
+        backbone = timm.create_model(timm_name, pretrained=False, **kwargs)
+    if family == "cnn":
+        model: WSSSClassifier = CnnClassifier(backbone, name=name, timm_name=timm_name,
+                                              num_classes=num_classes, pcm=pcm)
+    else:
+        if getattr(backbone, "cls_token", None) is None or backbone.global_pool != "token":
+            raise ValueError(
+                f"{name} pools without a class token (global_pool={backbone.global_pool!r}); "
+                "the ViT classifier needs a class-token ViT such as vit_small_patch16_224."
+            )
+        model = VitClassifier(backbone, name=name, timm_name=timm_name, num_classes=num_classes)
+    model.build_args = {
+        "name": name,
+        "pcm": pcm,
+        "img_size": img_size,
+        "patch_size": patch_size,
+        "output_stride": output_stride,
+        "num_classes": num_classes,
+    }
+    if weights_path is not None:
+        load_weights(model, weights_path)
+    return model
+
+
+def save_classifier(model: WSSSClassifier, path: str | os.PathLike[str]) -> Path:
+    """Write a classifier's build arguments and weights (atomically) for :func:`load_classifier`."""
+    if not model.build_args:
+        raise ValueError("This model has no build_args; build it with build_classifier().")
+    payload = {
+        "format": CLASSIFIER_FORMAT,
+        "build_args_json": json.dumps(model.build_args, sort_keys=True),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_classifier(path: str | os.PathLike[str],
+                    device: str | torch.device | None = None) -> WSSSClassifier:
+    """Rebuild and load a classifier written by :func:`save_classifier`, in eval mode.
+
+    Raises:
+        FileNotFoundError: missing file. ValueError: not a file written by save_classifier.
+    """
+    payload = read_weights_file(path)
+    if not isinstance(payload, dict) or payload.get("format") != CLASSIFIER_FORMAT:
+        raise ValueError(
+            f"{path} was not written by wsss_lib.models.save_classifier; for other weight files "
+            "use build_classifier(name, weights_path=path)."
+        )
+    model = build_classifier(**json.loads(payload["build_args_json"]))
+    model.load_state_dict(payload["state_dict"], strict=True)
+    return model.to(get_device(device)).eval()

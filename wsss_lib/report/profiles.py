@@ -1,0 +1,58 @@
+"""Profiles as the report sees them: which settings file each notebook runs with.
+
+A profile is a data file (``wsss_lib/profiles/<name>.json``) mapping a notebook's stem to its
+settings, with ``"*"`` holding settings shared by all notebooks. The notebooks resolve their own
+settings from it (:func:`wsss_lib.experiments.notebook_settings`), so the report only passes the
+profile's *name* as the notebook's ``profile`` parameter. It still reads the profile to fold
+each notebook's settings into the skip-unchanged hash: editing a profile re-runs the notebooks
+it touches.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from wsss_lib.experiments.settings import available_profiles, load_profile
+
+__all__ = [
+    "available_profiles",
+    "load_profile",
+    "notebook_profile_settings",
+    "profile_label",
+    "profile_parameter",
+]
+
+
+def _is_path(profile: str | Path) -> bool:
+    return Path(profile).suffix == ".json"
+
+
+def profile_label(profile: str | Path) -> str:
+    """Short name of a profile, used for the default output folder ``reports/<label>``.
+
+    ``"quick"`` stays ``"quick"``; a custom file ``my/tiny.json`` becomes ``"tiny"``.
+    """
+    return Path(profile).stem if _is_path(profile) else str(profile)
+
+
+def profile_parameter(profile: str | Path) -> str:
+    """Value given to a notebook's ``profile`` parameter.
+
+    A profile name passes through; a custom profile file becomes an absolute path, because the
+    notebook's kernel runs in the notebook's own folder, not in the caller's.
+    """
+    return str(Path(profile).resolve()) if _is_path(profile) else str(profile)
+
+
+def notebook_profile_settings(profile_data: dict[str, dict[str, Any]], stem: str) -> dict[str, Any]:
+    """Settings one notebook gets from a loaded profile: ``"*"`` updated by its own section.
+
+    Args:
+        profile_data: the mapping returned by :func:`load_profile`.
+        stem: the notebook's file stem, e.g. ``"01_co_occurrence_bias"``.
+
+    Returns:
+        A new dict (empty when the profile has neither section).
+    """
+    return {**profile_data.get("*", {}), **profile_data.get(stem, {})}

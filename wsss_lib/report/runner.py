@@ -1,0 +1,268 @@
+"""Run the tutorial notebooks through papermill and gather their outputs into one report.
+
+For every notebook ``notebooks/NN_*.ipynb`` the runner
+
+1. validates the parameters it will inject against the notebook's ``parameters`` cell
+   (``papermill.inspect_notebook``): the name must exist and the type must match the default's;
+2. skips the notebook when its cells, parameters, profile settings and the ``wsss_lib`` version
+   hash to the value stored by its last successful run (``--force`` re-runs anyway);
+3. otherwise executes it with papermill's Python API (a per-cell timeout is always set, because
+   nbclient can stall on widget cells when several notebooks run at once) into
+   ``<out>/<stem>/``: the executed notebook, its HTML rendering, and the ``metrics.json`` and PNG
+   figures the notebook writes into its ``output_dir`` parameter;
+4. writes ``summary.json`` and ``index.html`` for the whole report.
+
+Steps 1-2 live in :mod:`wsss_lib.report.plan`, step 3 in :mod:`wsss_lib.report.execute`, the
+page in :mod:`wsss_lib.report.html`; this module ties them together.
+
+Notebooks run in worker threads, each driving its own kernel process; the kernel's working folder
+is the notebook's folder (set through nbclient's ``resources``, so no thread calls ``os.chdir``).
+The kernel is the ``python3`` kernelspec, which jupyter_client resolves to the interpreter running
+the report (``sys.executable``) when ipykernel is installed in it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+from wsss_lib.report.execute import NotebookResult, execute_job, now, stored_result
+from wsss_lib.report.html import write_index_html
+from wsss_lib.report.plan import NotebookJob, discover_notebooks, library_version, plan_jobs
+from wsss_lib.report.profiles import profile_label
+from wsss_lib.utils import atomic_write_json
+
+__all__ = ["DEFAULT_TIMEOUTS", "ReportSummary", "progress_line", "run_report"]
+
+#: Per-cell execution timeout (seconds) by profile; other profiles get the ``"full"`` value.
+DEFAULT_TIMEOUTS = {"quick": 600, "full": 1800}
+# The kernel inherits our environment; a test runner's MPLBACKEND=Agg would drop every inline
+# figure from the executed notebooks, so kernels always get the inline backend.
+KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+
+
+@dataclass
+class ReportSummary:
+    """What :func:`run_report` did; ``summary.json`` holds :meth:`to_dict`."""
+
+    profile: str
+    output_dir: Path
+    results: list[NotebookResult]
+    total_wall_time_s: float
+    created: str
+    index_html: Path
+    summary_json: Path
+
+    @property
+    def failed(self) -> list[NotebookResult]:
+        """The notebooks that failed."""
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        """Process exit status: 0 when every notebook succeeded (or was up to date), else 1."""
+        return 1 if self.failed else 0
+
+    def counts(self) -> dict[str, int]:
+        """Number of notebooks per status."""
+        return {s: sum(r.status == s for r in self.results) for s in ("ok", "failed", "skipped")}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form written to ``summary.json`` and used to build ``index.html``."""
+        return {
+            "profile": self.profile,
+            "created": self.created,
+            "status": "failed" if self.failed else "ok",
+            "counts": self.counts(),
+            "total_wall_time_s": round(self.total_wall_time_s, 3),
+            "wsss_lib_version": library_version(),
+            "python": sys.executable,
+            "notebooks": [asdict(r) for r in self.results],
+        }
+
+
+def _check_kernel(kernel_name: str) -> None:
+    manager = KernelSpecManager()
+    try:
+        manager.get_kernel_spec(kernel_name)
+    except NoSuchKernel as err:
+        available = ", ".join(sorted(manager.find_kernel_specs())) or "none"
+        raise ValueError(
+            f"No Jupyter kernel named {kernel_name!r} (available: {available}); install ipykernel "
+            "in this environment or pass --kernel NAME."
+        ) from err
+
+
+def _ensure_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"Output folder {folder} is not writable ({err.strerror or err}); choose a folder "
+            "you can write to with --out."
+        ) from err
+
+
+@contextmanager
+def _environment(updates: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables (inherited by the kernels) and restore them afterwards."""
+    saved = {key: os.environ.get(key) for key in updates}
+    os.environ.update(updates)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def progress_line(result: NotebookResult) -> str:
+    """One line per finished notebook, e.g. ``[ok]       01_co_occurrence_bias     42.1 s``."""
+    line = f"{'[' + result.status + ']':<10} {result.name:<32} {result.wall_time_s:7.1f} s"
+    if result.status == "skipped":
+        line += "  (unchanged; time of its last run)"
+    if result.error:
+        line += f"  {result.error.splitlines()[0][:160]}"
+    return line
+
+
+def run_report(
+    notebooks_dir: str | Path = "notebooks",
+    profile: str | Path = "quick",
+    out_dir: str | Path | None = None,
+    *,
+    only: Sequence[str] | str | None = None,
+    overrides: Mapping[str, Any] | Iterable[tuple[str, Any]] = (),
+    jobs: int = 1,
+    force: bool = False,
+    timeout: float | None = None,
+    cache_dir: str | Path | None = None,
+    kernel_name: str = "python3",
+    echo: Callable[[str], None] | None = print,
+) -> ReportSummary:
+    """Run the notebooks with a profile and write the report (``index.html``, ``summary.json``).
+
+    Args:
+        notebooks_dir: folder with ``NN_*.ipynb`` notebooks.
+        profile: profile name (``"quick"``, ``"full"``) or path to a profile ``.json``.
+        out_dir: report folder; default ``reports/<profile>``.
+        only: notebooks to run (``"01,03"``, a list of selectors, or None for all).
+        overrides: parameter overrides ``{"NAME": value}`` / ``{"03:NAME": value}`` (or pairs).
+        jobs: notebooks run at the same time (each in its own kernel).
+        force: re-run notebooks even when unchanged since their last successful run.
+        timeout: per-cell execution timeout in seconds (rounded up to whole seconds); default by
+            profile (:data:`DEFAULT_TIMEOUTS`).
+        cache_dir: sets ``WSSS_CACHE`` for the kernels (model/dataset cache); default: inherited.
+        kernel_name: Jupyter kernelspec to execute with.
+        echo: receives one progress line per finished notebook and the final lines; None: quiet.
+
+    Returns:
+        The :class:`ReportSummary`; ``summary.exit_code`` is non-zero when a notebook failed.
+
+    Raises:
+        ValueError / FileNotFoundError: bad input (reported before any notebook runs).
+        RuntimeError: another report is writing into the same folder right now.
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}.")
+    label = profile_label(profile)
+    timeout = timeout if timeout is not None else DEFAULT_TIMEOUTS.get(label, 1800)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
+    timeout = math.ceil(timeout)  # nbclient takes whole seconds
+    report_dir = Path(out_dir if out_dir is not None else Path("reports") / label).resolve()
+    say = echo or (lambda _line: None)
+
+    notebooks = discover_notebooks(notebooks_dir, only)
+    pairs = list(overrides.items() if isinstance(overrides, Mapping) else overrides)
+    planned = plan_jobs(notebooks, profile, report_dir, pairs)
+    _check_kernel(kernel_name)
+    _ensure_writable(report_dir)
+
+    env = dict(KERNEL_ENV)
+    if cache_dir is not None:
+        env["WSSS_CACHE"] = str(Path(cache_dir).expanduser().resolve())
+    start = time.perf_counter()
+    lock = FileLock(str(report_dir / ".wsss-report.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout as err:
+        raise RuntimeError(
+            f"Another report is writing into {report_dir} right now; wait for it or use --out."
+        ) from err
+    try:
+        with _environment(env):
+            results = _run_jobs(planned, report_dir, force, jobs, timeout, kernel_name, say)
+        summary = ReportSummary(
+            profile=label,
+            output_dir=report_dir,
+            results=results,
+            total_wall_time_s=time.perf_counter() - start,
+            created=now(),
+            index_html=report_dir / "index.html",
+            summary_json=report_dir / "summary.json",
+        )
+        data = summary.to_dict()
+        atomic_write_json(summary.summary_json, data)
+        write_index_html(data, report_dir)
+    finally:
+        lock.release()
+    counts = summary.counts()
+    say(
+        f"{len(results)} notebooks: {counts['ok']} ok, {counts['failed']} failed, "
+        f"{counts['skipped']} skipped (unchanged) in {summary.total_wall_time_s:.1f} s"
+    )
+    say(f"Report: {summary.index_html}")
+    return summary
+
+
+def _run_jobs(
+    planned: Sequence[NotebookJob],
+    report_dir: Path,
+    force: bool,
+    jobs: int,
+    timeout: int,
+    kernel_name: str,
+    say: Callable[[str], None],
+) -> list[NotebookResult]:
+    """Run (or skip) every job, announcing each as it finishes; results in notebook order."""
+    results: dict[str, NotebookResult] = {}
+    to_run = []
+    for job in planned:
+        cached = None if force else stored_result(job, report_dir)
+        if cached is None:
+            to_run.append(job)
+        else:
+            results[job.name] = cached
+            say(progress_line(cached))
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(to_run)))) as pool:
+        futures = {
+            pool.submit(execute_job, job, report_dir, timeout=timeout, kernel_name=kernel_name): job
+            for job in to_run
+        }
+        try:
+            for future in as_completed(futures):
+                result = future.result()
+                results[result.name] = result
+                say(progress_line(result))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return [results[job.name] for job in planned]

@@ -1,0 +1,378 @@
+"""Training configuration: what to train, on which data, how, as plain JSON-round-trippable data.
+
+A :class:`TrainConfig` is the single source of truth for a run. Its :meth:`TrainConfig.to_dict`
+form (plus the data generator and training code versions) is the cache key, so two configs that
+differ anywhere train two models, and an identical config is trained once and then reused.
+
+Configs are frozen and validated on construction; change one with :func:`dataclasses.replace`,
+which validates again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from wsss_lib.losses import DISTANCES, LEVELS, MATCH_TO, validate_lambda
+from wsss_lib.utils import to_jsonable
+
+__all__ = [
+    "AMP_MODES",
+    "KT_PARADIGMS",
+    "KT_TARGETS",
+    "PARADIGMS",
+    "DataSpec",
+    "KTSpec",
+    "ModelSpec",
+    "TrainConfig",
+]
+
+PARADIGMS = ("single", "teacher_student", "co_training", "supervised")
+KT_PARADIGMS = ("teacher_student", "co_training")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+KT_TARGETS = ("score_map", "features")
+
+
+def _check_choice(value: Any, choices: tuple[str, ...], name: str) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not supported; choose one of {list(choices)}.")
+
+
+def _check_int(value: Any, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
+
+
+def _check_jsonable_mapping(value: Any, name: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{name} must be a dict of plain values; got {type(value).__name__}.")
+    return to_jsonable(dict(value))
+
+
+def _strict_kwargs(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Reject unknown keys in ``from_dict`` input with a message listing the valid ones."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{cls.__name__}.from_dict expects a dict; got {type(data).__name__}.")
+    valid = [f.name for f in fields(cls)]
+    unknown = sorted(set(data) - set(valid))
+    if unknown:
+        raise ValueError(f"Unknown {cls.__name__} keys {unknown}; valid keys are {valid}.")
+    return dict(data)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A classifier to build: a name for :func:`wsss_lib.models.build_classifier` and its kwargs.
+
+    Attributes:
+        name: Model name (``"resnet18"``, ``"vit_tiny"``, ... or a full timm name).
+        kwargs: Extra keyword arguments of ``build_classifier`` (``pcm``, ``patch_size``, ...).
+            ``img_size`` defaults to the data's ``image_size``.
+    """
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"ModelSpec.name must be a non-empty model name; got {self.name!r}.")
+        object.__setattr__(self, "kwargs", _check_jsonable_mapping(self.kwargs, "ModelSpec.kwargs"))
+        if "name" in self.kwargs:
+            raise ValueError("ModelSpec.kwargs must not contain 'name'; set ModelSpec.name.")
+
+    def build_kwargs(self, image_size: int) -> dict[str, Any]:
+        """Keyword arguments for ``build_classifier``, with ``img_size`` filled in."""
+        return {"img_size": image_size, **self.kwargs}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kwargs": dict(self.kwargs)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
+        return cls(**_strict_kwargs(cls, data))
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which synthetic splits to train and validate on (see :func:`wsss_lib.data.load_split`).
+
+    Attributes:
+        train_split: Split to train on (one of ``wsss_lib.data.SPLITS``).
+        val_split: Split for the per-epoch validation, or None to skip validation.
+        image_size: Square image side in pixels.
+        n_train: Number of training images (None: the split's default).
+        n_val: Number of validation images (None: the split's default).
+        seed: Generator seed of the splits.
+        overrides: Further :class:`wsss_lib.data.SceneConfig` fields, e.g.
+            ``{"p_chimney_given_smoke": 0.5}``.
+    """
+
+    train_split: str = "train"
+    val_split: str | None = "val"
+    image_size: int = 64
+    n_train: int | None = None
+    n_val: int | None = None
+    seed: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from wsss_lib.data import SPLITS, SceneConfig
+
+        _check_choice(self.train_split, SPLITS, "DataSpec.train_split")
+        if self.val_split is not None:
+            _check_choice(self.val_split, SPLITS, "DataSpec.val_split")
+        _check_int(self.image_size, "DataSpec.image_size", 8)
+        for name in ("n_train", "n_val"):
+            if getattr(self, name) is not None:
+                _check_int(getattr(self, name), f"DataSpec.{name}", 1)
+        _check_int(self.seed, "DataSpec.seed", 0)
+        overrides = _check_jsonable_mapping(self.overrides, "DataSpec.overrides")
+        reserved = {"image_size", "n_images", "seed"}
+        allowed = sorted({f.name for f in fields(SceneConfig)} - reserved)
+        bad = sorted(set(overrides) - set(allowed))
+        if bad:
+            raise ValueError(
+                f"DataSpec.overrides has unknown or reserved keys {bad}; allowed keys are "
+                f"{allowed} (set image_size, n_train/n_val and seed as DataSpec fields)."
+            )
+        object.__setattr__(self, "overrides", overrides)
+
+    def split_kwargs(self, split: str, n_images: int | None) -> dict[str, Any]:
+        """Keyword arguments of ``wsss_lib.data.load_split`` for one split."""
+        return {
+            "split": split,
+            "image_size": self.image_size,
+            "n_images": n_images,
+            "seed": self.seed,
+            **self.overrides,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_jsonable(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DataSpec:
+        return cls(**_strict_kwargs(cls, data))
+
+
+@dataclass(frozen=True)
+class KTSpec:
+    """Knowledge-transfer settings of the teacher-student and co-training paradigms.
+
+    The loss term is ``lam * KnowledgeTransferLoss(level, distance)(proj(student.feature_map),
+    teacher_target)``. The direction (CNN->ViT as in the paper, or ViT->CNN) follows from which
+    :class:`ModelSpec` is the teacher.
+
+    Attributes:
+        lam: Weight λ of the knowledge-transfer term (validated by ``validate_lambda``).
+        level: ``"global"`` (pooled vectors, the paper's best), ``"spatial"`` or ``"channel"``.
+        distance: ``"cosine"``, ``"l1"`` or ``"l2"``.
+        projection: Learn a 1x1 conv from the student's channels to the teacher's.
+        target: What of the teacher is aligned: its ``"score_map"`` (raw CAM, the paper) or an
+            intermediate ``"features"`` map.
+        teacher_layer: The teacher layer for ``target="features"`` (a name such as ``"layer3"``
+            or an index accepted by ``WSSSClassifier.resolve_layers``); must be None otherwise.
+        match_to: Grid both maps are resized to: ``"teacher"`` or ``"student"``.
+        normalize: Unit-RMS rescaling of vectors before L1/L2 (see ``wsss_lib.losses``).
+    """
+
+    lam: float = 1.0
+    level: str = "global"
+    distance: str = "cosine"
+    projection: bool = True
+    target: str = "score_map"
+    teacher_layer: str | int | None = None
+    match_to: str = "teacher"
+    normalize: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lam", float(validate_lambda(self.lam)))
+        _check_choice(self.level, LEVELS, "KTSpec.level")
+        _check_choice(self.distance, DISTANCES, "KTSpec.distance")
+        for name in ("projection", "normalize"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"KTSpec.{name} must be True or False; got {getattr(self, name)!r}."
+                )
+        _check_choice(self.match_to, MATCH_TO, "KTSpec.match_to")
+        _check_choice(self.target, KT_TARGETS, "KTSpec.target")
+        if self.target == "features" and self.teacher_layer is None:
+            raise ValueError(
+                "KTSpec.target='features' needs teacher_layer (e.g. 'layer3' or -2) naming the "
+                "teacher feature map to align."
+            )
+        if self.target == "score_map" and self.teacher_layer is not None:
+            raise ValueError(
+                f"KTSpec.teacher_layer={self.teacher_layer!r} is only used with "
+                "target='features'; drop it or set target='features'."
+            )
+        if self.teacher_layer is not None and (
+            isinstance(self.teacher_layer, bool) or not isinstance(self.teacher_layer, (str, int))
+        ):
+            raise ValueError(
+                f"KTSpec.teacher_layer must be a layer name or an int; got {self.teacher_layer!r}."
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> KTSpec:
+        return cls(**_strict_kwargs(cls, data))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a trained model (and therefore its cache entry).
+
+    Attributes:
+        paradigm: ``"single"`` (one network, BCE on image labels), ``"teacher_student"``
+            (frozen pre-trained teacher, student with BCE + λ·KT), ``"co_training"`` (both from
+            scratch, BCE + BCE + λ·KT) or ``"supervised"`` (backbone + light decoder trained on
+            smoke masks: the fully supervised reference).
+        model: The network of ``"single"`` and ``"supervised"``.
+        student: The student of the KT paradigms (its CAMs are the result).
+        teacher: The teacher of the KT paradigms (its score map / features are the target).
+        data: Training and validation data.
+        epochs: Number of epochs (>= 1).
+        batch_size: Images per step.
+        lr: AdamW learning rate (constant). 1e-3 suits the from-scratch models of the synthetic
+            benchmark; the paper fine-tunes pre-trained weights with 1e-4.
+        weight_decay: AdamW weight decay.
+        seed: Seed of initialisation, shuffling and augmentation.
+        amp: Mixed precision: ``"auto"`` (bf16, else fp16, on CUDA; off on CPU), ``"bf16"``,
+            ``"fp16"`` or ``"off"``. Always off on CPU.
+        augment: Random augmentation of training batches.
+        kt: Knowledge-transfer settings; defaults to ``KTSpec()`` for the KT paradigms and is
+            dropped (set to None) for the others, where it would have no effect.
+        teacher_epochs: Epochs of the teacher's own single-network training in
+            ``"teacher_student"`` (None: ``epochs``).
+    """
+
+    paradigm: str = "single"
+    model: ModelSpec | None = None
+    student: ModelSpec | None = None
+    teacher: ModelSpec | None = None
+    data: DataSpec = field(default_factory=DataSpec)
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    seed: int = 0
+    amp: str = "auto"
+    augment: bool = True
+    kt: KTSpec | None = None
+    teacher_epochs: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_choice(self.paradigm, PARADIGMS, "TrainConfig.paradigm")
+        self._check_model_fields()
+        if not isinstance(self.data, DataSpec):
+            raise ValueError(
+                f"TrainConfig.data must be a DataSpec; got {type(self.data).__name__}."
+            )
+        _check_int(self.epochs, "TrainConfig.epochs", 1)
+        _check_int(self.batch_size, "TrainConfig.batch_size", 1)
+        _check_int(self.seed, "TrainConfig.seed", 0)
+        for name, minimum_exclusive in (("lr", True), ("weight_decay", False)):
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok = ok and math.isfinite(value) and (value > 0 if minimum_exclusive else value >= 0)
+            bound = "> 0" if minimum_exclusive else ">= 0"
+            if not ok:
+                raise ValueError(
+                    f"TrainConfig.{name} must be a finite number {bound}; got {value!r}."
+                )
+            object.__setattr__(self, name, float(value))
+        _check_choice(self.amp, AMP_MODES, "TrainConfig.amp")
+        if not isinstance(self.augment, bool):
+            raise ValueError(f"TrainConfig.augment must be True or False; got {self.augment!r}.")
+        if self.paradigm in KT_PARADIGMS:
+            kt = KTSpec() if self.kt is None else self.kt
+            if not isinstance(kt, KTSpec):
+                raise ValueError(f"TrainConfig.kt must be a KTSpec; got {type(kt).__name__}.")
+            object.__setattr__(self, "kt", kt)
+        else:
+            object.__setattr__(self, "kt", None)
+        if self.teacher_epochs is not None:
+            if self.paradigm != "teacher_student":
+                raise ValueError(
+                    "TrainConfig.teacher_epochs only applies to paradigm='teacher_student' "
+                    f"(got paradigm={self.paradigm!r}); remove it."
+                )
+            _check_int(self.teacher_epochs, "TrainConfig.teacher_epochs", 1)
+
+    def _check_model_fields(self) -> None:
+        if self.paradigm in KT_PARADIGMS:
+            needed, unused = ("student", "teacher"), ("model",)
+        else:
+            needed, unused = ("model",), ("student", "teacher")
+        for name in needed:
+            if not isinstance(getattr(self, name), ModelSpec):
+                raise ValueError(
+                    f"paradigm={self.paradigm!r} needs {name}=ModelSpec(...) "
+                    f"(e.g. ModelSpec('resnet18')); got {getattr(self, name)!r}."
+                )
+        for name in unused:
+            if getattr(self, name) is not None:
+                raise ValueError(
+                    f"paradigm={self.paradigm!r} does not use {name!r}; set "
+                    f"{' and '.join(needed)} instead."
+                )
+
+    @property
+    def main_role(self) -> str:
+        """Role of the network whose CAMs are the result: ``"model"`` or ``"student"``."""
+        return "student" if self.paradigm in KT_PARADIGMS else "model"
+
+    @property
+    def main_spec(self) -> ModelSpec:
+        """The :class:`ModelSpec` of the network in :attr:`main_role`."""
+        spec = getattr(self, self.main_role)
+        assert spec is not None  # guaranteed by validation
+        return spec
+
+    def teacher_config(self) -> TrainConfig:
+        """The single-network config that trains this run's teacher (``"teacher_student"`` only).
+
+        Every student with the same teacher spec, data and optimiser settings shares it, so the
+        teacher is trained once and then loaded from the cache.
+        """
+        if self.paradigm != "teacher_student":
+            raise ValueError(
+                f"teacher_config() is only defined for paradigm='teacher_student'; "
+                f"this config has paradigm={self.paradigm!r}."
+            )
+        return replace(
+            self,
+            paradigm="single",
+            model=self.teacher,
+            student=None,
+            teacher=None,
+            epochs=self.teacher_epochs or self.epochs,
+            kt=None,
+            teacher_epochs=None,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict; ``TrainConfig.from_dict(c.to_dict()) == c``."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.to_dict() if hasattr(value, "to_dict") else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Rebuild a config from :meth:`to_dict` output (unknown keys are an error)."""
+        kwargs = _strict_kwargs(cls, data)
+        for name in ("model", "student", "teacher"):
+            if kwargs.get(name) is not None:
+                kwargs[name] = ModelSpec.from_dict(kwargs[name])
+        if "data" in kwargs:
+            kwargs["data"] = DataSpec.from_dict(kwargs["data"])
+        if kwargs.get("kt") is not None:
+            kwargs["kt"] = KTSpec.from_dict(kwargs["kt"])
+        return cls(**kwargs)
