@@ -1,8 +1,8 @@
 """Regenerate ``data_samples/``: a small committed sample of the synthetic benchmark.
 
 Draws scenes from the ``test`` split (96 px), keeps an equal number of each of four kinds —
-smoke with a chimney, smoke without one, a chimney without smoke, clean sky with clouds/haze —
-interleaved so every row of the contact sheet shows the mix, and writes them in the folder layout
+smoke with a chimney, smoke without one, a chimney without smoke, clean sky with clouds/haze (one
+row of the contact sheet each) — and writes them in the folder layout
 that :func:`wsss_lib.data.load_folder` reads, plus ``contact_sheet.png`` and ``README.md``.
 
 Deterministic: the same library version writes the same bytes. Run from the repository root::
@@ -54,7 +54,7 @@ def scene_kinds(scenes: SmokeScenes) -> np.ndarray:
 
 
 def pick_samples(pool: SmokeScenes, per_kind: int = PER_KIND) -> SmokeScenes:
-    """The first ``per_kind`` scenes of each kind, interleaved kind by kind.
+    """The first ``per_kind`` scenes of each kind, grouped by kind in the order of :data:`KINDS`.
 
     Raises:
         ValueError: the pool has too few scenes of some kind.
@@ -64,30 +64,30 @@ def pick_samples(pool: SmokeScenes, per_kind: int = PER_KIND) -> SmokeScenes:
     short = [KINDS[k] for k, g in enumerate(groups) if len(g) < per_kind]
     if short:
         raise ValueError(f"The pool has fewer than {per_kind} scenes of: {short}; enlarge it.")
-    order = np.stack(groups, axis=1).reshape(-1)  # kind 0, 1, 2, 3, 0, 1, ...
-    return pool.subset(order)
+    return pool.subset(np.concatenate(groups))
 
 
 def draw_pool(per_kind: int = PER_KIND) -> SmokeScenes:
-    """Generate test-split scenes, doubling the pool until every kind has enough examples."""
-    n_images = 256
-    while True:
-        pool = make_split(SPLIT, image_size=IMAGE_SIZE, n_images=n_images, seed=SEED)
+    """The standard test split, enlarged (doubling) only if some kind has too few examples."""
+    pool = make_split(SPLIT, image_size=IMAGE_SIZE, seed=SEED)
+    while len(pool) < 8192:
         counts = np.bincount(scene_kinds(pool) + 1, minlength=len(KINDS) + 1)[1:]
-        if counts.min() >= per_kind or n_images >= 8192:
-            return pool
-        n_images *= 2
+        if counts.min() >= per_kind:
+            break
+        pool = make_split(SPLIT, image_size=IMAGE_SIZE, n_images=2 * len(pool), seed=SEED)
+    return pool
 
 
 def readme_text(samples: SmokeScenes) -> str:
     kinds = scene_kinds(samples)
     counts = "\n".join(f"| {name} | {int((kinds == k).sum())} |" for k, name in enumerate(KINDS))
     n_smoke = int(samples.labels.sum())
+    n_clean = len(samples) - n_smoke
     return f"""# data_samples — a small sample of the synthetic smoke benchmark
 
-{len(samples)} scenes ({n_smoke} smoke, {len(samples) - n_smoke} clean) of {IMAGE_SIZE}x{IMAGE_SIZE}
-pixels from the `{SPLIT}` split (seed {SEED}, generator version `{GENERATOR_VERSION}`), in the
-folder layout that `wsss_lib.data.load_folder` reads — the same layout your own data uses.
+{len(samples)} scenes ({n_smoke} smoke, {n_clean} clean), {IMAGE_SIZE}x{IMAGE_SIZE} px, \
+from the `{SPLIT}` split (seed {SEED}, generator version `{GENERATOR_VERSION}`), in the folder \
+layout that `wsss_lib.data.load_folder` reads — the same layout your own data uses.
 
 ![contact sheet](contact_sheet.png)
 
@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> Path:
         samples,
         n=len(samples),
         path=out / "contact_sheet.png",
-        ncols=9,
+        ncols=PER_KIND,
+        row_titles=KINDS,
         title=(
             f"Synthetic smoke scenes ({SPLIT} split, {IMAGE_SIZE} px): smoke outlined in cyan, "
             "chimneys in orange, clouds/haze dashed"

@@ -23,6 +23,16 @@ SKY, SMOKE_GREY = (90, 150, 225), (150, 150, 150)
 CLOUD_GREY, HILL_GREEN = (165, 165, 168), (60, 120, 50)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Many tiny tensor ops: on a shared, loaded CPU, OpenMP threads waiting for each other cost
+    ~10x the work itself, so these tests run single-threaded."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _noisy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(image + rng.normal(0, 6, image.shape), 0, 255).astype(np.uint8)
 
@@ -227,5 +237,16 @@ def test_backbone_features_variant_trains_only_the_head():
     refined = refiner(cams, images)
     assert refined.shape == cams.shape
     torch.testing.assert_close(backbone.stem.weight, frozen)
+    assert backbone.stem.weight.requires_grad  # the caller's model is not altered
     assert refiner.params()["backbone"] == "stand-in"
     json.dumps(refiner.params())
+
+
+def test_grids_smaller_than_the_radius_work():
+    images, cams, _ = two_region_scenes(n=2)
+    small_images, small_cams = images[:, ::4, ::4].copy(), cams[:, ::4, ::4].contiguous()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 4 cells hold no fg-bg pair; not the point here
+        refiner = _refiner(stride=8, epochs=1).fit(small_cams, small_images)  # 16 px: 2x2 grid
+    refined = refiner(small_cams, small_images)
+    assert refined.shape == small_cams.shape and bool(torch.isfinite(refined).all())

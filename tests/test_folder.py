@@ -171,7 +171,6 @@ def test_missing_folder_csv_corrupt_image_and_mask_size(tmp_path):
         load_folder(root, image_size=1.5)
 
 
-@pytest.mark.skipif(not (SAMPLES / "labels.csv").exists(), reason="data_samples not generated")
 def test_committed_data_samples_are_consistent():
     scenes = load_folder(SAMPLES)
     assert len(scenes) == 36 and scenes.images.shape[1:] == (96, 96, 3)

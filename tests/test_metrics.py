@@ -216,6 +216,8 @@ def test_bad_inputs_give_clear_errors():
         confusion_iou(PRED[:, None], GT[:, None])
     with pytest.raises(ValueError, match="NaN"):
         evaluate_cams(np.full(GT.shape, np.nan), GT)
+    with pytest.raises(ValueError, match="has_masks"):
+        evaluate_cams(np.zeros(GT.shape), None)
 
 
 def test_classification_accuracy():

@@ -422,9 +422,9 @@ def _pooled_fp_rate(pred: Any, region: Any, pred_name: str, region_name: str) ->
 def chimney_false_positive_rate(pred: Any, chimney_mask: Any) -> float:
     """Fraction of chimney pixels that the pseudo-mask calls smoke, pooled over the dataset.
 
-    ``|pred & chimney| / |chimney|`` summed over all images. Chimney pixels are never smoke in the
-    synthetic scenes (the plume starts above the stack), so every hit is a false positive caused
-    by the chimney shortcut.
+    ``|pred & chimney| / |chimney|`` summed over all images. Chimney-mask pixels are never smoke
+    in the synthetic scenes (where a plume covers the stack, those pixels belong to the smoke
+    mask), so every hit is a false positive, typically caused by the chimney shortcut.
 
     Args:
         pred: Pseudo-masks, bool ``[N, H, W]``.
@@ -517,6 +517,11 @@ def evaluate_cams(
     """
     if not (isinstance(threshold, (int, float)) and math.isfinite(threshold)):
         raise ValueError(f"threshold must be a finite number; got {threshold!r}.")
+    if smoke_masks is None:
+        raise ValueError(
+            "evaluate_cams needs ground-truth smoke masks, got None (scenes.has_masks is False). "
+            "Pixel metrics need masks; without them compare CAMs visually or by accuracy."
+        )
     cam_f = _as_cam(cam, "cam")
     gt = _as_mask(smoke_masks, "smoke_masks")
     _check_same_shape(cam_f, gt, "cam", "smoke_masks")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -153,13 +154,14 @@ def contact_sheet(
     path: str | os.PathLike[str] | None = None,
     ncols: int | None = None,
     title: str | None = None,
-    tile_inches: float = 1.25,
+    row_titles: Sequence[str] | None = None,
+    tile_inches: float = 1.3,
     show_distractors: bool = True,
 ) -> Figure:
     """A grid of the first ``n`` scenes with their masks outlined.
 
     Smoke masks are outlined in cyan, chimney masks in orange, clouds/haze dashed white (each only
-    when the scenes have that mask). Every tile is titled with its name and label.
+    when the scenes have that mask, with a legend). Every tile is titled with its name and label.
 
     Args:
         scenes: A :class:`wsss_lib.data.SmokeScenes` (anything with ``images``, ``labels``,
@@ -168,6 +170,7 @@ def contact_sheet(
         path: When given, the figure is also saved there as PNG.
         ncols: Columns of the grid (default: about square).
         title: Figure title (default describes the colours).
+        row_titles: Optional text at the left of each row (e.g. what the row shows).
         tile_inches: Size of one tile in inches.
         show_distractors: Outline clouds/haze too.
 
@@ -179,9 +182,8 @@ def contact_sheet(
         raise ValueError(f"Nothing to show: n={n} and the scenes hold {len(scenes.images)} images.")
     ncols = ncols or math.ceil(math.sqrt(count))
     nrows = math.ceil(count / ncols)
-    # A bare Figure (no pyplot): nothing global to close, and Jupyter shows it once when returned.
-    fig = Figure(figsize=(ncols * tile_inches, nrows * tile_inches + 0.7))
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    if row_titles is not None and len(row_titles) != nrows:
+        raise ValueError(f"row_titles has {len(row_titles)} entries for {nrows} rows.")
     layers = [
         (scenes.smoke_masks, SMOKE_COLOR, "-", "smoke"),
         (scenes.chimney_masks, CHIMNEY_COLOR, "-", "chimney"),
@@ -190,30 +192,40 @@ def contact_sheet(
         layers.append((scenes.distractor_masks, DISTRACTOR_COLOR, "--", "cloud / haze"))
     layers = [layer for layer in layers if layer[0] is not None]
 
+    # A bare Figure (no pyplot): nothing global to close, and Jupyter shows it once when returned.
+    extra_width = 0.3 if row_titles is not None else 0.0
+    fig = Figure(
+        figsize=(ncols * tile_inches + extra_width, nrows * (tile_inches + 0.15) + 0.45),
+        layout="constrained",
+    )
+    fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02, wspace=0.01, hspace=0.01)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for i, ax in enumerate(axes.flat):
-        ax.set_axis_off()
         if i >= count:
+            ax.set_axis_off()
             continue
         ax.imshow(scenes.images[i], interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
         for masks, color, style, _ in layers:
             _outline(ax, np.asarray(masks[i], dtype=bool), color, style)
         label = "smoke" if int(scenes.labels[i]) == 1 else "clean"
         ax.set_title(f"{scenes.names[i]} · {label}", fontsize=6, pad=2)
+    for row, text in enumerate(row_titles or []):
+        axes[row, 0].set_ylabel(text, fontsize=7)
 
     handles = [Line2D([], [], color=c, linestyle=s, label=name) for _, c, s, name in layers]
     if handles:
         legend = fig.legend(
             handles=handles,
-            loc="upper right",
+            loc="outside upper right",
             ncol=len(handles),
             fontsize=7,
-            frameon=True,
             facecolor="#333333",
             labelcolor="white",
         )
         legend.get_frame().set_edgecolor("#333333")
-    fig.suptitle(title or "Scenes with masks outlined", x=0.02, ha="left", fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.55 / fig.get_figheight()), pad=0.3)
+    fig.suptitle(title or "Scenes with masks outlined", x=0.01, ha="left", fontsize=9)
     if path is not None:
         save_figure(fig, path, dpi=110)
     return fig

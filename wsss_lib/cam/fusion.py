@@ -75,7 +75,7 @@ def fuse_cams(
     for cam in cams:
         if cam.dim() != 3 or cam.shape[0] != cams[0].shape[0]:
             raise ValueError(
-                f"Every map must be [B, H, W] with the same B; got {[tuple(c.shape) for c in cams]}."
+                f"Every map must be [B, H, W] with the same B; got {[tuple(c.shape) for c in cams]}"
             )
     size = max((c.shape[-2], c.shape[-1]) for c in cams)
     stack = torch.stack([normalize_cam(upsample_cam(F.relu(c), size), normalize) for c in cams])
@@ -85,10 +85,10 @@ def fuse_cams(
         fused = stack.mean(dim=0)
     else:
         if weights is None or len(weights) != len(cams):
-            raise ValueError(f"rule='weighted' needs one weight per map ({len(cams)}), got {weights}.")
+            raise ValueError(f"rule='weighted' needs one weight per map ({len(cams)}): {weights}")
         w = torch.as_tensor(list(weights), dtype=stack.dtype, device=stack.device)
         if (w < 0).any() or w.sum() <= 0:
-            raise ValueError(f"Fusion weights must be non-negative with a positive sum, got {weights}.")
+            raise ValueError(f"Fusion weights must be >= 0 with a positive sum, got {weights}.")
         fused = (stack * (w / w.sum()).view(-1, 1, 1, 1)).sum(dim=0)
     return normalize_cam(fused, normalize)
 
@@ -152,7 +152,7 @@ def sliding_window_cam(cam_fn: CamFn, images: Tensor, window: int,
     check_images(images)
     stride = window // 2 if stride is None else stride
     if window < 1 or stride < 1:
-        raise ValueError(f"window and stride must be positive, got window={window}, stride={stride}.")
+        raise ValueError(f"window and stride must be positive (window={window}, stride={stride}).")
     height, width = images.shape[-2], images.shape[-1]
     total = images.new_zeros(images.shape[0], height, width)
     count = images.new_zeros(1, height, width)
@@ -240,7 +240,8 @@ def compute_cam(
                 def cam_fn(batch: Tensor) -> Tensor:
                     maps = torch_gradcam(model, batch, layer_specs, target=target)
                     size = (batch.shape[-2], batch.shape[-1])
-                    return fuse([upsample_cam(m, size) for m in maps.values()])
+                    extent = model.grid_extent(size)
+                    return fuse([upsample_cam(m, size, extent) for m in maps.values()])
             else:
                 adapter = stack.enter_context(
                     GradCamAdapter(model, method=method, layers=layer_specs, target=target)

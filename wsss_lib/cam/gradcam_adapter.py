@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pytorch_grad_cam as pgc
 import torch
+import torch.nn.functional as F
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import Tensor, nn
 
@@ -63,7 +64,7 @@ def canonical_gradcam_method(method: str) -> str:
 
 
 class _LogitsOnly(nn.Module):
-    """The classifier seen as ``images -> logits [B, K]``, which is what pytorch-grad-cam expects."""
+    """The classifier as ``images -> logits [B, K]``, which is what pytorch-grad-cam expects."""
 
     def __init__(self, model: WSSSClassifier) -> None:
         super().__init__()
@@ -150,14 +151,19 @@ class GradCamAdapter:
         if self._closed:
             raise RuntimeError("This GradCamAdapter is closed; create a new one.")
         check_images(images)
-        self._image_size = (images.shape[-2], images.shape[-1])
+        height, width = images.shape[-2], images.shape[-1]
+        # Pad as the ViT would (zeros, bottom/right) so the library's resize of the grid to the
+        # input size is aligned; the padding is cropped off the maps below.
+        self._image_size = self.model.grid_extent((height, width))
+        padded = F.pad(images.detach(), (0, self._image_size[1] - width,
+                                         0, self._image_size[0] - height))
         target_list = self._targets(targets, images.shape[0])
         try:
-            maps = self._cam(images.detach(), targets=target_list)
+            maps = self._cam(padded, targets=target_list)
         finally:
             self._drop_graph()
-        maps = torch.from_numpy(np.ascontiguousarray(maps, dtype=np.float32)).to(images.device)
-        return list(maps.unbind(dim=1))
+        maps = torch.from_numpy(np.ascontiguousarray(maps[..., :height, :width], dtype=np.float32))
+        return list(maps.to(images.device).unbind(dim=1))
 
     def __call__(self, images: Tensor,
                  targets: Target | Sequence[Target] | None = None) -> Tensor:

@@ -21,11 +21,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from wsss_lib.models import WSSSClassifier
+from wsss_lib.models.classifier import check_images
 
 __all__ = [
     "NORMALIZE_MODES",
     "CamResult",
-    "check_images",
     "class_activation_map",
     "default_gradcam_layers",
     "normalize_cam",
@@ -51,16 +51,6 @@ class CamResult:
     cam: Tensor
     raw: Tensor
     logits: Tensor
-
-
-def check_images(images: Tensor) -> None:
-    """Raise a ValueError unless ``images`` is a float ``[B, 3, H, W]`` tensor."""
-    if not isinstance(images, Tensor) or images.dim() != 4 or not images.is_floating_point():
-        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-        raise ValueError(
-            f"Expected float images [B, 3, H, W], got {shape}; convert uint8 [N, H, W, 3] arrays "
-            "with wsss_lib.data.to_tensor_batch."
-        )
 
 
 def _check_mode(normalize: str) -> None:
@@ -93,16 +83,28 @@ def normalize_cam(cam: Tensor, mode: str = "minmax") -> Tensor:
     return scaled.reshape(cam.shape)
 
 
-def upsample_cam(cam: Tensor, size: int | Sequence[int]) -> Tensor:
-    """Bilinearly resize maps ``[B, h, w]`` (or ``[B, K, h, w]``) to ``size`` ``(H, W)``."""
+def upsample_cam(cam: Tensor, size: int | Sequence[int],
+                 extent: Sequence[int] | None = None) -> Tensor:
+    """Bilinearly resize maps ``[B, h, w]`` (or ``[B, K, h, w]``) to ``size`` ``(H, W)``.
+
+    Args:
+        cam: The maps.
+        size: Output ``(H, W)`` (or one int for a square).
+        extent: Image area ``(H', W') >= (H, W)`` the maps cover when the model padded its input
+            (``model.grid_extent(size)`` for ViTs): resize to ``extent``, then crop the top-left
+            ``(H, W)``, which keeps the map aligned with the image.
+    """
     if cam.dim() not in (3, 4):
         raise ValueError(f"Expected a CAM [B, h, w] or [B, K, h, w], got shape {tuple(cam.shape)}.")
-    size = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
-    if tuple(cam.shape[-2:]) == size:
-        return cam
-    batched = cam if cam.dim() == 4 else cam.unsqueeze(1)
-    resized = F.interpolate(batched.float(), size=size, mode="bilinear", align_corners=False)
-    return resized if cam.dim() == 4 else resized.squeeze(1)
+    size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    target = size if extent is None else (int(extent[0]), int(extent[1]))
+    if target[0] < size[0] or target[1] < size[1]:
+        raise ValueError(f"extent {target} must be at least the output size {size}.")
+    if tuple(cam.shape[-2:]) != target:
+        batched = cam if cam.dim() == 4 else cam.unsqueeze(1)
+        resized = F.interpolate(batched.float(), size=target, mode="bilinear", align_corners=False)
+        cam = resized if cam.dim() == 4 else resized.squeeze(1)
+    return cam[..., : size[0], : size[1]]
 
 
 def _check_target(model: WSSSClassifier, target: int) -> None:
@@ -141,7 +143,8 @@ def class_activation_map(
     _check_target(model, target)
     out = model(images)
     raw = F.relu(out.score_map[:, target])
-    cam = upsample_cam(raw, images.shape[-2:]) if upsample else raw
+    size = (images.shape[-2], images.shape[-1])
+    cam = upsample_cam(raw, size, model.grid_extent(size)) if upsample else raw
     cam = normalize_cam(cam, normalize)
     return CamResult(cam=cam, raw=raw, logits=out.logits) if return_raw else cam
 
@@ -236,5 +239,5 @@ def pseudo_masks(cam: Tensor | np.ndarray, threshold: float = 0.3) -> Tensor | n
             or not np.isfinite(threshold):
         raise ValueError(f"threshold must be a finite number (paper: 0.3), got {threshold!r}.")
     if cam.ndim != 3:
-        raise ValueError(f"Expected a CAM [B, H, W], got shape {tuple(cam.shape)}; add a batch axis.")
+        raise ValueError(f"Expected a CAM [B, H, W], got {tuple(cam.shape)}; add a batch axis.")
     return cam > threshold

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections import Counter
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -383,7 +384,7 @@ def _check_names(names: list[str], n: int) -> None:
             f"Scene names must be plain file stems (no slashes, not empty); got {bad[:3]}. "
             "Rename the scenes before saving."
         )
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
         raise ValueError(
             f"Scene names must be unique to be used as file names; repeated: {duplicates[:3]}."

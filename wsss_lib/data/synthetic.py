@@ -21,8 +21,9 @@ pixel's colour that comes from that layer). A layer's mask is ``alpha >= MASK_AL
 the typical 0.3-0.7 brightness contrast between smoke and its background that is a change of
 about 8-18 grey levels, roughly where a plume edge stops being visible in a textured 8-bit
 image; the diffuse halo below it cannot be told apart from sky gradients and noise, and a human
-annotator would not draw it, so it is rendered but left out of the mask. The peak opacity of
-every plume is at least ``MIN_OPACITY`` (0.15), so every smoke image has a non-empty smoke mask.
+annotator would not draw it, so it is rendered but left out of the mask. A plume's ``opacity``
+parameter is its peak alpha (the rendered plume is scaled so its densest pixel has exactly that
+opacity) and is at least ``MIN_OPACITY`` (0.15), so every smoke image has a non-empty smoke mask.
 
 **Overlaps.** Masks follow visibility, front layer wins, so the three masks are disjoint:
 smoke (front) over chimney over sheds/skyline over distractors (back). Where the plume covers
@@ -36,9 +37,10 @@ function of its parameter dict, so :func:`render_scene` re-draws any image from 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -71,6 +73,7 @@ MIN_OPACITY = 0.15
 MIN_IMAGE_SIZE = 32
 
 _MAX_DISTRACTORS = 8
+_INVISIBLE_ALPHA = 0.5 / 255  # below half an 8-bit grey level a layer cannot change a pixel
 
 
 def _check_probability(name: str, value: Any) -> float:
@@ -152,7 +155,9 @@ class SceneConfig:
         object.__setattr__(self, "opacity_range", (float(low), float(high)))
 
         low, high = _as_pair("n_distractors", self.n_distractors)
-        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (low, high)):
+        if not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (low, high)
+        ):
             raise ValueError(f"SceneConfig.n_distractors must hold integers; got {(low, high)!r}.")
         if not 0 <= low <= high <= _MAX_DISTRACTORS:
             raise ValueError(
@@ -187,12 +192,14 @@ def _interp_matrix(n_out: int, n_cells: int) -> np.ndarray:
     return matrix
 
 
-def _fractal_noise(rng: np.random.Generator, size: int, base_cells: int, octaves: int) -> np.ndarray:
+def _fractal_noise(
+    rng: np.random.Generator, size: int, base_cells: int, octaves: int
+) -> np.ndarray:
     """Multi-octave value noise, ``float32 [size, size]``, standardised to mean 0 and std 1.
 
     Each octave is a random grid upsampled by two small matrix products (``M @ G @ M.T``), which
     is far faster than per-pixel interpolation; octave ``k`` has ``base_cells * 2**k`` cells and
-    weight ``0.55**k``.
+    weight ``0.6**k``.
     """
     field = np.zeros((size, size), np.float32)
     amplitude = 1.0
@@ -201,7 +208,7 @@ def _fractal_noise(rng: np.random.Generator, size: int, base_cells: int, octaves
         matrix = _interp_matrix(size, cells)
         grid = rng.random((cells + 1, cells + 1), dtype=np.float32) - 0.5
         field += amplitude * (matrix @ grid @ matrix.T)
-        amplitude *= 0.55
+        amplitude *= 0.6
     field -= field.mean()
     field /= field.std() + 1e-6
     return field
@@ -216,15 +223,24 @@ def _octaves_for(size: int, base_cells: int) -> int:
 
 
 def _gaussian_sum(
-    size: int, cx: np.ndarray, cy: np.ndarray, sx: np.ndarray, sy: np.ndarray, amp: np.ndarray
+    size: int,
+    cx: np.ndarray,
+    cy: np.ndarray,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    amp: np.ndarray,
+    y_floor: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Sum of axis-aligned Gaussian puffs, ``float32 [size, size]``, as one matrix product.
+    """Sum of ``K`` axis-aligned Gaussian puffs, ``float32 [size, size]``, as one matrix product.
 
     A 2D Gaussian is separable, so ``sum_k a_k g_k(y) h_k(x) = (G_y * a)^T @ G_x`` with
-    ``G_y [K, size]`` and ``G_x [K, size]``.
+    ``G_y [K, size]`` and ``G_x [K, size]``. ``y_floor [K]`` optionally cuts puff ``k`` off
+    (over one pixel) below row ``y_floor[k]``; ``inf`` leaves it whole.
     """
     coords = np.arange(size, dtype=np.float32) + 0.5
     gy = np.exp(-0.5 * ((coords[None, :] - cy[:, None]) / sy[:, None]) ** 2)
+    if y_floor is not None:
+        gy *= np.clip(y_floor[:, None] - coords[None, :] + 0.5, 0.0, 1.0)
     gx = np.exp(-0.5 * ((coords[None, :] - cx[:, None]) / sx[:, None]) ** 2)
     return ((gy * amp[:, None]).T @ gx).astype(np.float32, copy=False)
 
@@ -236,17 +252,37 @@ def _density_to_alpha(density: np.ndarray, texture: np.ndarray, opacity: float) 
     into billows; a saturating curve then maps density to opacity so the core reaches
     ``opacity`` and thin parts stay see-through.
     """
-    textured = density * np.exp(0.55 * texture - 0.15)
+    textured = density * np.exp(0.7 * texture - 0.245)
     gain = 2.5
     alpha = (1.0 - np.exp(-gain * textured)) * (opacity / (1.0 - math.exp(-gain)))
     return np.minimum(alpha, opacity, out=alpha)
 
 
-def _blend(image: np.ndarray, alpha: np.ndarray, color: np.ndarray) -> None:
-    """Alpha-composite ``color`` (``[3]`` or ``[H, W, 3]``) over ``image`` in place."""
-    a = alpha[..., None]
-    image *= 1.0 - a
-    image += a * color
+def _blend(
+    image: np.ndarray,
+    alpha: np.ndarray,
+    color: Sequence[float],
+    texture: np.ndarray | None = None,
+    texture_gain: float = 0.0,
+) -> None:
+    """Alpha-composite a layer of colour ``color`` over ``image`` (``[H, W, 3]``) in place.
+
+    Only the bounding box where ``alpha`` is visible (above half an 8-bit grey level) is touched,
+    which keeps small layers cheap. ``texture`` (``[H, W]``) optionally brightens / darkens the
+    colour by ``texture_gain * texture``.
+    """
+    rows = np.flatnonzero(alpha.max(axis=1) > _INVISIBLE_ALPHA)
+    if rows.size == 0:
+        return
+    cols = np.flatnonzero(alpha[rows[0] : rows[-1] + 1].max(axis=0) > _INVISIBLE_ALPHA)
+    window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    a = alpha[window][..., None]
+    layer = np.asarray(color, np.float32)
+    if texture is not None:
+        layer = layer * (1.0 + texture_gain * texture[window][..., None])
+    target = image[window]
+    target *= 1.0 - a
+    target += a * layer
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -288,7 +324,10 @@ def _pick(rng: np.random.Generator, table: dict[str, tuple]) -> str:
 
 def _jitter_color(rng: np.random.Generator, low: Sequence[float], high: Sequence[float]) -> list:
     t = float(rng.random())
-    return [round(float(lo + t * (hi - lo) + rng.normal(0, 0.015)), 4) for lo, hi in zip(low, high)]
+    return [
+        round(float(lo + t * (hi - lo) + rng.normal(0, 0.015)), 4)
+        for lo, hi in zip(low, high, strict=True)
+    ]
 
 
 def _r(value: float) -> float:
@@ -324,7 +363,7 @@ def _sample_smoke(
         x0, top, x1, _ = chimney["box"]
         source_kind = "chimney_top"
         source = [(x0 + x1) / 2, top]
-        radius = (x1 - x0) * rng.uniform(0.3, 0.42) * (1 - chimney["taper"] / 2)
+        radius = (x1 - x0) * rng.uniform(0.22, 0.32) * (1 - chimney["taper"] / 2)
     else:
         source_kind = "ground_vent" if rng.random() < 0.6 else "mid_air"
         low_y, high_y = (
@@ -346,8 +385,10 @@ def _sample_smoke(
         "source": [_r(v) for v in source],
         "source_kind": source_kind,
         "radius": _r(max(radius, 0.9)),
-        "wind": _r(rng.choice([-1, 1]) * (rng.uniform(0.05, 0.4) if rng.random() < 0.15
-                                          else rng.uniform(0.4, 2.5))),
+        "wind": _r(
+            rng.choice([-1, 1])
+            * (rng.uniform(0.05, 0.4) if rng.random() < 0.15 else rng.uniform(0.4, 2.5))
+        ),
         "rise_decay": _r(size * rng.uniform(0.08, 0.35)),
         "spread": _r(rng.uniform(0.1, 0.26)),
         "length": _r(size * rng.uniform(0.45, 1.0)),
@@ -365,7 +406,10 @@ def _sample_distractor(
     if rng.random() < 0.35:
         return {
             "kind": "haze",
-            "center": [_r(size * rng.uniform(0.1, 0.9)), _r(horizon - size * rng.uniform(0.0, 0.1))],
+            "center": [
+                _r(size * rng.uniform(0.1, 0.9)),
+                _r(horizon - size * rng.uniform(0.0, 0.1)),
+            ],
             "size": [_r(size * rng.uniform(0.25, 0.6)), _r(size * rng.uniform(0.025, 0.06))],
             "opacity": _r(rng.uniform(0.3, 0.65)),
             "color_name": name,
@@ -438,9 +482,15 @@ def sample_scene_params(
         x0 = size * rng.uniform(-0.05, 0.95)
         sheds.append(
             {
-                "box": [_r(x0), _r(horizon - size * rng.uniform(0.0, 0.08)), _r(x0 + width),
-                        _r(horizon + size * rng.uniform(0.1, 0.25))],
-                "color": [_r(v * shade) for v in _SHED_COLORS[int(rng.integers(len(_SHED_COLORS)))]],
+                "box": [
+                    _r(x0),
+                    _r(horizon - size * rng.uniform(0.0, 0.08)),
+                    _r(x0 + width),
+                    _r(horizon + size * rng.uniform(0.1, 0.25)),
+                ],
+                "color": [
+                    _r(v * shade) for v in _SHED_COLORS[int(rng.integers(len(_SHED_COLORS)))]
+                ],
             }
         )
     return {
@@ -457,7 +507,9 @@ def sample_scene_params(
         "sheds": sheds,
         "chimney": chimney,
         "smoke": smoke,
-        "distractors": [_sample_distractor(rng, size, horizon, chimney) for _ in range(n_distractors)],
+        "distractors": [
+            _sample_distractor(rng, size, horizon, chimney) for _ in range(n_distractors)
+        ],
     }
 
 
@@ -486,8 +538,9 @@ class RenderedScene:
 def _render_sky(params: dict[str, Any], size: int, low_noise: np.ndarray) -> np.ndarray:
     rows = (np.arange(size, dtype=np.float32) + 0.5) / max(params["horizon"], 1.0)
     t = np.clip(rows, 0.0, 1.0) ** 1.5
-    top, bottom = np.array(params["sky"]["top"], np.float32), np.array(
-        params["sky"]["horizon"], np.float32
+    top, bottom = (
+        np.array(params["sky"]["top"], np.float32),
+        np.array(params["sky"]["horizon"], np.float32),
     )
     gradient = top[None, :] * (1 - t[:, None]) + bottom[None, :] * t[:, None]
     image = np.broadcast_to(gradient[:, None, :], (size, size, 3)).copy()
@@ -531,15 +584,54 @@ def _plume_density(params: dict[str, Any], rng: np.random.Generator, size: int) 
     # Line density of touching Gaussians is ~ amp * sqrt(2 pi) * r / step; normalise it to 1.
     amp = step / (math.sqrt(2 * math.pi) * radius)
     fade = np.exp(-1.2 * s / length) * np.clip(1.0 - (s / length) ** 3, 0.0, 1.0)
+    y_floor = None
     if smoke["source_kind"] == "mid_air":
-        fade *= 1.0 - np.exp(-s / (3.0 * r0))
+        fade *= 1.0 - np.exp(-s / (3.0 * r0))  # a wisp that thickens out of nothing
     else:
-        fade *= 1.6  # the chain only extends to one side of the source: compensate at the mouth
-        fade[s > 2 * r0] /= 1.6
+        # Smoke leaves the mouth upwards: cut the near-source puffs off just below the source
+        # (so no smoke hangs over the chimney's side), and compensate the chain's one-sided end,
+        # where the line density is only Phi(s / r) of its full value.
+        x = s / radius
+        fade /= 0.5 * (1.0 + np.tanh(0.79788456 * (x + 0.044715 * x**3)))
+        over_mouth = (s < 4 * r0) & (np.abs(path[:, 0] - smoke["source"][0]) < 2 * r0)
+        y_floor = np.where(over_mouth, smoke["source"][1] + 0.3 * r0, np.inf).astype(np.float32)
     keep = fade > 1e-3
     return _gaussian_sum(
-        size, path[keep, 0], path[keep, 1], radius[keep], radius[keep], (amp * fade)[keep]
+        size,
+        path[keep, 0],
+        path[keep, 1],
+        radius[keep],
+        radius[keep],
+        (amp * fade)[keep],
+        None if y_floor is None else y_floor[keep],
     )
+
+
+def _plume_alpha(
+    params: dict[str, Any],
+    rng: np.random.Generator,
+    size: int,
+    texture: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+) -> np.ndarray:
+    """Opacity of the plume, ``float32 [H, W]``, whose maximum is exactly ``smoke["opacity"]``.
+
+    Smoke leaves its source as a dense, even jet and turns billowy downstream, so the noise
+    texture is damped within a few source radii. The result is scaled so its peak equals the
+    sampled opacity: ``opacity`` means "peak opacity", and since it is at least ``MIN_OPACITY``,
+    every plume has pixels above ``MASK_ALPHA_THRESHOLD``.
+    """
+    smoke = params["smoke"]
+    sx, sy = smoke["source"]
+    distance = np.sqrt((cols - sx) ** 2 + (rows - sy) ** 2)
+    calm = np.exp(-distance / (3.0 * smoke["radius"]))
+    density = _plume_density(params, rng, size)
+    alpha = _density_to_alpha(density, texture * (1.0 - 0.7 * calm), smoke["opacity"])
+    peak = float(alpha.max())
+    if peak > 0:
+        alpha *= np.float32(smoke["opacity"] / peak)
+    return alpha
 
 
 def _cloud_density(distractor: dict[str, Any], size: int) -> np.ndarray:
@@ -549,37 +641,74 @@ def _cloud_density(distractor: dict[str, Any], size: int) -> np.ndarray:
         return 1.3 * _gaussian_sum(size, cx * one, cy * one, sx * one, sy * one, one)
     puffs = np.array(distractor["puffs"], np.float32)
     return _gaussian_sum(
-        size, puffs[:, 0], puffs[:, 1], puffs[:, 2] * 1.25, puffs[:, 2] * 0.8,
+        size,
+        puffs[:, 0],
+        puffs[:, 1],
+        puffs[:, 2] * 1.25,
+        puffs[:, 2] * 0.8,
         np.full(len(puffs), 1.1, np.float32),
     )
 
 
-def _render_chimney(
-    chimney: dict[str, Any], size: int, image: np.ndarray
-) -> np.ndarray:
-    """Draw the chimney into ``image``; return its anti-aliased coverage ``float32 [H, W]``."""
+def _render_chimney(chimney: dict[str, Any], size: int, image: np.ndarray) -> np.ndarray:
+    """Draw the chimney into ``image``; return its anti-aliased coverage ``float32 [H, W]``.
+
+    The stack is a trapezoid (``taper`` narrows the top), shaded like a cylinder lit from the
+    left, with a dark rim at the top and optional white bands below it.
+    """
     x0, top, x1, base = chimney["box"]
     cx, half = (x0 + x1) / 2, (x1 - x0) / 2
-    rows = np.arange(size, dtype=np.float32) + 0.5
-    cols = np.arange(size, dtype=np.float32) + 0.5
+    r0, r1 = max(int(top), 0), min(int(math.ceil(base + 0.5)), size)
+    c0, c1 = max(int(x0) - 1, 0), min(int(math.ceil(x1)) + 1, size)
+    rows = np.arange(r0, r1, dtype=np.float32) + 0.5
+    cols = np.arange(c0, c1, dtype=np.float32) + 0.5
     height_frac = np.clip((rows - top) / max(base - top, 1.0), 0.0, 1.0)
-    half_row = half * (1.0 - chimney["taper"] * (1.0 - height_frac))  # narrower at the top
+    half_row = half * (1.0 - chimney["taper"] * (1.0 - height_frac))
     across = (cols[None, :] - cx) / half_row[:, None]  # -1 .. 1 inside the chimney
-    coverage = np.clip(half_row[:, None] * (1.0 - np.abs(across)) + 0.5, 0.0, 1.0)
-    coverage *= np.clip(rows - top + 0.5, 0.0, 1.0)[:, None] * (rows < base + 0.5)[:, None]
-    color = np.array(chimney["color"], np.float32)
-    shade = 1.05 - 0.35 * np.clip((across + 1) / 2, 0, 1) ** 1.5  # lit from the left
-    layer = shade[..., None] * color
+    window = np.clip(half_row[:, None] * (1.0 - np.abs(across)) + 0.5, 0.0, 1.0)
+    window *= np.clip(rows - top + 0.5, 0.0, 1.0)[:, None] * (rows < base + 0.5)[:, None]
+    shade = 1.05 - 0.35 * np.clip((across + 1) / 2, 0, 1) ** 1.5
+    layer = shade[..., None] * np.array(chimney["color"], np.float32)
     if chimney["stripes"]:
-        band = (base - top) * 0.06
-        index = np.floor((rows - top) / max(band, 1.0))
+        index = np.floor((rows - top) / max((base - top) * 0.06, 1.0))
         striped = (index < 2 * chimney["stripes"]) & (index % 2 == 1)
         white = shade[..., None] * np.array([0.92, 0.9, 0.88], np.float32)
         layer = np.where(striped[:, None, None], white, layer)
-    rim = (rows >= top) & (rows < top + max(1.0, 0.02 * (base - top)))
-    layer[rim] *= 0.6
-    _blend(image, coverage, layer)
+    layer[rows < top + max(1.0, 0.02 * (base - top))] *= 0.6
+    target = image[r0:r1, c0:c1]
+    target *= 1.0 - window[..., None]
+    target += window[..., None] * layer
+    coverage = np.zeros((size, size), np.float32)
+    coverage[r0:r1, c0:c1] = window
     return coverage
+
+
+def _render_ground(
+    params: dict[str, Any],
+    size: int,
+    image: np.ndarray,
+    low_noise: np.ndarray,
+    texture: np.ndarray,
+    sky_region: np.ndarray,
+) -> None:
+    """Paint the distant skyline and the ground (below the horizon) into ``image``.
+
+    Both fade towards the sky's horizon colour with distance (atmospheric perspective).
+    """
+    horizon = params["horizon"]
+    sky_horizon = np.array(params["sky"]["horizon"], np.float32)
+    city = 0.55 * sky_horizon + 0.45 * np.array([0.3, 0.32, 0.36], np.float32)
+    first_ground_row = min(int(math.ceil(horizon - 0.5)), size)
+    band = slice(0, first_ground_row)
+    buildings = ~sky_region[band]
+    image[band][buildings] = city
+
+    rows = np.arange(first_ground_row, size, dtype=np.float32) + 0.5
+    near = (np.clip((rows - horizon) / max(size - horizon, 1.0), 0.0, 1.0) ** 0.5)[:, None, None]
+    ground_color = np.array(params["ground"]["color"], np.float32)
+    ground = (0.5 * sky_horizon + 0.5 * ground_color) * (1 - near) + 0.85 * ground_color * near
+    grain = 1.0 + 0.05 * low_noise[first_ground_row:] + 0.03 * texture[first_ground_row:]
+    image[first_ground_row:] = ground * grain[..., None]
 
 
 def render_scene(params: dict[str, Any]) -> RenderedScene:
@@ -595,6 +724,7 @@ def render_scene(params: dict[str, Any]) -> RenderedScene:
     image = _render_sky(params, size, low_noise)
     horizon = params["horizon"]
     rows = np.arange(size, dtype=np.float32)[:, None] + 0.5
+    cols = np.arange(size, dtype=np.float32)[None, :] + 0.5
 
     # Distractors: clouds sit behind the skyline (their visible part is only sky), haze banks
     # in front of it. Masks are built back to front and cleared where a front layer covers them.
@@ -606,32 +736,20 @@ def render_scene(params: dict[str, Any]) -> RenderedScene:
     for cloud in clouds:
         alpha = _density_to_alpha(_cloud_density(cloud, size), texture, cloud["opacity"])
         alpha *= sky_region
-        _blend(image, alpha, np.array(cloud["color"], np.float32) * (1 + 0.06 * texture[..., None]))
+        _blend(image, alpha, cloud["color"], texture, 0.06)
         distractor_mask |= alpha >= MASK_ALPHA_THRESHOLD
 
-    # Distant skyline (blended towards the horizon colour: atmospheric perspective) and ground.
-    sky_horizon = np.array(params["sky"]["horizon"], np.float32)
-    city = 0.55 * sky_horizon + 0.45 * np.array([0.3, 0.32, 0.36], np.float32)
-    buildings = (~sky_region) & (rows < horizon)
-    image[buildings] = city
-    ground_color = np.array(params["ground"]["color"], np.float32)
-    depth = np.clip((rows - horizon) / max(size - horizon, 1.0), 0.0, 1.0)  # 0 far .. 1 near
-    ground = (0.5 * sky_horizon + 0.5 * ground_color) * (1 - depth[..., None] ** 0.5)
-    ground = ground + ground_color * 0.85 * depth[..., None] ** 0.5
-    ground = ground * (1 + 0.07 * low_noise[..., None] + 0.03 * texture[..., None])
-    below = np.broadcast_to(rows >= horizon, (size, size))
-    image[below] = ground[below]
+    _render_ground(params, size, image, low_noise, texture, sky_region)
     distractor_mask &= sky_region
 
     for haze in hazes:
         alpha = _density_to_alpha(_cloud_density(haze, size), 0.5 * texture, haze["opacity"])
-        _blend(image, alpha, np.array(haze["color"], np.float32))
+        _blend(image, alpha, haze["color"])
         distractor_mask |= alpha >= MASK_ALPHA_THRESHOLD
 
     front = np.zeros((size, size), bool)
     for shed in params["sheds"]:
         x0, y0, x1, y1 = shed["box"]
-        cols = np.arange(size, dtype=np.float32)[None, :] + 0.5
         box = (rows >= y0) & (rows < y1) & (cols >= x0) & (cols < x1)
         roof = box & (rows < y0 + max(1.0, 0.1 * (y1 - y0)))
         image[box] = shed["color"]
@@ -646,11 +764,8 @@ def render_scene(params: dict[str, Any]) -> RenderedScene:
 
     smoke_alpha = np.zeros((size, size), np.float32)
     if params["smoke"] is not None:
-        smoke = params["smoke"]
-        density = _plume_density(params, rng, size)
-        smoke_alpha = _density_to_alpha(density, texture, smoke["opacity"])
-        color = np.array(smoke["color"], np.float32) * (1 + 0.07 * texture[..., None])
-        _blend(image, smoke_alpha, color)
+        smoke_alpha = _plume_alpha(params, rng, size, texture, rows, cols)
+        _blend(image, smoke_alpha, params["smoke"]["color"], texture, 0.07)
     smoke_mask = smoke_alpha >= MASK_ALPHA_THRESHOLD
     chimney_mask &= ~smoke_mask
     distractor_mask &= ~(front | smoke_mask)
@@ -662,7 +777,22 @@ def render_scene(params: dict[str, Any]) -> RenderedScene:
 # ----------------------------------------------------------------------------- datasets
 
 
-def generate_scenes(config: SceneConfig | None = None, *, name_prefix: str = "scene") -> SmokeScenes:
+@contextlib.contextmanager
+def _single_threaded_blas() -> Iterator[None]:
+    """Run BLAS on one thread: the generator's matrices are tiny, and a multi-threaded BLAS
+    spends far longer waking its threads than multiplying (10-50x slower on a busy machine)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it the generator is merely slower
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def generate_scenes(
+    config: SceneConfig | None = None, *, name_prefix: str = "scene"
+) -> SmokeScenes:
     """Generate a synthetic dataset.
 
     Labels: exactly ``round(n_images * smoke_ratio)`` smoke images, in a seeded random order.
@@ -688,13 +818,14 @@ def generate_scenes(config: SceneConfig | None = None, *, name_prefix: str = "sc
     chimney = np.empty((n, size, size), bool)
     distractor = np.empty((n, size, size), bool)
     params = []
-    for i in range(n):
-        rng = np.random.default_rng([config.seed, i])
-        scene_params = sample_scene_params(rng, config, int(labels[i]))
-        rendered = render_scene(scene_params)
-        images[i], smoke[i] = rendered.image, rendered.smoke_mask
-        chimney[i], distractor[i] = rendered.chimney_mask, rendered.distractor_mask
-        params.append(scene_params)
+    with _single_threaded_blas():
+        for i in range(n):
+            rng = np.random.default_rng([config.seed, i])
+            scene_params = sample_scene_params(rng, config, int(labels[i]))
+            rendered = render_scene(scene_params)
+            images[i], smoke[i] = rendered.image, rendered.smoke_mask
+            chimney[i], distractor[i] = rendered.chimney_mask, rendered.distractor_mask
+            params.append(scene_params)
     return SmokeScenes(
         images=images,
         labels=labels,

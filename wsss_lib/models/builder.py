@@ -66,7 +66,7 @@ def resolve_model_name(name: str) -> tuple[str, str]:
         raise ValueError(f"Unknown model {name!r}. {hint}")
     module = model_entrypoint(split_model_name_tag(timm_name)[0]).__module__
     if module not in _FAMILY_OF_MODULE:
-        raise ValueError(f"Model {name!r} is a {module} architecture, which is not supported. {hint}")
+        raise ValueError(f"Model {name!r} is a {module} architecture, not supported. {hint}")
     return timm_name, _FAMILY_OF_MODULE[module]
 
 
@@ -78,17 +78,19 @@ def _backbone_kwargs(family: str, name: str, *, img_size: int, patch_size: int |
         kwargs: dict[str, Any] = {"num_classes": 0, "global_pool": ""}  # our 1x1-conv head instead
         if output_stride is not None:
             if output_stride not in (8, 16, 32):
-                raise ValueError(f"output_stride must be 8, 16 or 32 (paper: 16), got {output_stride}.")
+                raise ValueError(f"output_stride must be 8, 16 or 32 (paper: 16): {output_stride}")
             kwargs["output_stride"] = output_stride
         return kwargs
     if output_stride is not None:
         raise ValueError(f"output_stride applies to CNNs only; {name} is a ViT: use patch_size.")
     if pcm:
-        raise ValueError(f"pcm=True is for CNN classifiers (SEAM's PCM); {name} is a ViT: drop pcm.")
-    kwargs = {"num_classes": num_classes, "img_size": img_size, "dynamic_img_size": True}
+        raise ValueError(f"pcm=True is for CNNs (SEAM's PCM); {name} is a ViT: drop pcm.")
+    # Any input size: position embeddings resampled to the grid, inputs padded to whole patches.
+    kwargs = {"num_classes": num_classes, "img_size": img_size, "dynamic_img_size": True,
+              "dynamic_img_pad": True}
     if patch_size is not None:
         if not isinstance(patch_size, int) or patch_size < 1:
-            raise ValueError(f"patch_size must be a positive int (e.g. 8 or 16), got {patch_size!r}.")
+            raise ValueError(f"patch_size must be a positive int (e.g. 8, 16), got {patch_size!r}.")
         kwargs["patch_size"] = patch_size
     return kwargs
 
@@ -116,7 +118,9 @@ def _pretrained_backbone(timm_name: str, kwargs: dict[str, Any]) -> torch.nn.Mod
             f"To fix: {how_to}."
         )
     try:
-        return timm.create_model(timm_name, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs)
+        return timm.create_model(
+            timm_name, pretrained=True, pretrained_cfg_overlay=overlay, **kwargs
+        )
     except Exception as err:
         raise RuntimeError(
             f"Loading pretrained weights for {timm_name} failed: {type(err).__name__}: {err}. "
@@ -154,7 +158,7 @@ def build_classifier(
     """
     timm_name, family = resolve_model_name(name)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int (1 for smoke/clean), got {num_classes!r}.")
+        raise ValueError(f"num_classes must be a positive int (1: smoke/clean): {num_classes!r}")
     if isinstance(img_size, bool) or not isinstance(img_size, int) or img_size < 1:
         raise ValueError(f"img_size must be a positive int (pixels), got {img_size!r}.")
     if pretrained and weights_path is not None:

@@ -1,4 +1,4 @@
-"""One classifier interface over timm CNNs and ViTs: logits, feature maps and CAM scores in one pass.
+"""One classifier interface over timm CNNs and ViTs: logits, feature maps, CAM scores in one pass.
 
 Both families run timm's ``forward_intermediates`` once and then their head, so the logits, the
 last feature map, the score map (the head applied at every location = the raw CAM) and any
@@ -17,11 +17,28 @@ from torch import Tensor, nn
 
 from wsss_lib.models.pcm import PixelCorrelationModule
 
-__all__ = ["ClassifierOutput", "CnnClassifier", "VitClassifier", "WSSSClassifier"]
+__all__ = [
+    "ClassifierOutput",
+    "CnnClassifier",
+    "VitClassifier",
+    "WSSSClassifier",
+    "check_images",
+]
 
 LayerSpec = int | str
 # CNN layers whose features feed SEAM's PCM (SEAM taps the two stages before the last).
 PCM_LAYERS = ("layer2", "layer3")
+
+
+def check_images(images: Tensor) -> None:
+    """Raise a ValueError unless ``images`` is a float ``[B, 3, H, W]`` tensor."""
+    ok = isinstance(images, Tensor) and images.dim() == 4 and images.shape[1] == 3
+    if not (ok and images.is_floating_point()):
+        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise ValueError(
+            f"Expected float images [B, 3, H, W], got {shape}; convert uint8 [N, H, W, 3] arrays "
+            "with wsss_lib.data.to_tensor_batch."
+        )
 
 
 @dataclass
@@ -93,7 +110,7 @@ class WSSSClassifier(nn.Module):
     def _resolve_one(self, layer: LayerSpec) -> str:
         index: int | None = None
         if isinstance(layer, bool) or not isinstance(layer, (int, str)):
-            raise ValueError(f"Layer {layer!r} must be an int index or a name from {self._valid()}.")
+            raise ValueError(f"Layer {layer!r} must be an int index or a name: {self._valid()}.")
         if isinstance(layer, int):
             index = layer
         elif layer in self.layer_names:
@@ -101,7 +118,7 @@ class WSSSClassifier(nn.Module):
         else:
             match = re.fullmatch(r"blocks\.(-\d+)", layer) if self.family == "vit" else None
             if match is None:
-                raise ValueError(f"Unknown layer {layer!r} for {self.name}; valid: {self._valid()}.")
+                raise ValueError(f"Unknown layer {layer!r} of {self.name}; valid: {self._valid()}.")
             index = int(match.group(1))
         count = len(self.layer_names)
         if not -count <= index < count:
@@ -146,8 +163,17 @@ class WSSSClassifier(nn.Module):
     def to_grid(self, activation: Tensor, image_size: tuple[int, int]) -> Tensor:
         """A layer's output as an NCHW grid ``[B, C, h, w]`` (ViT tokens are reshaped)."""
         if activation.dim() != 4:
-            raise ValueError(f"Expected a [B, C, h, w] activation, got shape {tuple(activation.shape)}.")
+            raise ValueError(f"Expected a [B, C, h, w] activation, got {tuple(activation.shape)}.")
         return activation
+
+    def grid_extent(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        """Size ``(H', W')`` of the image area the feature grid covers (``>= image_size``).
+
+        ViTs pad inputs to whole patches, so their grid covers a slightly larger area than the
+        image; a CAM is aligned by upsampling to this extent and cropping (see
+        ``wsss_lib.cam.upsample_cam``). CNNs: the image size itself.
+        """
+        return (int(image_size[0]), int(image_size[1]))
 
     def classification_loss(self, output: ClassifierOutput, labels: Tensor) -> Tensor:
         """Image-label BCE of ``output.logits`` (+ that of ``aux_logits`` for PCM models).
@@ -169,14 +195,6 @@ class WSSSClassifier(nn.Module):
     def extra_repr(self) -> str:
         return f"family={self.family!r}, name={self.name!r}, num_classes={self.num_classes}"
 
-    @staticmethod
-    def _check_images(x: Tensor) -> None:
-        if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != 3 or not x.is_floating_point():
-            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(
-                f"Expected float images [B, 3, H, W], got {shape}; convert uint8 [N, H, W, 3] "
-                "arrays with wsss_lib.data.to_tensor_batch."
-            )
 
 
 class CnnClassifier(WSSSClassifier):
@@ -199,7 +217,7 @@ class CnnClassifier(WSSSClassifier):
 
     def forward(self, x: Tensor, layers: LayerSpec | Sequence[LayerSpec] = ()) -> ClassifierOutput:
         """See :class:`ClassifierOutput`; ``layers`` from ``layer1..layer4``."""
-        self._check_images(x)
+        check_images(x)
         names = self.resolve_layers(layers)
         needed = set(names) | (set(PCM_LAYERS) if self.pcm is not None else set())
         # timm's feature index 0 is the stem, 1..4 are layer1..layer4; it returns them in order.
@@ -207,7 +225,7 @@ class CnnClassifier(WSSSClassifier):
         final, intermediates = self.backbone.forward_intermediates(
             x, indices=indices, output_fmt="NCHW", intermediates_only=False
         )
-        taken = {self.layer_names[i - 1]: feat for i, feat in zip(indices, intermediates, strict=True)}
+        taken = {self.layer_names[i - 1]: f for i, f in zip(indices, intermediates, strict=True)}
         raw = self.classifier(final)
         out = ClassifierOutput(
             logits=raw.mean(dim=(2, 3)),
@@ -237,15 +255,15 @@ class VitClassifier(WSSSClassifier):
         self.num_prefix_tokens = backbone.num_prefix_tokens
 
     def grid_size(self, image_size: tuple[int, int]) -> tuple[int, int]:
-        """Patch grid ``(h, w)`` for an input of ``image_size`` ``(H, W)``."""
-        grid = tuple(self.backbone.patch_embed.dynamic_feat_size(tuple(image_size)))
-        if min(grid) < 1:
-            patch = self.backbone.patch_embed.patch_size
-            raise ValueError(
-                f"Images of size {tuple(image_size)} are smaller than {self.name}'s patch size "
-                f"{tuple(patch)}; use larger images (or larger CAM scales)."
-            )
-        return grid
+        """Patch grid ``(h, w)`` for ``image_size`` ``(H, W)`` inputs padded to whole patches."""
+        height, width = self.backbone.patch_embed.dynamic_feat_size(tuple(image_size))
+        return (int(height), int(width))
+
+    def grid_extent(self, image_size: tuple[int, int]) -> tuple[int, int]:
+        """Padded image size ``(h * patch, w * patch)`` the patch grid covers."""
+        height, width = self.grid_size(image_size)
+        patch_h, patch_w = self.backbone.patch_embed.patch_size
+        return (height * patch_h, width * patch_w)
 
     def to_grid(self, activation: Tensor, image_size: tuple[int, int]) -> Tensor:
         """Tokens ``[B, N, C]`` (prefix tokens first) -> patch grid ``[B, C, h, w]``."""
@@ -255,8 +273,8 @@ class VitClassifier(WSSSClassifier):
         tokens = activation[:, self.num_prefix_tokens:]
         if tokens.dim() != 3 or tokens.shape[1] != height * width:
             raise ValueError(
-                f"Cannot reshape activation {tuple(activation.shape)} to a {height}x{width} grid for "
-                f"{tuple(image_size)} images ({self.num_prefix_tokens} prefix tokens); pass the "
+                f"Cannot reshape activation {tuple(activation.shape)} to a {height}x{width} grid: "
+                f"{tuple(image_size)} images, {self.num_prefix_tokens} prefix tokens; pass the "
                 "size of the images the activation was computed from."
             )
         return tokens.reshape(tokens.shape[0], height, width, -1).permute(0, 3, 1, 2).contiguous()
@@ -266,9 +284,8 @@ class VitClassifier(WSSSClassifier):
 
         ``features`` hold each block's raw output tokens (before the final norm) as a grid.
         """
-        self._check_images(x)
+        check_images(x)
         image_size = (x.shape[-2], x.shape[-1])
-        self.grid_size(image_size)  # clear error for too-small inputs
         names = self.resolve_layers(layers)
         indices = sorted(self.layer_names.index(n) for n in names) or [len(self.layer_names) - 1]
         final, intermediates = self.backbone.forward_intermediates(

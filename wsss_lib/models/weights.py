@@ -43,6 +43,8 @@ PROBE_TIMEOUT_S = 3.0
 # Keys under which checkpoints commonly nest the model's state dict (timm, Lightning, ours).
 _NESTED_KEYS = ("state_dict", "model", "model_state", "model_state_dict")
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+# Top-level sub-modules of a WSSSClassifier (any variant): how its own state dicts are recognised.
+_CLASSIFIER_CHILDREN = {"backbone", "classifier", "pcm"}
 
 
 def _offline_flag() -> bool:
@@ -232,15 +234,16 @@ def load_backbone_state(backbone: nn.Module, state: dict[str, torch.Tensor], sou
     backbone.load_state_dict(state, strict=False)  # only absent head keys may remain
 
 
-def _is_classifier_state(state: Mapping[str, torch.Tensor], model: nn.Module) -> bool:
-    """Whether ``state`` is a whole ``WSSSClassifier.state_dict()`` rather than a timm backbone's."""
-    children = {name for name, _ in model.named_children()}
+def _is_classifier_state(state: Mapping[str, torch.Tensor]) -> bool:
+    """Whether ``state`` is a whole ``WSSSClassifier.state_dict()`` (not a timm backbone's)."""
     prefixes = {key.split(".", 1)[0] for key in state}
-    return "backbone" in prefixes and prefixes <= children
+    return "backbone" in prefixes and prefixes <= _CLASSIFIER_CHILDREN
 
 
 def _pick_role(roles: dict[str, dict[str, torch.Tensor]], model: nn.Module, source: str):
-    """The network of a multi-role training checkpoint whose keys match ``model``."""
+    """The only network of a training checkpoint, or the one whose keys match ``model``."""
+    if len(roles) == 1:
+        return next(iter(roles.values()))
     wanted = set(model.state_dict())
     matching = [role for role, state in roles.items() if set(state) == wanted]
     if len(matching) == 1:
@@ -266,7 +269,7 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
     state = unwrap_state_dict(read_weights_file(path), source)
     if all(isinstance(v, Mapping) for v in state.values()):
         state = _pick_role(state, model, source)
-    if not _is_classifier_state(state, model):
+    if not _is_classifier_state(state):
         load_backbone_state(model.backbone, state, source)
         return
     try:

@@ -13,8 +13,12 @@ from wsss_lib.postprocess.base import (
     images_to_rgb_uint8,
     run_pipeline,
 )
+from wsss_lib.postprocess.crf import DenseCRF
+from wsss_lib.postprocess.pixel_adaptive import PixelAdaptiveRefiner
 
 __all__ = [
+    "DenseCRF",
+    "PixelAdaptiveRefiner",
     "PostprocessStep",
     "RefinementStep",
     "check_cam",

@@ -46,7 +46,14 @@ from tqdm.auto import tqdm
 from wsss_lib.postprocess.base import RefinementStep, check_cam, images_to_rgb_float
 from wsss_lib.utils import get_device
 
-__all__ = ["AffinityFeatureNet", "AffinityRefiner", "neighbour_offsets"]
+__all__ = [
+    "AffinityFeatureNet",
+    "AffinityRefiner",
+    "affinity_loss",
+    "cam_labels",
+    "neighbour_offsets",
+    "pair_distances",
+]
 
 _IGNORE = -1
 _NORMALIZE_MODES = ("max", "minmax", "none")
@@ -82,7 +89,7 @@ class _BackboneAffinityHead(nn.Module):
 
     def __init__(self, backbone: nn.Module, layer: str | None, feature_dim: int) -> None:
         super().__init__()
-        self.backbone = backbone.eval().requires_grad_(False)
+        self.backbone = backbone.eval()  # frozen: run under no_grad, never in the optimiser
         self.layer = layer
         channels = _probe_channels(backbone, layer)
         self.head = nn.Sequential(nn.Conv2d(channels, 64, 1), nn.ReLU(inplace=True),
@@ -141,6 +148,8 @@ def _shifted(x: Tensor, dy: int, dx: int, fill: float = 0.0) -> Tensor:
     """``out[..., y, x] = x[..., y + dy, x + dx]``, ``fill`` outside the grid."""
     h, w = x.shape[-2:]
     out = torch.full_like(x, fill)
+    if abs(dy) >= h or abs(dx) >= w:  # the neighbour is off the grid for every cell
+        return out
     ys, yd = slice(max(dy, 0), h + min(dy, 0)), slice(max(-dy, 0), h + min(-dy, 0))
     xs, xd = slice(max(dx, 0), w + min(dx, 0)), slice(max(-dx, 0), w + min(-dx, 0))
     out[..., yd, xd] = x[..., ys, xs]
@@ -161,8 +170,8 @@ def pair_distances(features: Tensor, offsets: list[tuple[int, int]]) -> Tensor:
         offsets: K neighbour offsets.
 
     Returns:
-        float ``[B, K, h, w]``; the affinity is ``exp(-distance)`` (invalid pairs are garbage and
-        must be masked with :func:`_in_grid`).
+        float ``[B, K, h, w]``; the affinity is ``exp(-distance)``. Pairs whose neighbour lies
+        outside the grid hold meaningless values; callers mask them out.
     """
     return torch.stack(
         [(features - _shifted(features, dy, dx)).abs().mean(dim=1) for dy, dx in offsets], dim=1
@@ -234,14 +243,15 @@ class AffinityRefiner(RefinementStep):
             ``1e-4``; use ~0.05-0.1 with min-max normalised CAMs, see the module docstring).
         iterations: random-walk steps (AffinityNet / IRN: ``2 ** 8 = 256``).
         epochs: passes over the training CAMs in :meth:`fit`.
-        stride: feature-grid stride of the default CNN (4 or 8 are sensible).
+        stride: feature-grid stride of the default CNN (4 or 8 are sensible; a backbone has
+            its own).
         feature_dim: channels of the affinity features.
         lr: Adam learning rate.
         batch_size: images per training step.
         normalize: per-image normalisation of the walked map: ``"max"`` (IRN), ``"minmax"`` or
             ``"none"`` (the walk averages, so without it values shrink as activation spreads).
-        backbone: optional frozen ``WSSSClassifier``: affinity features are then a trained 1x1
-            head on its features instead of the small CNN on the image.
+        backbone: optional ``WSSSClassifier``, kept frozen (and left in eval mode): affinity
+            features are then a trained 1x1 head on its features instead of the small CNN.
         backbone_layer: which of the backbone's layers (a name from ``layer_names``); ``None``
             uses its final ``feature_map``. Shallower layers (e.g. ``"layer2"``) are finer.
         seed: seeds the network initialisation and the batch order.
@@ -357,7 +367,8 @@ class AffinityRefiner(RefinementStep):
         check_cam(cams, images, step=f"{self.name}.fit")
         offsets = neighbour_offsets(self.radius, half=True)
         generator = torch.Generator().manual_seed(self.seed)
-        optimizer = torch.optim.Adam(self.net.parameters(), lr=self.lr)
+        trainable = self.net.head if isinstance(self.net, _BackboneAffinityHead) else self.net
+        optimizer = torch.optim.Adam(trainable.parameters(), lr=self.lr)
         n = cams.shape[0]
         self.net.train()
         self.history = []
@@ -400,8 +411,9 @@ class AffinityRefiner(RefinementStep):
             warnings.warn(
                 f"The affinity network sees no foreground-background pairs (fg_thresh="
                 f"{self.fg_thresh}, bg_thresh={self.bg_thresh}, pairs {counts}), so it learns "
-                "that every pair is similar and the random walk blurs everything. With min-max "
-                "normalised CAMs raise bg_thresh (e.g. 0.05).",
+                "that every pair is similar and the random walk blurs everything. Lower "
+                "fg_thresh or raise bg_thresh so both kinds of confident cells exist (min-max "
+                "normalised CAMs need bg_thresh ~0.05, not AffinityNet's 1e-4).",
                 stacklevel=3,
             )
 

@@ -245,13 +245,23 @@ def _load_clip(
     if tag_cfg and os.path.isfile(source):
         # A local file skips open_clip's tag handling: apply the tag's normalisation ourselves.
         force_preprocess = {"mean": tag_cfg["mean"], "std": tag_cfg["std"]}
-    model = open_clip.create_model(
-        model_name,
-        pretrained=source,
-        device=device,
-        force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)),
-        force_preprocess_cfg=force_preprocess,
-        require_pretrained=True,
-        weights_only=True,
-    )
+    try:
+        model = open_clip.create_model(
+            model_name,
+            pretrained=source,
+            device=device,
+            force_quick_gelu=bool(tag_cfg.get("quick_gelu", False)),
+            force_preprocess_cfg=force_preprocess,
+            require_pretrained=True,
+            weights_only=True,
+        )
+    except RuntimeError as err:
+        if not os.path.isfile(source):
+            raise
+        raise RuntimeError(
+            f"Could not load CLIP weights from {source} into {model_name!r}: {err}. The file "
+            "must be an open_clip state dict for this architecture (.safetensors/.bin/.pt); "
+            "OpenAI's original TorchScript .pt files cannot be loaded pickle-free, so use "
+            "open_clip_model.safetensors from the model's Hugging Face repo instead."
+        ) from err
     return model.eval().requires_grad_(False)

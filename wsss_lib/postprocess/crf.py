@@ -103,7 +103,7 @@ def _dense_bilateral_message(features: Tensor) -> Message:
     for start in range(0, n, _CHUNK_ROWS):
         block = kernel[start : start + _CHUNK_ROWS]
         torch.mm(rows_aug[start : start + _CHUNK_ROWS], cols_aug.T, out=block)
-        block.clamp_(max=0.0).exp_()
+        block.clamp_(min=-60.0, max=0.0).exp_()  # no denormals: they make exp slow
     kernel.fill_diagonal_(1.0)
     inv_sqrt_d = kernel.sum(dim=1).rsqrt()  # self included, so D >= 1
     kernel.fill_diagonal_(0.0)
@@ -133,7 +133,7 @@ def _windowed_bilateral_message(features: Tensor, radius: int, stride: int) -> M
 
     weights = torch.stack(
         [
-            torch.exp(-0.5 * (shifted(padded, dy, dx) - features).square().sum(0))
+            torch.exp((shifted(padded, dy, dx) - features).square().sum(0).mul(-0.5).clamp(-60.0))
             * shifted(inside, dy, dx)[0]
             for dy, dx in offsets
         ]

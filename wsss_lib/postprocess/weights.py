@@ -15,17 +15,18 @@ download) with a message saying which file to get and where to put it. Notebooks
 :func:`clip_weights_available` / :func:`sam_weights_available` first and record
 ``skipped: no CLIP weights`` instead of failing.
 
-Offline switches: ``HF_HUB_OFFLINE=1`` (or ``WSSS_OFFLINE=1``) skips the network check entirely.
+``HF_HUB_OFFLINE=1`` skips the network check entirely; otherwise the check is the one the
+classifier weights use (:func:`wsss_lib.models.weights.hub_is_reachable`, which honours
+``HTTPS_PROXY`` and answers within ~3 s even when DNS hangs).
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from wsss_lib.models.weights import HUB_HOST, hub_is_reachable
 from wsss_lib.utils import default_cache_dir
 
 __all__ = [
@@ -33,15 +34,12 @@ __all__ = [
     "SamCheckpoint",
     "WeightsUnavailableError",
     "clip_weights_available",
-    "hub_reachable",
     "resolve_clip_weights",
     "resolve_sam_checkpoint",
     "sam_weights_available",
     "weights_dir",
 ]
 
-HF_HUB_HOST = "huggingface.co"
-_OFFLINE_ENV_VARS = ("HF_HUB_OFFLINE", "WSSS_OFFLINE")
 # The file names open_clip looks for in a Hugging Face repo (open_clip.constants).
 _OPEN_CLIP_HF_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
@@ -83,32 +81,8 @@ def weights_dir() -> Path:
 
 
 def _offline_by_env() -> bool:
-    return any(os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on")
-               for var in _OFFLINE_ENV_VARS)
-
-
-def hub_reachable(host: str = HF_HUB_HOST, port: int = 443, timeout: float = 2.5) -> bool:
-    """Whether a TCP connection to ``host:port`` opens within ``timeout`` seconds.
-
-    Returns False at once when ``HF_HUB_OFFLINE`` or ``WSSS_OFFLINE`` is set. The check runs in
-    a daemon thread so that a slow DNS lookup (which ignores socket timeouts) cannot hang the
-    caller: the answer is always given within about ``timeout`` seconds.
-    """
-    if _offline_by_env():
-        return False
-    result: list[bool] = []
-
-    def _connect() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    worker = threading.Thread(target=_connect, name="wsss-hub-check", daemon=True)
-    worker.start()
-    worker.join(timeout + 0.5)
-    return bool(result and result[0])
+    value = os.environ.get("HF_HUB_OFFLINE", "")
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def _existing_file(path: str | os.PathLike[str], what: str, fix: str) -> Path:
@@ -204,9 +178,9 @@ def resolve_clip_weights(
             "this is not an open_clip pretrained tag that can be downloaded from the Hugging Face "
             "Hub (see open_clip.list_pretrained())",
         ))
-    if not hub_reachable():
-        why = ("HF_HUB_OFFLINE/WSSS_OFFLINE is set" if _offline_by_env()
-               else f"{HF_HUB_HOST} is not reachable from this machine")
+    if not hub_is_reachable():
+        why = ("HF_HUB_OFFLINE is set" if _offline_by_env()
+               else f"{HUB_HOST} is not reachable from this machine")
         raise WeightsUnavailableError(_clip_missing_message(model_name, pretrained, why))
     return pretrained
 

@@ -1,0 +1,57 @@
+# wsss-lab: one virtual environment (.venv), everything else through it.
+#   make report       set up, then run every notebook with the quick profile -> reports/quick/
+#   make report-full  the real experiments -> reports/full/
+#   make test         set up (+ Chromium for the browser test), then the test suite
+#   make lint         ruff
+#   make clean        remove reports and caches (keeps .venv; `make distclean` removes it too)
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Written after a successful install; pyproject.toml newer than it triggers a reinstall.
+STAMP := $(VENV)/.wsss-installed
+PYTEST_ARGS ?= -q
+
+.PHONY: setup report report-full test test-deps lint clean distclean
+
+setup: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e ".[dev]"
+	touch $(STAMP)
+
+report: setup
+	$(BIN)/wsss report --profile quick
+
+report-full: setup
+	$(BIN)/wsss report --profile full
+
+# Chromium for the real-browser widget test; only attempted as root with apt, never fatal
+# (without it that test is skipped).
+test-deps:
+	@if command -v chromium >/dev/null 2>&1; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing chromium for the browser test (apt-get)..."; \
+		( DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+		  || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } ) \
+		|| echo "warning: could not install chromium; the browser test will be skipped"; \
+	else \
+		echo "note: chromium not found; the browser test will be skipped"; \
+	fi
+
+test: setup test-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf reports build dist .pytest_cache .ruff_cache *.egg-info
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
