@@ -11,6 +11,8 @@ BIN := $(VENV)/bin
 # Written after a successful install; pyproject.toml newer than it triggers a reinstall.
 STAMP := $(VENV)/.wsss-installed
 PYTEST_ARGS ?= -q
+# Extra options for the report, e.g. make report REPORT_ARGS="--jobs 2 --force"
+REPORT_ARGS ?=
 
 .PHONY: setup report report-full test test-deps lint clean distclean
 
@@ -24,10 +26,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 report: setup
-	$(BIN)/wsss report --profile quick
+	$(BIN)/wsss report --profile quick $(REPORT_ARGS)
 
 report-full: setup
-	$(BIN)/wsss report --profile full
+	$(BIN)/wsss report --profile full $(REPORT_ARGS)
 
 # Chromium for the real-browser widget test; only attempted as root with apt, never fatal
 # (without it that test is skipped).

@@ -21,8 +21,11 @@ from wsss_lib.train import (
     run_dir_for,
 )
 
+# timm's tiny test architectures keep every test step fast on a shared CPU.
+CNN = ModelSpec("test_resnet", {"output_stride": 8})
+VIT = ModelSpec("test_vit", {"patch_size": 8})
 TINY = TrainConfig(
-    model=ModelSpec("resnet18"),
+    model=CNN,
     data=DataSpec(image_size=32, n_train=32, n_val=16),
     epochs=1,
     batch_size=16,
@@ -117,6 +120,10 @@ def test_malicious_or_foreign_checkpoints_are_refused(tmp_path):
     torch.save({"format": "wsss-lab-checkpoint/1", "models": _Payload(marker)}, evil)
     with pytest.raises(ValueError, match="Refusing to load"):
         load_checkpoint(evil)
+    raw = tmp_path / "raw.pkl"  # a plain pickle, as torch's legacy format reads it
+    raw.write_bytes(pickle.dumps({"models": _Payload(marker)}, protocol=2))
+    with pytest.raises(ValueError, match="Refusing to load"):
+        load_checkpoint(raw)
     assert not marker.exists()
 
     text_file = tmp_path / "notes.pt"
@@ -135,8 +142,10 @@ def test_malicious_or_foreign_checkpoints_are_refused(tmp_path):
 def test_cache_entry_with_a_malicious_checkpoint_is_refused(tmp_path):
     run = get_or_train(TINY, tmp_path, progress=False)
     marker = tmp_path / "payload_ran"
-    with open(run.run_dir / "checkpoint.pt", "wb") as handle:
-        pickle.dump({"models": _Payload(marker)}, handle)
+    torch.save(
+        {"format": "wsss-lab-checkpoint/1", "models": _Payload(marker)},
+        run.run_dir / "checkpoint.pt",
+    )
     with pytest.raises(ValueError, match="Refusing to load"):
         get_or_train(TINY, tmp_path, progress=False)
     assert not marker.exists()
@@ -145,8 +154,8 @@ def test_cache_entry_with_a_malicious_checkpoint_is_refused(tmp_path):
 def test_teacher_is_trained_once_and_shared_by_students(tmp_path, count_trainings):
     student_config = TrainConfig(
         paradigm="teacher_student",
-        student=ModelSpec("vit_tiny", {"patch_size": 8}),
-        teacher=ModelSpec("resnet18"),
+        student=VIT,
+        teacher=CNN,
         data=TINY.data,
         epochs=1,
         batch_size=16,

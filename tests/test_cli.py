@@ -6,6 +6,7 @@ where only the command line is under test, so no kernel starts.
 
 from __future__ import annotations
 
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -115,17 +116,17 @@ def test_cache_clear_refuses_the_home_folder(
     assert "Refusing to clear" in capsys.readouterr().err
 
 
-def test_console_script_and_module_entry_points(tmp_path: Path) -> None:
+def test_console_script_and_module_entry_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     wsss = Path(sys.executable).parent / "wsss"
     assert wsss.is_file(), "the wsss console script is missing: run `pip install -e .`"
     version = subprocess.run([str(wsss), "--version"], capture_output=True, text=True, timeout=120)
     assert version.returncode == 0 and version.stdout.startswith("wsss-lab ")
 
-    module = subprocess.run(
-        [sys.executable, "-m", "wsss_lib.report", "--notebooks", str(tmp_path / "none")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert module.returncode == 2
-    assert module.stderr.startswith("python -m wsss_lib.report: error: Notebook folder")
+    # python -m wsss_lib.report, in-process (a subprocess would spend ~10 s importing torch)
+    monkeypatch.setattr(sys, "argv", ["wsss_lib.report", "--notebooks", str(tmp_path / "none")])
+    with pytest.raises(SystemExit) as info:
+        runpy.run_module("wsss_lib.report", run_name="__main__", alter_sys=True)
+    assert info.value.code == 2
+    assert capsys.readouterr().err.startswith("python -m wsss_lib.report: error: Notebook folder")

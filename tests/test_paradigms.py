@@ -23,8 +23,9 @@ from wsss_lib.utils import seed_everything
 
 SIZE = 32
 TINY_DATA = DataSpec(image_size=SIZE, n_train=32, n_val=16)
-CNN = ModelSpec("resnet18")
-VIT = ModelSpec("vit_tiny", {"patch_size": 8})
+# timm's tiny test architectures keep every test step fast on a shared CPU.
+CNN = ModelSpec("test_resnet", {"output_stride": 8})
+VIT = ModelSpec("test_vit", {"patch_size": 8})
 
 
 def batch_of(n: int = 4) -> dict[str, torch.Tensor]:
@@ -80,7 +81,9 @@ def test_feature_target_aligns_to_an_intermediate_teacher_layer_vit_to_cnn():
     paradigm = TeacherStudent(build_model(CNN, SIZE), build_model(VIT, SIZE), kt, SIZE, seed=0)
     assert paradigm.teacher_layer == "blocks.1"
     projection = paradigm.modules["kt"].projection
-    assert (projection.in_channels, projection.out_channels) == (512, 192)
+    teacher_channels = paradigm.modules["teacher"](batch_of(2)["image"], layers=[1]).features
+    expected = (paradigm.modules["student"].embed_dim, teacher_channels["blocks.1"].shape[1])
+    assert (projection.in_channels, projection.out_channels) == expected
     out = paradigm.step(batch_of())
     assert torch.isfinite(out.loss)
 

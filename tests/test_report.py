@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from wsss_lib.report import (
     discover_notebooks,
     notebook_digest,
     parse_value,
+    plan_jobs,
     results_table_rows,
     run_report,
 )
@@ -116,22 +118,12 @@ def mixed_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def good_report(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The good notebook alone, run once with the packaged quick profile; tests copy its folder."""
-    root = tmp_path_factory.mktemp("good")
-    notebooks = root / "notebooks"
-    notebooks.mkdir()
-    make_good(notebooks)
-    summary = run_report(notebooks, profile="quick", out_dir=root / "out", timeout=120, echo=None)
-    assert summary.exit_code == 0, summary.results[0].error
-    return {"root": root, "notebooks": notebooks, "out": root / "out"}
-
-
-def copy_report(good_report: dict, tmp_path: Path) -> Path:
+def copy_of_good_part(mixed_report: dict, tmp_path: Path) -> tuple[Path, dict]:
+    """A copy of the mixed report, and the arguments that re-run only its good notebook."""
     out = tmp_path / "out"
-    shutil.copytree(good_report["out"], out)
-    return out
+    shutil.copytree(mixed_report["out"], out)
+    args = {"profile": mixed_report["profile"], "overrides": {"01:scale": 5}, "only": "01"}
+    return out, args
 
 
 # --- executed reports ------------------------------------------------------------------------
@@ -221,36 +213,36 @@ def test_progress_prints_one_line_per_notebook_then_the_index(mixed_report: dict
 
 
 def test_unchanged_notebooks_are_skipped_until_forced_or_changed(
-    good_report: dict, tmp_path: Path
+    mixed_report: dict, tmp_path: Path
 ) -> None:
-    out = copy_report(good_report, tmp_path)
+    out, args = copy_of_good_part(mixed_report, tmp_path)
+    notebooks = mixed_report["notebooks"]
     executed = out / "01_good" / "01_good.ipynb"
     before = executed.stat().st_mtime_ns
     lines: list[str] = []
 
-    skipped = run_report(good_report["notebooks"], out_dir=out, echo=lines.append)
+    skipped = run_report(notebooks, out_dir=out, echo=lines.append, **args)
     assert skipped.results[0].status == "skipped" and lines[0].startswith("[skipped]")
+    assert skipped.exit_code == 0
     assert executed.stat().st_mtime_ns == before
-    assert skipped.results[0].metrics["results"]["teacher_student"]["smoke_iou"] == pytest.approx(
-        0.2
-    )
+    smoke_iou = skipped.results[0].metrics["results"]["teacher_student"]["smoke_iou"]
+    assert smoke_iou == pytest.approx(0.5)
 
-    forced = run_report(good_report["notebooks"], out_dir=out, force=True, echo=None)
+    forced = run_report(notebooks, out_dir=out, force=True, echo=None, **args)
     assert forced.results[0].status == "ok" and executed.stat().st_mtime_ns != before
 
-    changed = run_report(good_report["notebooks"], out_dir=out, overrides={"scale": 7}, echo=None)
+    args["overrides"] = {"01:scale": 7}
+    changed = run_report(notebooks, out_dir=out, echo=None, **args)
     assert changed.results[0].status == "ok"
-    assert changed.results[0].metrics["results"]["teacher_student"]["smoke_iou"] == pytest.approx(
-        0.7
-    )
-    again = run_report(good_report["notebooks"], out_dir=out, overrides={"scale": 7}, echo=None)
-    assert again.results[0].status == "skipped"
+    smoke_iou = changed.results[0].metrics["results"]["teacher_student"]["smoke_iou"]
+    assert smoke_iou == pytest.approx(0.7)
+    assert run_report(notebooks, out_dir=out, echo=None, **args).results[0].status == "skipped"
 
 
 def test_interrupted_write_leaves_previous_index_intact(
-    good_report: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mixed_report: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    out = copy_report(good_report, tmp_path)
+    out, args = copy_of_good_part(mixed_report, tmp_path)
     index_before = (out / "index.html").read_bytes()
     summary_before = (out / "summary.json").read_bytes()
 
@@ -259,7 +251,7 @@ def test_interrupted_write_leaves_previous_index_intact(
 
     monkeypatch.setattr("wsss_lib.utils.os.fsync", crash)  # after the bytes, before the rename
     with pytest.raises(OSError, match="simulated"):
-        run_report(good_report["notebooks"], out_dir=out, echo=None)
+        run_report(mixed_report["notebooks"], out_dir=out, echo=None, **args)
     assert (out / "index.html").read_bytes() == index_before
     assert (out / "summary.json").read_bytes() == summary_before
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
@@ -277,6 +269,29 @@ def test_cell_running_past_the_timeout_fails_the_notebook(tmp_path: Path) -> Non
     assert (tmp_path / "out" / "01_stall" / "01_stall.ipynb").is_file()
 
 
+def test_interrupt_stops_running_kernels_and_keeps_finished_work(tmp_path: Path) -> None:
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    make_good(folder)
+    make_notebook(folder / "02_sleepy.ipynb", "", ["import time\ntime.sleep(120)"])
+    out = tmp_path / "out"
+
+    def interrupt_when_01_finishes(line: str) -> None:
+        if "01_good" in line:
+            raise KeyboardInterrupt  # as Ctrl-C would, while 02 still sleeps in its kernel
+
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_report(folder, out_dir=out, jobs=2, timeout=300, echo=interrupt_when_01_finishes)
+    assert time.monotonic() - start < 60  # did not wait for the 120 s cell
+    assert (out / "01_good" / ".wsss-report-state.json").is_file()  # finished work is kept
+    assert not (out / "02_sleepy" / ".wsss-report-state.json").exists()  # and 02 re-runs later
+    executed = out / "02_sleepy" / "02_sleepy.ipynb"
+    if executed.is_file():  # interrupted after its kernel started: saved with the interrupt
+        nb = nbformat.read(executed, as_version=4)
+        assert "KeyboardInterrupt" in json.dumps(nb.cells[-1].get("outputs", []))
+
+
 # --- validation before anything runs ----------------------------------------------------------
 
 
@@ -292,12 +307,24 @@ def notebooks(tmp_path: Path) -> Path:
 def test_wrong_parameter_type_names_parameter_type_and_notebook(
     notebooks: Path, tmp_path: Path
 ) -> None:
-    with pytest.raises(ValueError, match=r"'scale' of notebook 01_good expects a int") as info:
+    with pytest.raises(ValueError, match=r"'scale' of notebook 01_good expects type int") as info:
         run_report(notebooks, out_dir=tmp_path / "out", overrides={"01:scale": "many"})
     assert "got str 'many'" in str(info.value)
     assert not (tmp_path / "out").exists()  # rejected before anything was written
-    with pytest.raises(ValueError, match="'label' of notebook 01_good expects a str"):
+    with pytest.raises(ValueError, match="'label' of notebook 01_good expects type str"):
         run_report(notebooks, out_dir=tmp_path / "out", overrides={"label": 3})
+
+
+def test_none_default_takes_its_type_from_the_profile(tmp_path: Path) -> None:
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    path = make_notebook(folder / "01_x.ipynb", "epochs = None  # from the profile\n", [])
+    profile = tmp_path / "p.json"
+    profile.write_text(json.dumps({"*": {}, "01_x": {"epochs": 2}}))
+    jobs = plan_jobs([path], profile, tmp_path / "out", [("epochs", 3)])
+    assert jobs[0].parameters["epochs"] == 3
+    with pytest.raises(ValueError, match=r"expects type int \(profile value 2\), got float 2.5"):
+        plan_jobs([path], profile, tmp_path / "out", [("epochs", 2.5)])
 
 
 def test_unknown_parameters_and_notebooks_are_rejected(notebooks: Path, tmp_path: Path) -> None:

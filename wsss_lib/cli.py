@@ -87,7 +87,11 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
 
 def build_parser(prog: str = "wsss") -> argparse.ArgumentParser:
     """The argument parser of the ``wsss`` command."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="wsss-lab: run the notebook report, manage the model/dataset cache.",
+        epilog="Exit status: 0 success, 1 a notebook failed, 2 bad input, 130 interrupted.",
+    )
     parser.add_argument("--version", action="version", version=f"wsss-lab {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     report = commands.add_parser(

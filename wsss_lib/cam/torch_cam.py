@@ -13,12 +13,14 @@ library default, as ToCo), ``"max"`` (per image, as IRN; assumes a ReLU'd map), 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from wsss_lib.models import WSSSClassifier
 from wsss_lib.models.classifier import check_images
@@ -204,7 +206,9 @@ def torch_gradcam(
         return lambda _module, _inputs, output: captured.__setitem__(name, output)
 
     handles = [module.register_forward_hook(tap(name)) for name, module in modules.items()]
-    with torch.enable_grad():
+    # CPU's fused attention kernel has no double backward: use the math kernel for create_graph.
+    attention = sdpa_kernel(SDPBackend.MATH) if create_graph else nullcontext()
+    with torch.enable_grad(), attention:
         if not images.requires_grad:  # so frozen (sub)networks still get activation gradients
             images = images.detach().requires_grad_(True)
         try:

@@ -1,10 +1,14 @@
 """Post-processing steps that refine soft CAMs using the image: ``step(cam, images) -> cam``.
 
-A pipeline is a list of steps run by :func:`run_pipeline` (see :mod:`wsss_lib.postprocess.base`).
+A pipeline is a list of steps run by :func:`run_pipeline` (see :mod:`wsss_lib.postprocess.base`):
+
+    from wsss_lib.postprocess import DenseCRF, PixelAdaptiveRefiner, run_pipeline
+    refined = run_pipeline([PixelAdaptiveRefiner(), DenseCRF()], cam, images)
 """
 
 from __future__ import annotations
 
+from wsss_lib.postprocess.affinity import AffinityRefiner
 from wsss_lib.postprocess.base import (
     PostprocessStep,
     RefinementStep,
@@ -13,40 +17,21 @@ from wsss_lib.postprocess.base import (
     images_to_rgb_uint8,
     run_pipeline,
 )
+from wsss_lib.postprocess.clip_refine import ClipRefiner
 from wsss_lib.postprocess.crf import DenseCRF
 from wsss_lib.postprocess.pixel_adaptive import PixelAdaptiveRefiner
+from wsss_lib.postprocess.sam_refine import SamRefiner
 
 __all__ = [
+    "AffinityRefiner",
+    "ClipRefiner",
     "DenseCRF",
     "PixelAdaptiveRefiner",
     "PostprocessStep",
     "RefinementStep",
+    "SamRefiner",
     "check_cam",
     "images_to_rgb_float",
     "images_to_rgb_uint8",
     "run_pipeline",
 ]
-
-# Steps written in parallel by another engineer: re-exported once their modules exist.
-# TODO(lead): make these imports plain when affinity/clip_refine/sam_refine are in.
-try:
-    from wsss_lib.postprocess.affinity import AffinityRefiner  # noqa: F401
-
-    __all__.append("AffinityRefiner")
-except ModuleNotFoundError as err:
-    if err.name != "wsss_lib.postprocess.affinity":
-        raise
-try:
-    from wsss_lib.postprocess.clip_refine import ClipRefiner  # noqa: F401
-
-    __all__.append("ClipRefiner")
-except ModuleNotFoundError as err:
-    if err.name != "wsss_lib.postprocess.clip_refine":
-        raise
-try:
-    from wsss_lib.postprocess.sam_refine import SamRefiner  # noqa: F401
-
-    __all__.append("SamRefiner")
-except ModuleNotFoundError as err:
-    if err.name != "wsss_lib.postprocess.sam_refine":
-        raise

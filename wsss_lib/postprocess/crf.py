@@ -5,7 +5,7 @@ Koltun (2011) for the two labels background / smoke:
 
 - Unary: ``-log p`` with ``p = [(1 - cam) ** bg_power, cam]`` clipped to ``[1e-5, 1]`` (as
   pydensecrf's ``unary_from_softmax``). ``bg_power`` sets how much CAM evidence counts as smoke:
-  the two terms tie where ``(1 - cam) ** bg_power == cam`` (about 0.06 for 48, 0.14 for 16,
+  the two terms tie where ``(1 - cam) ** bg_power == cam`` (about 0.06 for 48, 0.12 for 16,
   0.28 for 4), so a large power trusts faint activations and a small one keeps only strong ones.
   PSA/IRN-style code uses 4 ("low alpha", confident foreground) and 32 ("high alpha").
 - Pairwise: Potts model with two Gaussian kernels, each symmetrically normalised like
@@ -30,10 +30,16 @@ How the kernels are evaluated:
   ``N x N`` kernel, built in row chunks and kept for the iterations (``4 N^2`` bytes, about
   340 MB at 96 x 96, one image at a time).
 - Appearance, *windowed* beyond that: only pairs within ``window_radius`` pixels, sampled every
-  ``window_stride`` pixels. With the default ``bilateral_sxy=60`` this really truncates the kernel
-  (long-range colour agreement is lost); it behaves like a local edge-aware smoother. When the
-  window covers the whole image with stride 1 it equals the exact path (tested).
+  ``window_stride`` pixels (default 64 / 8: 288 pairs per pixel, ``4 * 288 * N`` bytes). With
+  ``bilateral_sxy=60`` this truncates and subsamples the kernel; on 128 x 128 synthetic scenes its
+  masks agreed with the exact path at IoU ~0.93 (radius 24 / stride 2: ~0.80; reach matters more
+  than density). With a window covering the image at stride 1 it equals the exact path (tested).
   The permutohedral lattice (what pydensecrf uses) is not implemented.
+
+Choosing ``bg_power``: 48 trusts faint activation, so a blurry CAM that spills well past the
+object can stay spilled (the CRF only pulls back pixels whose CAM is below roughly 0.3); powers
+of 4-16 snapped such CAMs to colour edges far more reliably in our synthetic tests. Tune it on
+validation masks, and report it with the results.
 """
 
 from __future__ import annotations
@@ -162,8 +168,8 @@ def dense_crf(
     bilateral_srgb: float = 5.0,
     bilateral_compat: float = 15.0,
     max_exact_pixels: int = 96 * 96,
-    window_radius: int = 24,
-    window_stride: int = 2,
+    window_radius: int = 64,
+    window_stride: int = 8,
 ) -> Tensor:
     """Mean-field dense CRF on a batch; returns the smoke probability ``Q_fg``.
 
@@ -229,8 +235,8 @@ class DenseCRF(RefinementStep):
         bilateral_compat: float = 15.0,
         output: str = "prob",
         max_exact_pixels: int = 96 * 96,
-        window_radius: int = 24,
-        window_stride: int = 2,
+        window_radius: int = 64,
+        window_stride: int = 8,
     ) -> None:
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}.")

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import threading
 import time
+from collections.abc import Iterable
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,13 +22,20 @@ from typing import Any
 
 import nbformat
 import papermill
+from jupyter_client import AsyncKernelManager
 from papermill.exceptions import PapermillExecutionError
 
 from wsss_lib.report.html import render_notebook_html
 from wsss_lib.report.plan import NotebookJob
 from wsss_lib.utils import atomic_write_json, atomic_write_text
 
-__all__ = ["NotebookResult", "cell_timings", "execute_job", "stored_result"]
+__all__ = [
+    "KernelGroup",
+    "NotebookResult",
+    "cell_timings",
+    "execute_job",
+    "stored_result",
+]
 
 #: Seconds to wait for a kernel to start (several start at once on a loaded machine).
 KERNEL_START_TIMEOUT = 180
@@ -32,6 +43,69 @@ KERNEL_START_TIMEOUT = 180
 # interleave with the progress lines; errors still show.
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 STATE_FILE = ".wsss-report-state.json"
+
+
+class KernelGroup:
+    """The kernels one report run starts, so that an interrupted run can stop them.
+
+    Kernels start in their own session, so Ctrl-C in the terminal does not reach them, and the
+    worker threads waiting on them cannot be interrupted. The group hands nbclient a kernel
+    manager class that registers every kernel it starts and refuses to start new ones once the
+    group is stopping.
+    """
+
+    def __init__(self) -> None:
+        self._managers: list[AsyncKernelManager] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        group = self
+
+        class TrackedKernelManager(AsyncKernelManager):
+            async def start_kernel(self, **kwargs: Any) -> None:
+                if group._stopping.is_set():
+                    raise RuntimeError("The report was interrupted before this kernel started.")
+                with group._lock:
+                    group._managers.append(self)
+                await super().start_kernel(**kwargs)
+
+        self.manager_class = TrackedKernelManager
+
+    def signal(self, signum: int) -> int:
+        """Send ``signum`` to every kernel of the group still running; returns how many.
+
+        ``SIGINT`` makes the running cell raise ``KeyboardInterrupt`` (the notebook fails and is
+        saved with that cell); ``SIGKILL`` ends a kernel that ignores it.
+        """
+        with self._lock:
+            managers = list(self._managers)
+        count = 0
+        for manager in managers:
+            process = getattr(manager.provisioner, "process", None)
+            if process is None or process.poll() is not None:
+                continue
+            try:
+                process.send_signal(signum)
+                count += 1
+            except OSError:  # it exited in between
+                pass
+        return count
+
+    def stop(self, futures: Iterable[Future], grace_s: float) -> None:
+        """Cancel queued work, interrupt running kernels, kill them after ``grace_s`` seconds.
+
+        Returns once every future is done (the workers save their interrupted notebooks).
+        """
+        self._stopping.set()
+        futures = list(futures)
+        for future in futures:
+            future.cancel()
+        deadline = time.monotonic() + grace_s
+        signum = signal.SIGINT
+        while not all(future.done() for future in futures):
+            if time.monotonic() > deadline:
+                signum = signal.SIGKILL
+            self.signal(signum)
+            wait(futures, timeout=1.0)
 
 
 @dataclass
@@ -138,7 +212,7 @@ def _describe_failure(err: BaseException, timeout: float) -> str:
     if isinstance(err, PapermillExecutionError):
         return f"{err.ename}: {err.evalue} (cell [{err.exec_count}])"
     if isinstance(err, TimeoutError):
-        return f"A cell ran longer than the {timeout:g} s limit; raise it with --timeout. ({err})"
+        return f"A cell ran longer than the {timeout:g} s limit; raise it with --timeout."
     return f"{type(err).__name__}: {err}"
 
 
@@ -149,13 +223,14 @@ def execute_job(
     timeout: int,
     kernel_name: str = "python3",
     start_timeout: int = KERNEL_START_TIMEOUT,
+    kernels: KernelGroup | None = None,
 ) -> NotebookResult:
     """Execute one notebook into its (emptied) folder and render it; never raises on a failure.
 
     Papermill saves the notebook after every cell into a hidden partial file; the final
     ``<stem>.ipynb`` is written atomically from it, also when a cell failed (the error cell shows).
     The state file with the digest is written last and only on success, so an interrupted run
-    re-runs this notebook next time.
+    re-runs this notebook next time. ``kernels`` tracks the kernel so a caller can stop it.
     """
     folder = job.output_dir
     if folder.exists():
@@ -175,10 +250,11 @@ def execute_job(
             execution_timeout=timeout,
             resources={"metadata": {"path": str(job.source.parent)}},
             extra_arguments=KERNEL_ARGUMENTS,
+            kernel_manager_class=(kernels or KernelGroup()).manager_class,
         )
     except Exception as err:  # noqa: BLE001 - one failing notebook must not stop the others
         error = _describe_failure(err, timeout)
-    wall_time = time.perf_counter() - start
+    wall_time = round(time.perf_counter() - start, 3)
 
     result = NotebookResult(job.name, "failed" if error else "ok", wall_time, job.parameters, error)
     if partial.is_file():

@@ -169,7 +169,7 @@ def _check_type(
         return
     type_name = type(expected).__name__
     raise ValueError(
-        f"Parameter {name!r} of notebook {stem} expects a {type_name} ({source}), got "
+        f"Parameter {name!r} of notebook {stem} expects type {type_name} ({source}), got "
         f"{type(value).__name__} {value!r}. Pass a {type_name} value, e.g. -p {stem[:2]}:{name} "
         f"{json.dumps(expected)}."
     )

@@ -38,7 +38,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-from wsss_lib.report.execute import NotebookResult, execute_job, now, stored_result
+from wsss_lib.report.execute import KernelGroup, NotebookResult, execute_job, now, stored_result
 from wsss_lib.report.html import write_index_html
 from wsss_lib.report.plan import NotebookJob, discover_notebooks, library_version, plan_jobs
 from wsss_lib.report.profiles import profile_label
@@ -51,6 +51,8 @@ DEFAULT_TIMEOUTS = {"quick": 600, "full": 1800}
 # The kernel inherits our environment; a test runner's MPLBACKEND=Agg would drop every inline
 # figure from the executed notebooks, so kernels always get the inline backend.
 KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
+#: Seconds interrupted kernels get to save their notebooks before they are killed.
+INTERRUPT_GRACE_S = 10
 
 
 @dataclass
@@ -162,7 +164,8 @@ def run_report(
         notebooks_dir: folder with ``NN_*.ipynb`` notebooks.
         profile: profile name (``"quick"``, ``"full"``) or path to a profile ``.json``.
         out_dir: report folder; default ``reports/<profile>``.
-        only: notebooks to run (``"01,03"``, a list of selectors, or None for all).
+        only: notebooks to run (``"01,03"``, a list of selectors, or None for all); the index
+            and summary then describe just these (other folders in ``out_dir`` stay untouched).
         overrides: parameter overrides ``{"NAME": value}`` / ``{"03:NAME": value}`` (or pairs).
         jobs: notebooks run at the same time (each in its own kernel).
         force: re-run notebooks even when unchanged since their last successful run.
@@ -251,18 +254,25 @@ def _run_jobs(
         else:
             results[job.name] = cached
             say(progress_line(cached))
+    kernels = KernelGroup()
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(to_run)))) as pool:
-        futures = {
-            pool.submit(execute_job, job, report_dir, timeout=timeout, kernel_name=kernel_name): job
+        futures = [
+            pool.submit(
+                execute_job,
+                job,
+                report_dir,
+                timeout=timeout,
+                kernel_name=kernel_name,
+                kernels=kernels,
+            )
             for job in to_run
-        }
+        ]
         try:
             for future in as_completed(futures):
                 result = future.result()
                 results[result.name] = result
                 say(progress_line(result))
-        except BaseException:
-            for future in futures:
-                future.cancel()
+        except BaseException:  # Ctrl-C: stop the kernels, or the pool would wait for them
+            kernels.stop(futures, INTERRUPT_GRACE_S)
             raise
     return [results[job.name] for job in planned]

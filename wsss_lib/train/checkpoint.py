@@ -135,10 +135,16 @@ def load_checkpoint(
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
+        # torch's weights-only unpickler names any refused class or function as a "GLOBAL".
+        if "GLOBAL" in str(err):
+            raise ValueError(
+                f"Refusing to load {path}: it contains Python objects other than tensors and "
+                "plain containers, so it is not a wsss-lab checkpoint (loading it could run "
+                "code). Delete it and retrain, or load a checkpoint written by wsss_lib.train."
+            ) from err
         raise ValueError(
-            f"Refusing to load {path}: it contains Python objects other than tensors and plain "
-            "containers, so it is not a wsss-lab checkpoint (loading it could run code). Delete "
-            "it and retrain, or load a checkpoint written by wsss_lib.train."
+            f"Cannot read {path} as a checkpoint: the file is corrupt or not a torch "
+            "checkpoint; delete it and retrain."
         ) from err
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise ValueError(
