@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import threading
+import time
 
 import pytest
 import torch
@@ -40,6 +41,7 @@ def count_trainings(monkeypatch):
 
     def counting(config, *args, **kwargs):
         calls.append(config.paradigm)
+        time.sleep(0.5)  # long enough that a concurrent caller certainly meets the lock
         return real(config, *args, **kwargs)
 
     monkeypatch.setattr(cache, "train_classifier", counting)
@@ -87,8 +89,10 @@ def test_tampered_entry_is_never_reused(tmp_path, count_trainings):
 
 def test_concurrent_callers_train_once(tmp_path, count_trainings):
     results, errors = [], []
+    start_together = threading.Barrier(2)
 
     def call():
+        start_together.wait()
         try:
             results.append(get_or_train(TINY, tmp_path, progress=False))
         except Exception as err:  # surfaced by the assertion below

@@ -22,6 +22,7 @@ from wsss_lib.train import (
     load_run,
     train_classifier,
 )
+from wsss_lib.train.loop import resolve_amp_dtype
 
 TINY_DATA = DataSpec(image_size=32, n_train=32, n_val=16)
 # timm's tiny test architectures keep every test step fast on a shared CPU.
@@ -173,7 +174,7 @@ def test_nan_loss_stops_with_epoch_step_and_keeps_last_good_checkpoint(tmp_path,
 
 
 def test_supervised_reference_learns_masks_and_evaluates(tmp_path):
-    config = tiny_config(paradigm="supervised", epochs=3, augment=False)
+    config = tiny_config(paradigm="supervised", epochs=2, augment=False)
     run = train_classifier(config, tmp_path, progress=False)
     assert isinstance(run.model, SupervisedSegmenter)
     losses = [record["train_loss"] for record in run.history]
@@ -209,3 +210,11 @@ def test_evaluate_model_gives_logits_cams_and_metrics(tmp_path):
 def test_replace_revalidates():
     with pytest.raises(ValueError, match="batch_size"):
         replace(tiny_config(), batch_size=0)
+
+
+def test_mixed_precision_only_on_cuda():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert all(resolve_amp_dtype(mode, cpu) is None for mode in ("auto", "bf16", "fp16", "off"))
+    assert resolve_amp_dtype("fp16", cuda) is torch.float16
+    assert resolve_amp_dtype("bf16", cuda) is torch.bfloat16
+    assert resolve_amp_dtype("off", cuda) is None

@@ -335,6 +335,7 @@ def _r(value: float) -> float:
 
 
 def _sample_chimney(rng: np.random.Generator, size: int, horizon: float) -> dict[str, Any]:
+    """A stack standing on the ground in front of the horizon, its top in the upper half."""
     width = size * rng.uniform(0.05, 0.1)
     cx = size * rng.uniform(0.15, 0.85)
     top = size * rng.uniform(0.22, 0.5)
@@ -359,6 +360,7 @@ def _sample_smoke(
     anchor: bool,
     opacity_range: tuple[float, float],
 ) -> dict[str, Any]:
+    """A plume: from the chimney top when anchored, else from a vent or a mid-air source."""
     if chimney is not None and anchor:
         x0, top, x1, _ = chimney["box"]
         source_kind = "chimney_top"
@@ -401,6 +403,7 @@ def _sample_smoke(
 def _sample_distractor(
     rng: np.random.Generator, size: int, horizon: float, chimney: dict[str, Any] | None
 ) -> dict[str, Any]:
+    """A haze bank near the horizon, or a cloud (cluster of puffs) high in the sky."""
     name = _pick(rng, _CLOUD_COLORS)
     color = _jitter_color(rng, *_CLOUD_COLORS[name][1:])
     if rng.random() < 0.35:
@@ -522,7 +525,7 @@ class RenderedScene:
 
     Attributes:
         image: ``uint8 [H, W, 3]``.
-        smoke_alpha: ``float32 [H, W]`` plume opacity in ``[0, params["smoke"]["opacity"]]``.
+        smoke_alpha: ``float32 [H, W]`` plume opacity, peaking at ``params["smoke"]["opacity"]``.
         smoke_mask: ``bool [H, W]`` visible smoke (``smoke_alpha >= MASK_ALPHA_THRESHOLD``).
         chimney_mask: ``bool [H, W]`` visible chimney pixels (not covered by smoke).
         distractor_mask: ``bool [H, W]`` visible cloud / haze pixels (not covered by anything).
@@ -562,10 +565,10 @@ def _plume_density(params: dict[str, Any], rng: np.random.Generator, size: int) 
     """Smooth plume density (about 1 in the core near the source) as a chain of puffs.
 
     The centreline is integrated step by step: each step moves along ``(wind, -rise)`` where
-    the buoyant rise decays with distance, so the plume leaves the source vertically and bends
-    over (as Briggs' plume-rise law). The puff radius grows linearly with the travelled
-    distance (a cone with ``spread`` = radius growth per pixel), a small random walk makes it
-    meander, and the density fades out towards ``length``.
+    the buoyant rise decays with distance, so the plume leaves the source steeply and then
+    bends over with the wind (the shape of Briggs' bent-over plume). The puff radius grows
+    linearly with the travelled distance (a cone with ``spread`` = radius growth per pixel), a
+    small random walk makes it meander, and the density fades out towards ``length``.
     """
     smoke = params["smoke"]
     r0, length = smoke["radius"], smoke["length"]
@@ -635,6 +638,7 @@ def _plume_alpha(
 
 
 def _cloud_density(distractor: dict[str, Any], size: int) -> np.ndarray:
+    """Smooth density of a distractor: one wide flat Gaussian (haze) or squashed puffs (cloud)."""
     if distractor["kind"] == "haze":
         (cx, cy), (sx, sy) = distractor["center"], distractor["size"]
         one = np.ones(1, np.float32)
