@@ -20,6 +20,7 @@ from wsss_lib.train import (
     get_or_train,
     load_checkpoint,
     run_dir_for,
+    train_classifier,
 )
 
 # timm's tiny test architectures keep every test step fast on a shared CPU.
@@ -176,3 +177,25 @@ def test_teacher_is_trained_once_and_shared_by_students(tmp_path, count_training
     reloaded = get_or_train(student_config, tmp_path, progress=False)
     assert same_weights(first.kt_loss, reloaded.kt_loss)
     assert len(count_trainings) == 3
+
+
+def test_interrupted_entry_resumes_from_its_last_epoch(tmp_path, count_trainings):
+    config = TrainConfig.from_dict({**TINY.to_dict(), "epochs": 2})
+    first_epoch = {}
+
+    def interrupt_after_first_epoch(epoch, record):
+        first_epoch.update(record)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_classifier(
+            config,
+            run_dir_for(config, tmp_path),
+            progress=False,
+            callbacks=[interrupt_after_first_epoch],
+            cache_dir=tmp_path,
+        )
+    run = get_or_train(config, tmp_path, progress=False)
+    assert count_trainings == ["single"]
+    assert [r["epoch"] for r in run.history] == [1, 2]
+    assert run.history[0] == first_epoch  # epoch 1 was kept, not retrained

@@ -49,8 +49,9 @@ def _live_tensor_count() -> int:
     return sum(type(obj) in kinds for obj in gc.get_objects())  # type(): no attribute lookups
 
 
-def _forward_hook_count(model, names) -> int:
-    return sum(len(model.resolve_module(name)[1]._forward_hooks) for name in names)
+def _hook_count(model, names) -> int:
+    modules = [model.resolve_module(name)[1] for name in names]
+    return sum(len(m._forward_hooks) + len(m._backward_hooks) for m in modules)
 
 
 # --- normalisation, upsampling, pseudo-masks ---------------------------------------------------
@@ -68,6 +69,9 @@ def test_normalize_modes() -> None:
     flat = torch.zeros(2, 4, 4)
     for mode in ("minmax", "max"):
         assert torch.equal(normalize_cam(flat + (mode == "minmax"), mode), flat)  # no NaN
+    numpy_minmax = normalize_cam(cam.numpy(), "minmax")
+    assert isinstance(numpy_minmax, np.ndarray)
+    np.testing.assert_allclose(numpy_minmax, minmax.numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="minmax"):
         normalize_cam(cam, "l2")
 
@@ -78,6 +82,7 @@ def test_upsample_cam_resizes_and_crops_padded_extent() -> None:
     assert upsample_cam(cam, (6, 4)).shape == (1, 6, 4)
     padded = upsample_cam(cam, (6, 7), extent=(8, 8))
     torch.testing.assert_close(padded, upsample_cam(cam, 8)[:, :6, :7])
+    assert upsample_cam(cam.numpy(), 8).shape == (1, 8, 8)
     with pytest.raises(ValueError, match="extent"):
         upsample_cam(cam, 8, extent=(4, 4))
 
@@ -123,7 +128,7 @@ def test_cnn_gradcam_at_layer4_equals_the_cam_minus_bias(resnet) -> None:
     expected = F.relu(score - resnet.classifier.bias) / score[0].numel()
     torch.testing.assert_close(cams["layer4"], expected, rtol=1e-4, atol=1e-6)
     assert not cams["layer4"].requires_grad
-    assert _forward_hook_count(resnet, ["layer4"]) == 0
+    assert _hook_count(resnet, ["layer4"]) == 0
 
 
 def test_torch_gradcam_create_graph_is_differentiable(vit) -> None:
@@ -186,21 +191,26 @@ def test_adapter_targets_per_image_and_errors(resnet) -> None:
 def test_adapter_releases_hooks_and_does_not_grow(vit) -> None:
     layers = default_gradcam_layers(vit)[-2:]
     vit.train()
-    before = _forward_hook_count(vit, layers)
+    before = _hook_count(vit, layers)
     x = _images(32)
     adapter = GradCamAdapter(vit, method="gradcam", layers=layers)
+    sentinel = torch.ones_like(vit.backbone.head.weight)
+    vit.backbone.head.weight.grad = sentinel.clone()  # e.g. mid gradient accumulation
     with adapter:
-        during = _forward_hook_count(vit, layers)
+        during = _hook_count(vit, layers)
         adapter(x)
         tensors_after_first = _live_tensor_count()
-        for _ in range(4):
+        for _ in range(2):
             adapter(x)
-        tensors_after_five = _live_tensor_count()
-        assert _forward_hook_count(vit, layers) == during
-        assert all(p.grad is None for p in vit.parameters())
+        tensors_after_three = _live_tensor_count()
+        assert _hook_count(vit, layers) == during
+        assert torch.equal(vit.backbone.head.weight.grad, sentinel)  # user's grads untouched
+        assert sum(p.grad is not None for p in vit.parameters()) == 1
+        assert all(p.requires_grad for p in vit.parameters())
     assert during > before == 0
-    assert _forward_hook_count(vit, layers) == before
-    assert tensors_after_five - tensors_after_first <= 2
+    assert _hook_count(vit, layers) == before
+    assert tensors_after_three - tensors_after_first <= 2
+    vit.zero_grad(set_to_none=True)
     assert vit.training  # mode restored after the library's model.eval()
     vit.eval()
     with pytest.raises(RuntimeError, match="closed"):
@@ -249,9 +259,12 @@ def test_multiscale_and_sliding_window() -> None:
         multiscale_cam(brightness, x, scales=(0.0,))
 
 
-@pytest.mark.parametrize("method", ["cam", "gradcam", "gradcam++"])
-def test_compute_cam_methods(method, resnet, vit) -> None:
-    for model in (resnet, vit):
+@pytest.mark.parametrize(
+    ("method", "families"),
+    [("cam", ("cnn", "vit")), ("gradcam", ("cnn", "vit")), ("layercam", ("vit",))],
+)
+def test_compute_cam_methods(method, families, resnet, vit) -> None:
+    for model in [resnet if family == "cnn" else vit for family in families]:
         model.train()
         cam = compute_cam(model, _images(36), method=method, scales=(1.0, 0.75))
         assert model.training  # mode restored

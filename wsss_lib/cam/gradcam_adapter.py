@@ -7,9 +7,11 @@ What the adapter adds to the library:
   size and the model's patch size, prefix tokens (CLS, registers) dropped (the library's tutorial
   hard-codes 14x14);
 - one target per image (the library maps only image 0 when given a single target);
-- hooks released on ``close()`` / leaving the ``with`` block, the autograd graph and parameter
-  gradients dropped after every call (no growth over repeated calls), and the model's train/eval
-  mode restored on close (the library switches the model to eval mode).
+- parameters frozen during a call: the library's backward pass computes only the activation
+  gradients it needs (about half the work) and leaves the parameters' ``.grad`` untouched;
+- hooks released on ``close()`` / leaving the ``with`` block, the autograd graph dropped after
+  every call (no growth over repeated calls), and the model's train/eval mode restored on close
+  (the library switches the model to eval mode).
 
 The library min-max normalises each layer's map and resizes it to the input size with OpenCV; the
 adapter's output is therefore always in ``[0, 1]``. Maps go through numpy: they are not
@@ -32,6 +34,7 @@ from wsss_lib.models import WSSSClassifier
 
 __all__ = ["GRADCAM_METHODS", "GradCamAdapter", "canonical_gradcam_method"]
 
+# ScoreCAM runs one forward pass per channel of each layer: slow on a CPU.
 GRADCAM_METHODS = {
     "gradcam": pgc.GradCAM,
     "gradcam++": pgc.GradCAMPlusPlus,
@@ -73,6 +76,9 @@ class _LogitsOnly(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x).logits
 
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """No-op: parameters are frozen during a CAM call, so the user's ``.grad`` are kept."""
+
 
 class GradCamAdapter:
     """A pytorch-grad-cam method over a ``WSSSClassifier``; use as a context manager.
@@ -105,7 +111,7 @@ class GradCamAdapter:
         reshape = self._tokens_to_grid if model.family == "vit" else None
         cam_class = GRADCAM_METHODS[self.method]
         self._cam = cam_class(_LogitsOnly(model), list(modules.values()), reshape_transform=reshape)
-        # Gradients reach the tapped activations even when the model's parameters are frozen.
+        # The input requires grad, so the tapped activations do although parameters are frozen.
         self._cam.compute_input_gradient = True
         # Keep the per-layer maps ([B, 1, H, W] each) instead of the library's average.
         self._cam.aggregate_multi_layers = lambda maps: np.concatenate(maps, axis=1)
@@ -158,9 +164,14 @@ class GradCamAdapter:
         padded = F.pad(images.detach(), (0, self._image_size[1] - width,
                                          0, self._image_size[0] - height))
         target_list = self._targets(targets, images.shape[0])
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
         try:
+            for param in trainable:
+                param.requires_grad_(False)
             maps = self._cam(padded, targets=target_list)
         finally:
+            for param in trainable:
+                param.requires_grad_(True)
             self._drop_graph()
         maps = torch.from_numpy(np.ascontiguousarray(maps[..., :height, :width], dtype=np.float32))
         return list(maps.to(images.device).unbind(dim=1))
@@ -175,10 +186,9 @@ class GradCamAdapter:
         return normalize_cam(torch.stack(maps).mean(dim=0), "minmax")
 
     def _drop_graph(self) -> None:
-        """Free what the library keeps between calls (graph, activations, parameter grads)."""
+        """Free what the library keeps between calls (its outputs' graph, activations)."""
         self._cam.activations_and_grads.clear()
         self._cam.outputs = None
-        self.model.zero_grad(set_to_none=True)
 
     def close(self) -> None:
         """Remove the hooks and restore the model's train/eval mode (idempotent)."""

@@ -60,11 +60,12 @@ def _check_mode(normalize: str) -> None:
         raise ValueError(f"normalize={normalize!r} is not one of {NORMALIZE_MODES}.")
 
 
-def normalize_cam(cam: Tensor, mode: str = "minmax") -> Tensor:
+def normalize_cam(cam: Tensor | np.ndarray, mode: str = "minmax") -> Tensor | np.ndarray:
     """Normalise each image's map separately.
 
     Args:
-        cam: float ``[B, ...]`` (typically ``[B, H, W]``); statistics are taken per image.
+        cam: float ``[B, ...]`` (typically ``[B, H, W]``) torch tensor or numpy array (the
+            result is of the same kind); statistics are taken per image.
         mode: ``"minmax"`` -> ``(cam - min) / (max - min)`` (min 0, max 1); ``"max"`` ->
             ``cam / max`` (max 1, zero stays zero; pass a ReLU'd map); ``"none"`` -> unchanged.
             A constant (e.g. all-zero) map becomes all zeros rather than NaN.
@@ -73,6 +74,8 @@ def normalize_cam(cam: Tensor, mode: str = "minmax") -> Tensor:
         Tensor of the same shape (the input itself for ``"none"``).
     """
     _check_mode(mode)
+    if isinstance(cam, np.ndarray):
+        return normalize_cam(torch.from_numpy(cam), mode).numpy()
     if mode == "none":
         return cam
     flat = cam.reshape(cam.shape[0], -1)
@@ -85,17 +88,19 @@ def normalize_cam(cam: Tensor, mode: str = "minmax") -> Tensor:
     return scaled.reshape(cam.shape)
 
 
-def upsample_cam(cam: Tensor, size: int | Sequence[int],
-                 extent: Sequence[int] | None = None) -> Tensor:
+def upsample_cam(cam: Tensor | np.ndarray, size: int | Sequence[int],
+                 extent: Sequence[int] | None = None) -> Tensor | np.ndarray:
     """Bilinearly resize maps ``[B, h, w]`` (or ``[B, K, h, w]``) to ``size`` ``(H, W)``.
 
     Args:
-        cam: The maps.
+        cam: The maps (torch or numpy; the result is of the same kind, float).
         size: Output ``(H, W)`` (or one int for a square).
         extent: Image area ``(H', W') >= (H, W)`` the maps cover when the model padded its input
             (``model.grid_extent(size)`` for ViTs): resize to ``extent``, then crop the top-left
             ``(H, W)``, which keeps the map aligned with the image.
     """
+    if isinstance(cam, np.ndarray):
+        return upsample_cam(torch.from_numpy(cam), size, extent).numpy()
     if cam.dim() not in (3, 4):
         raise ValueError(f"Expected a CAM [B, h, w] or [B, K, h, w], got shape {tuple(cam.shape)}.")
     size = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))

@@ -108,14 +108,12 @@ class WSSSClassifier(nn.Module):
         return names
 
     def _resolve_one(self, layer: LayerSpec) -> str:
-        index: int | None = None
+        if isinstance(layer, str) and layer in self.layer_names:
+            return layer
         if isinstance(layer, bool) or not isinstance(layer, (int, str)):
             raise ValueError(f"Layer {layer!r} must be an int index or a name: {self._valid()}.")
-        if isinstance(layer, int):
-            index = layer
-        elif layer in self.layer_names:
-            return layer
-        else:
+        index = layer
+        if isinstance(layer, str):
             match = re.fullmatch(r"blocks\.(-\d+)", layer) if self.family == "vit" else None
             if match is None:
                 raise ValueError(f"Unknown layer {layer!r} of {self.name}; valid: {self._valid()}.")

@@ -82,7 +82,6 @@ def save_checkpoint(
     optimizer: dict[str, Any] | None = None,
     scaler: dict[str, Any] | None = None,
     rng: dict[str, Any] | None = None,
-    extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write a checkpoint atomically (a crash mid-write keeps the previous file intact).
 
@@ -95,7 +94,6 @@ def save_checkpoint(
         optimizer: ``optimizer.state_dict()`` (None for a weights-only file).
         scaler: ``GradScaler.state_dict()`` (None when AMP scaling is off).
         rng: :func:`capture_rng_state` output.
-        extra: Further JSON-able metadata (e.g. ``build_args`` of each network); stored as JSON.
 
     Returns:
         The path written.
@@ -106,7 +104,6 @@ def save_checkpoint(
         "models": models,
         "config_json": json.dumps(to_jsonable(config), sort_keys=True),
         "history_json": json.dumps(to_jsonable(history)),
-        "extra_json": json.dumps(to_jsonable(extra or {}), sort_keys=True),
         "optimizer": optimizer,
         "scaler": scaler,
         "rng": rng,
@@ -122,7 +119,7 @@ def load_checkpoint(
     """Read a checkpoint written by :func:`save_checkpoint` without unpickling arbitrary objects.
 
     Returns:
-        The payload with ``config``, ``history`` and ``extra`` decoded from JSON.
+        The payload with ``config`` and ``history`` decoded from JSON.
 
     Raises:
         FileNotFoundError: when ``path`` does not exist.
@@ -162,5 +159,4 @@ def load_checkpoint(
         raise ValueError(f"Checkpoint {path} lacks keys {missing}; delete it and retrain.")
     payload["config"] = json.loads(payload.pop("config_json"))
     payload["history"] = json.loads(payload.pop("history_json"))
-    payload["extra"] = json.loads(payload.pop("extra_json", "{}"))
     return payload

@@ -111,7 +111,7 @@ class DataSpec:
 
     train_split: str = "train"
     val_split: str | None = "val"
-    image_size: int = 64
+    image_size: int = 96
     n_train: int | None = None
     n_val: int | None = None
     seed: int = 0

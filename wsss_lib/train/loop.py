@@ -12,6 +12,7 @@ epoch k and resumed ends with the same weights as an uninterrupted run (bit-exac
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import time
@@ -202,7 +203,10 @@ def _run_epoch(
     ``nan_context`` (``checkpoint``, ``last_good_epoch``) goes into the NaN-loss message.
     """
     training = optimizer is not None
-    paradigm.train() if training else paradigm.eval()
+    if training:
+        paradigm.train()
+    else:
+        paradigm.eval()
     meter = _EpochMeter()
     autocast = (
         torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
@@ -268,7 +272,8 @@ def train_classifier(
             None keeps everything in memory (no resume).
         train_scenes: Training :class:`~wsss_lib.data.SmokeScenes`; default: ``config.data``'s
             train split.
-        val_scenes: Validation scenes; default: ``config.data``'s val split (None: no val).
+        val_scenes: Validation scenes. When both scenes are None, ``config.data``'s val split
+            is used; when ``train_scenes`` is given and this is None, nothing is validated.
         teacher: The trained teacher network of ``"teacher_student"`` (copied and frozen).
         device: Device to train on (default: CUDA when present, else CPU).
         progress: Show a ``tqdm.auto`` progress bar.
@@ -324,36 +329,22 @@ def train_classifier(
         for epoch in range(start + 1, config.epochs + 1):
             began = time.perf_counter()
             nan_context = {"checkpoint": checkpoint, "last_good_epoch": epoch - 1}
-            record: dict[str, Any] = {"epoch": epoch}
-            record.update(
-                _run_epoch(
-                    paradigm,
-                    train_scenes,
-                    config,
-                    epoch,
-                    device,
-                    amp_dtype,
-                    optimizer=optimizer,
-                    scaler=scaler,
-                    bar=bar,
-                    nan_context=nan_context,
-                )
+            run_epoch = functools.partial(
+                _run_epoch,
+                paradigm,
+                config=config,
+                epoch=epoch,
+                device=device,
+                amp_dtype=amp_dtype,
+                nan_context=nan_context,
             )
+            record: dict[str, Any] = {"epoch": epoch}
+            record.update(run_epoch(train_scenes, optimizer=optimizer, scaler=scaler, bar=bar))
+            train_seconds = time.perf_counter() - began
             if val_scenes is not None and len(val_scenes) > 0:
-                record.update(
-                    _run_epoch(
-                        paradigm,
-                        val_scenes,
-                        config,
-                        epoch,
-                        device,
-                        amp_dtype,
-                        nan_context=nan_context,
-                    )
-                )
-            seconds = time.perf_counter() - began
-            record["seconds"] = seconds
-            record["images_per_second"] = len(train_scenes) / seconds if seconds > 0 else math.nan
+                record.update(run_epoch(val_scenes))
+            record["seconds"] = time.perf_counter() - began
+            record["train_images_per_second"] = len(train_scenes) / max(train_seconds, 1e-9)
             history.append(record)
             if run_path is not None:
                 save_checkpoint(

@@ -105,15 +105,13 @@ class Paradigm:
         modules: Role -> module, everything a checkpoint stores (``"model"``, ``"student"``,
             ``"teacher"``, ``"kt"``).
         trainable: Roles whose parameters the optimiser updates.
-        main: Role of the network whose CAMs are the result of the run.
     """
 
     name = "base"
 
-    def __init__(self, modules: dict[str, nn.Module], trainable: tuple[str, ...], main: str):
+    def __init__(self, modules: dict[str, nn.Module], trainable: tuple[str, ...]):
         self.modules = modules
         self.trainable = trainable
-        self.main = main
 
     def to(self, device: torch.device) -> Paradigm:
         for module in self.modules.values():
@@ -157,7 +155,7 @@ class SingleNetwork(Paradigm):
     name = "single"
 
     def __init__(self, model: nn.Module):
-        super().__init__({"model": model}, trainable=("model",), main="model")
+        super().__init__({"model": model}, trainable=("model",))
 
     def step(self, batch: dict[str, Tensor]) -> StepOutput:
         _, logits, bce = _bce(self.modules["model"], batch["image"], batch["label"])
@@ -195,7 +193,7 @@ class _KnowledgeTransfer(Paradigm):
                 normalize=kt.normalize,
             )
         modules = {"student": student, "teacher": teacher, "kt": kt_loss}
-        super().__init__(modules, trainable=trainable, main="student")
+        super().__init__(modules, trainable=trainable)
 
     @property
     def _teacher_layers(self) -> tuple[str, ...]:

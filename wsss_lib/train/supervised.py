@@ -79,7 +79,7 @@ class Supervised(Paradigm):
     name = "supervised"
 
     def __init__(self, segmenter: SupervisedSegmenter):
-        super().__init__({"model": segmenter}, trainable=("model",), main="model")
+        super().__init__({"model": segmenter}, trainable=("model",))
 
     def step(self, batch: dict[str, Tensor]) -> StepOutput:
         masks = batch["smoke_mask"]

@@ -1,0 +1,266 @@
+"""Tests of wsss_lib.experiments.refinement (notebooks 05 and 06) on tiny inputs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+from wsss_lib.cam import compute_cam
+from wsss_lib.data import make_split, to_tensor_batch
+from wsss_lib.experiments import refinement as R
+from wsss_lib.models import build_classifier
+from wsss_lib.postprocess import RefinementStep
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def scenes():
+    return make_split("test", image_size=SIZE, n_images=8)
+
+
+@pytest.fixture(scope="module")
+def vit():
+    torch.manual_seed(0)
+    return build_classifier("vit_tiny", patch_size=8, img_size=SIZE).eval()
+
+
+@pytest.fixture(scope="module")
+def layer_cams(vit, scenes):
+    return R.layer_gradcams(vit, scenes.images, scales=(0.5, 1.0, 1.5), batch_size=3,
+                            progress=False)
+
+
+class _TruthStep(RefinementStep):
+    """Stand-in step that returns a fixed map (e.g. the ground truth)."""
+
+    name = "truth"
+
+    def __init__(self, maps: np.ndarray) -> None:
+        self.maps = torch.as_tensor(maps, dtype=torch.float32)
+        self.offset = 0
+
+    def params(self) -> dict:
+        return {}
+
+    def refine(self, cam, images):
+        out = self.maps[self.offset:self.offset + cam.shape[0]]
+        self.offset = (self.offset + cam.shape[0]) % self.maps.shape[0]
+        return out
+
+
+# ------------------------------------------------------------------------------ layer maps
+
+
+@pytest.mark.parametrize(
+    ("layers", "rule", "scales", "weights"),
+    [
+        (None, "mean", (1.0,), None),
+        (None, "max", (0.5, 1.0, 1.5), None),
+        (None, "weighted", (1.0, 1.5), (1.0, 2.0, 3.0, 4.0)),
+        (["blocks.11.norm1"], "mean", (0.5, 1.0), None),
+    ],
+)
+def test_layer_cams_equal_compute_cam(vit, scenes, layer_cams, layers, rule, scales, weights):
+    ours = layer_cams.cam(layers, rule, scales, weights)
+    reference = compute_cam(vit, to_tensor_batch(scenes.images), method="gradcam", layers=layers,
+                            scales=scales, fusion=rule, fusion_weights=weights)
+    assert ours.shape == (len(scenes), SIZE, SIZE)
+    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=0)
+
+
+def test_layer_cams_default_layers_are_the_papers(layer_cams):
+    assert layer_cams.layers == [f"blocks.{i}.norm1" for i in (7, 8, 10, 11)]
+    assert layer_cams.scales == (0.5, 1.0, 1.5)
+    assert layer_cams.maps[0.5]["blocks.7.norm1"].shape == (8, 2, 2)  # 16 px / patch 8
+
+
+def test_layer_cams_reject_bad_input(vit, scenes, layer_cams):
+    with pytest.raises(ValueError, match="uint8"):
+        R.layer_gradcams(vit, scenes.images.astype(np.float32), progress=False)
+    with pytest.raises(ValueError, match="scales=..."):
+        layer_cams.cam(scales=(2.0,))
+    with pytest.raises(ValueError, match="not computed"):
+        layer_cams.cam(["blocks.0.norm1"])
+
+
+# ------------------------------------------------------------------------------ 05: fusion
+
+
+def test_fusion_variants_names_and_weights():
+    layers = ["blocks.7.norm1", "blocks.8.norm1", "blocks.10.norm1", "blocks.11.norm1"]
+    variants = {v.name: v for v in R.fusion_variants(layers, scales=(0.5, 1.0))}
+    assert list(variants)[:4] == ["layer block 7", "layer block 8", "layer block 10", "last layer"]
+    assert variants["last layer"].layers == ("blocks.11.norm1",)
+    assert variants["fused (weighted)"].weights == (1.0, 2.0, 3.0, 4.0)
+    assert variants["fused (max)"].weights is None
+    assert variants["multi-scale (last layer)"].scales == (0.5, 1.0)
+    with pytest.raises(ValueError, match="2 fusion weights for 4 layers"):
+        R.fusion_variants(layers, weights=(1, 2))
+    with pytest.raises(ValueError, match="Unknown fusion rules"):
+        R.fusion_variants(layers, rules=("median",))
+
+
+def test_evaluate_variants_rows(layer_cams, scenes):
+    variants = R.fusion_variants(layer_cams.layers, scales=(0.5, 1.0, 1.5))
+    rows = R.evaluate_variants(layer_cams, variants, scenes, "weak")
+    assert [r["variant"] for r in rows] == [v.name for v in variants]
+    fused = next(r for r in rows if r["variant"] == "fused (mean)")
+    assert fused["rule"] == "mean" and fused["seed"] == "weak"
+    assert all(0.0 <= r["smoke_iou"] <= 1.0 for r in rows)
+    # Different CAMs give different numbers: the rows are not copies of one evaluation.
+    assert len({round(r["smoke_iou"], 6) for r in rows}) > 1
+    with pytest.raises(ValueError, match="CAMs for"):
+        R.evaluate_variants(layer_cams, variants, scenes.subset(range(4)), "weak")
+
+
+def test_paired_gain_from_empty_to_perfect(scenes):
+    truth = scenes.smoke_masks.astype(np.float32)
+    gain = R.paired_gain(np.zeros_like(truth), truth, scenes)
+    n_smoke = int((scenes.labels == 1).sum())
+    assert gain["gain"] == pytest.approx(1.0)
+    assert gain["ci95"] == pytest.approx(0.0)
+    assert gain["n_images"] == n_smoke
+    assert gain["improved_share"] == 1.0
+    assert R.paired_gain(truth, np.zeros_like(truth), scenes)["gain"] == pytest.approx(-1.0)
+
+
+def _summary(weak_gain: float, strong_gain: float, ci: float = 0.01) -> dict:
+    out = {}
+    for seed, gain, base in (("weak", weak_gain, 0.3), ("strong", strong_gain, 0.45)):
+        out[f"{seed} seed / last layer"] = {"smoke_iou": base}
+        for name in ("fused (mean)", "multi-scale (last layer)"):
+            out[f"{seed} seed / {name}"] = {"smoke_iou": base + gain, "gain": gain, "ci95": ci,
+                                             "improved_share": 0.5}
+    return out
+
+
+def test_fusion_verdicts_follow_the_numbers():
+    holds = R.fusion_verdicts(_summary(0.09, -0.02))
+    assert "HOLDS here" in holds[2]
+    assert "weak seed's smoke IoU by +9.0 ± 1.0 points" in holds[0]
+    assert holds[0].endswith("0.300 -> 0.390, a real gain.")
+    assert holds[1].endswith("a real loss.")
+    fails = R.fusion_verdicts(_summary(-0.02, 0.03))
+    assert "does NOT hold" in fails[2]
+    assert "by +3.0 ± 1.0 points" in fails[3] and "a real gain" in fails[3]
+    noisy = R.fusion_verdicts(_summary(0.01, -0.01, ci=0.05))
+    assert "does NOT clearly hold" in noisy[2]
+    assert noisy[0].endswith("within noise.")
+
+
+def test_fusion_summary_rows_match_paper_names(layer_cams, scenes):
+    summary = R.fusion_summary({"weak": layer_cams, "strong": layer_cams}, scenes,
+                               scales=(0.5, 1.0, 1.5))
+    assert set(R.PAPER_FUSION) <= set(summary)
+    fused = summary["weak seed / fused (mean)"]
+    single = summary["weak seed / last layer"]
+    assert fused["gain"] == pytest.approx(fused["smoke_iou"] - single["smoke_iou"])
+
+
+# ------------------------------------------------------------------------------ 06: pipelines
+
+
+def test_region_masks_partition_the_non_smoke_pixels(scenes):
+    regions = R.region_masks(scenes)
+    stack = np.stack([regions[name] for name in R.REGIONS]).astype(int)
+    assert (stack.sum(axis=0) == (~scenes.smoke_masks).astype(int)).all()
+    i = int(np.flatnonzero(scenes.chimney_masks.reshape(8, -1).any(axis=1))[0])
+    horizon = scenes.params[i]["horizon"]
+    rows = np.flatnonzero(regions["sky"][i].any(axis=1))
+    assert rows.max() < horizon
+    assert not (regions["chimney"][i] ^ (scenes.chimney_masks[i] & ~scenes.smoke_masks[i])).any()
+
+
+def test_false_positive_breakdown_locates_the_pixels(scenes):
+    regions = R.region_masks(scenes)
+    out = R.false_positive_breakdown(regions["cloud/haze"], regions)
+    assert out["fp_rate"]["cloud/haze"] == 1.0
+    assert out["fp_share"]["cloud/haze"] == 1.0
+    assert out["fp_rate"]["sky"] == 0.0
+    none = R.false_positive_breakdown(np.zeros_like(scenes.smoke_masks), regions)
+    assert math.isnan(none["fp_share"]["sky"]) and none["fp_rate"]["sky"] == 0.0
+
+
+def test_standard_pipelines_mark_skipped_steps():
+    pipes = R.standard_pipelines("crf", "par", "aff", "skipped: no CLIP weights",
+                                 "skipped: no SAM weights")
+    assert [p.name for p in pipes] == list(R.PIPELINE_NAMES)
+    by_name = {p.name: p for p in pipes}
+    assert by_name["CLIP"].skipped == "skipped: no CLIP weights"
+    assert by_name["SAM+CRF"].skipped == "skipped: no SAM weights"
+    assert by_name["MS+CRF"].source == "multiscale" and by_name["MS+CRF"].skipped is None
+    with pytest.raises(ValueError, match="source"):
+        R.Pipeline("x", source="tiled")
+
+
+def test_clip_and_sam_steps_skip_without_weights():
+    # conftest isolates the cache and sets HF_HUB_OFFLINE: no weights can be found.
+    assert R.clip_step() == "skipped: no CLIP weights"
+    assert R.sam_step() == "skipped: no SAM weights"
+
+
+def test_run_pipelines_measures_each_pipeline(scenes):
+    truth = scenes.smoke_masks.astype(np.float32)
+    seed = torch.full(truth.shape, 0.5)  # everything called smoke
+    pipes = [
+        R.Pipeline("none"),
+        R.Pipeline("truth", steps=[_TruthStep(truth)]),
+        R.Pipeline("MS", source="multiscale"),
+        R.Pipeline("CLIP", skipped="skipped: no CLIP weights"),
+    ]
+    run = R.run_pipelines(pipes, {"single": seed, "multiscale": torch.zeros(truth.shape)},
+                          scenes, batch_size=3, progress=False)
+    assert run.rows["truth"]["smoke_iou"] == pytest.approx(1.0)
+    assert run.rows["truth"]["fp_rate"]["sky"] == 0.0
+    assert run.rows["none"]["fp_rate"]["sky"] == 1.0
+    assert run.rows["MS"]["smoke_iou"] == 0.0
+    assert run.rows["truth"]["gain_vs_none"] == pytest.approx(1.0 - run.rows["none"]["smoke_iou"])
+    assert run.rows["CLIP"] == {"status": "skipped: no CLIP weights"}
+    assert "CLIP" not in run.cams
+    lines = R.postprocess_verdicts(run)
+    assert any(line.startswith("CLIP: skipped: no CLIP weights") for line in lines)
+    assert any(line.startswith("truth helps") for line in lines)
+    assert lines[-1].startswith("Best pipeline here: truth")
+    with pytest.raises(ValueError, match="needs the 'multiscale' CAM"):
+        R.run_pipelines(pipes[2:3], {"single": seed}, scenes, progress=False)
+
+
+def test_verdict_reports_bleeding_into_the_sky(scenes):
+    regions = R.region_masks(scenes)
+    truth = scenes.smoke_masks.astype(np.float32)
+    bleeding = np.maximum(truth, regions["sky"].astype(np.float32))
+    pipes = [R.Pipeline("none", steps=[_TruthStep(truth)]),
+             R.Pipeline("PAR", steps=[_TruthStep(bleeding)])]
+    run = R.run_pipelines(pipes, {"single": torch.zeros(truth.shape)}, scenes, progress=False)
+    line = next(x for x in R.postprocess_verdicts(run) if x.startswith("PAR"))
+    assert line.startswith("PAR hurts") and "sky false positives 0.0% -> 100.0%" in line
+
+
+# ------------------------------------------------------------------------------ figures
+
+
+def test_pick_showcase_prefers_chimney_and_clouds(scenes):
+    picked = R.pick_showcase(scenes, n=2)
+    assert all(scenes.labels[i] == 1 for i in picked)
+    assert scenes.chimney_masks[picked[0]].any()
+
+
+def test_figures_build(scenes, layer_cams):
+    idx = R.pick_showcase(scenes, n=2)
+    gallery = R.plot_layer_gallery(scenes, {"last": layer_cams.cam(), "max": layer_cams.cam(
+        rule="max")}, idx, title="t")
+    assert isinstance(gallery, Figure) and len(gallery.axes) == 2 * 3
+    rows = R.evaluate_variants(layer_cams, R.fusion_variants(layer_cams.layers, (1.0,)), scenes,
+                               "weak")
+    assert isinstance(R.plot_variant_bars(rows), Figure)
+    truth = scenes.smoke_masks.astype(np.float32)
+    run = R.run_pipelines([R.Pipeline("none"), R.Pipeline("SAM", skipped="skipped: no SAM")],
+                          {"single": torch.as_tensor(truth)}, scenes, progress=False)
+    assert isinstance(R.plot_pipeline_bars(run), Figure)
+    overlay = R.plot_bleed_overlays(scenes, run, idx)
+    assert len([ax for ax in overlay.axes if ax.images]) == 1 * 2

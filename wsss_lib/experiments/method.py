@@ -1,0 +1,693 @@
+"""The paper's method as experiments: teacher-student, λ sensitivity, alignment variants.
+
+Notebooks 02–04 (and 05–07, which reuse the trained models) call this module. It holds:
+
+- **Config builders** (:func:`teacher_config`, :func:`single_config`,
+  :func:`teacher_student_config`, :func:`co_training_config`): one source for every model of the
+  method, so a notebook asking for "the CNN teacher" builds the *same* :class:`TrainConfig` as
+  every other notebook and :func:`wsss_lib.train.get_or_train` trains it once.
+  :func:`method_settings` gives the training settings (image size, data, epochs, ...) that all of
+  them share; they live in the profile section of ``02_teacher_student``.
+- **Runs and summaries**: :func:`train_and_evaluate` trains (or loads) configs over seeds and
+  measures each on ``test`` and ``test_decoupled``; :func:`summarize` gives mean ± std per row.
+- **Verdicts**: sentences computed from the numbers, true whichever way the numbers go.
+- **The paper's numbers** (:data:`PAPER_PARADIGMS`, :data:`PAPER_LAMBDA`,
+  :data:`PAPER_ALIGNMENT`): smoke IoU in %, on real IJmond data at 512 px with ResNet-50+PCM and
+  ViT-B/16. Ours come from small networks on the synthetic benchmark: compare trends, not values.
+
+Units: rows and summaries hold fractions in ``[0, 1]``; :func:`as_percent` converts for tables
+and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from wsss_lib.experiments.settings import NotebookSettings, load_profile, notebook_settings
+from wsss_lib.train import (
+    DataSpec,
+    KTSpec,
+    ModelSpec,
+    TeacherStudent,
+    TrainConfig,
+    TrainedRun,
+    build_model,
+    evaluate_model,
+    get_or_train,
+)
+from wsss_lib.train.paradigms import StepOutput, _accuracy, _bce, teacher_target
+
+__all__ = [
+    "ALIGNMENT_VARIANTS",
+    "METHOD_NOTEBOOK",
+    "PAPER_ALIGNMENT",
+    "PAPER_LAMBDA",
+    "PAPER_PARADIGMS",
+    "PARADIGM_ROWS",
+    "ROW_METRICS",
+    "TRAINING_KEYS",
+    "ScoreMapTeacherStudent",
+    "alignment_config",
+    "alignment_verdicts",
+    "as_percent",
+    "co_training_config",
+    "compare_rows",
+    "data_spec",
+    "evaluate_run",
+    "evaluation_sets",
+    "gallery_scenes",
+    "lambda_verdicts",
+    "markdown_table",
+    "method_settings",
+    "model_spec",
+    "paradigm_configs",
+    "paradigm_verdicts",
+    "projection_mismatch_error",
+    "single_config",
+    "summarize",
+    "teacher_config",
+    "teacher_student_config",
+    "train_and_evaluate",
+    "train_or_load",
+    "uses_student_score_map",
+]
+
+#: The notebook whose profile section holds the training settings every method model shares.
+METHOD_NOTEBOOK = "02_teacher_student"
+
+#: Settings that determine a trained model; all of them come from :data:`METHOD_NOTEBOOK`.
+TRAINING_KEYS = (
+    "image_size",
+    "n_train",
+    "n_val",
+    "n_test",
+    "epochs",
+    "batch_size",
+    "lr",
+    "cnn",
+    "cnn_output_stride",
+    "vit",
+    "vit_patch_size",
+)
+
+#: Rows of notebook 02: name -> what it is.
+PARADIGM_ROWS = {
+    "single_cnn": "single CNN (ResNet + PCM; also the teacher)",
+    "single_vit": "single ViT",
+    "ts_cnn_to_vit": "teacher-student CNN→ViT (paper)",
+    "ts_vit_to_cnn": "teacher-student ViT→CNN",
+    "co_training": "co-training CNN+ViT",
+}
+
+#: Metrics measured per run (fractions in [0, 1]).
+ROW_METRICS = (
+    "smoke_iou",
+    "chimney_fp_rate",
+    "cam_chimney_mass",
+    "accuracy",
+    "smoke_iou_decoupled",
+    "chimney_fp_rate_decoupled",
+    "cam_chimney_mass_decoupled",
+    "accuracy_decoupled",
+    "shortcut_gap",
+)
+
+# The paper's smoke IoU in % (arXiv 2507.21959, real IJmond data, 512 px, ResNet-50+PCM teacher,
+# ViT-B/16 student, λ = 1, global cosine unless stated otherwise).
+PAPER_PARADIGMS: dict[str, dict[str, float]] = {
+    "single_cnn": {"smoke_iou": 33.56},
+    "single_vit": {"smoke_iou": 13.18},
+    "ts_cnn_to_vit": {"smoke_iou": 47.37},
+    "co_training": {"smoke_iou": 45.93},
+}
+PAPER_LAMBDA: dict[float, float] = {0.3: 38.55, 0.5: 43.81, 0.8: 45.04, 1.0: 47.37, 1.3: 46.62,
+                                    1.5: 41.90}
+PAPER_ALIGNMENT: dict[str, dict[str, float]] = {
+    "global_cosine": {"smoke_iou": 47.37},
+    "channel_cosine": {"smoke_iou": 46.85},
+    "spatial_cosine": {"smoke_iou": 43.70},
+    "global_l1": {"smoke_iou": 38.39},
+    "global_l2": {"smoke_iou": 33.74},
+}
+
+#: Alignment variants of notebook 04: name -> :class:`KTSpec` fields (λ = 1 throughout).
+#: ``*_raw`` use plain L1/L2 on the raw maps (``normalize=False``), as the paper most likely did;
+#: the others rescale each vector to unit RMS first, which makes L2 exactly 2 × cosine.
+ALIGNMENT_VARIANTS: dict[str, dict[str, Any]] = {
+    "global_cosine": {"level": "global", "distance": "cosine"},
+    "spatial_cosine": {"level": "spatial", "distance": "cosine"},
+    "channel_cosine": {"level": "channel", "distance": "cosine"},
+    "global_l1": {"level": "global", "distance": "l1"},
+    "global_l2": {"level": "global", "distance": "l2"},
+    "global_l1_raw": {"level": "global", "distance": "l1", "normalize": False},
+    "global_l2_raw": {"level": "global", "distance": "l2", "normalize": False},
+    "no_projection_score_maps": {"level": "global", "distance": "cosine", "projection": False},
+    "features_global_cosine": {"level": "global", "distance": "cosine", "target": "features",
+                               "teacher_layer": "layer3"},
+    "features_spatial_cosine": {"level": "spatial", "distance": "cosine", "target": "features",
+                                "teacher_layer": "layer3"},
+    "features_channel_cosine": {"level": "channel", "distance": "cosine", "target": "features",
+                                "teacher_layer": "layer3"},
+}
+
+
+# ------------------------------------------------------------------------------------ settings
+
+
+def method_settings(
+    profile: str = "quick", notebook: str = METHOD_NOTEBOOK, **overrides: Any
+) -> NotebookSettings:
+    """Settings of a notebook that trains or loads the method's models.
+
+    The :data:`TRAINING_KEYS` always come from the ``02_teacher_student`` section of the
+    profile, so notebooks 02–07 build identical configs (and share cached models) unless a
+    notebook's parameters override them explicitly. The notebook's own section adds its keys.
+
+    Args:
+        profile: Profile name (``"quick"``, ``"full"``) or path to a profile JSON.
+        notebook: The calling notebook's stem (its section must exist in the profile).
+        **overrides: Parameters-cell values; ``None`` means "from the profile".
+
+    Raises:
+        ValueError: unknown notebook or override (see
+            :func:`wsss_lib.experiments.notebook_settings`), or a profile whose method section
+            lacks a training key.
+    """
+    data = load_profile(profile)
+    shared = data.get(METHOD_NOTEBOOK, {})
+    missing = [k for k in TRAINING_KEYS if k not in {**data.get("*", {}), **shared}]
+    if missing:
+        raise ValueError(
+            f"Profile {str(profile)!r} lacks the training settings {missing} in its "
+            f"{METHOD_NOTEBOOK!r} section; add them there (all method notebooks share them)."
+        )
+    own = notebook_settings(notebook, profile)
+    training = notebook_settings(METHOD_NOTEBOOK, profile)
+    settings = NotebookSettings({**own, **{k: training[k] for k in TRAINING_KEYS}})
+    unknown = sorted(k for k in overrides if k not in settings)
+    if unknown:
+        raise ValueError(
+            f"Unknown setting(s) {unknown} for notebook {notebook!r}; "
+            f"valid settings: {', '.join(sorted(settings))}."
+        )
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return settings
+
+
+# ------------------------------------------------------------------------------ config builders
+
+
+def data_spec(S: Mapping[str, Any]) -> DataSpec:
+    """Training data of the method: the biased ``train`` split (and ``val``) at ``S.image_size``."""
+    return DataSpec(image_size=S["image_size"], n_train=S["n_train"], n_val=S["n_val"])
+
+
+def model_spec(S: Mapping[str, Any], family: str) -> ModelSpec:
+    """The CNN (ResNet + PCM, the paper's teacher) or the ViT (the paper's student).
+
+    Args:
+        S: Settings with ``cnn``, ``cnn_output_stride``, ``vit``, ``vit_patch_size``.
+        family: ``"cnn"`` or ``"vit"``.
+    """
+    if family == "cnn":
+        return ModelSpec(S["cnn"], {"pcm": True, "output_stride": S["cnn_output_stride"]})
+    if family == "vit":
+        return ModelSpec(S["vit"], {"patch_size": S["vit_patch_size"]})
+    raise ValueError(f"family must be 'cnn' or 'vit'; got {family!r}.")
+
+
+def _common(S: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    return {
+        "data": data_spec(S),
+        "epochs": S["epochs"],
+        "batch_size": S["batch_size"],
+        "lr": S["lr"],
+        "seed": int(seed),
+    }
+
+
+def single_config(S: Mapping[str, Any], family: str, seed: int = 0) -> TrainConfig:
+    """One network trained alone on image labels (``family``: ``"cnn"`` or ``"vit"``)."""
+    return TrainConfig(paradigm="single", model=model_spec(S, family), **_common(S, seed))
+
+
+def teacher_config(S: Mapping[str, Any], seed: int = 0) -> TrainConfig:
+    """The CNN teacher: ResNet + PCM trained alone. Equal to the teacher of every CNN→ViT run."""
+    return single_config(S, "cnn", seed)
+
+
+def _kt_spec(lam: float, **kt: Any) -> KTSpec:
+    return KTSpec(lam=lam, **kt)
+
+
+def teacher_student_config(
+    S: Mapping[str, Any],
+    seed: int = 0,
+    *,
+    direction: str = "cnn_to_vit",
+    lam: float = 1.0,
+    **kt: Any,
+) -> TrainConfig:
+    """A teacher-student run: frozen trained teacher, student trained with BCE + λ·L_kt.
+
+    Args:
+        S: Method settings (:func:`method_settings`).
+        seed: Training seed (the teacher is trained with the same seed).
+        direction: ``"cnn_to_vit"`` (paper: CNN teacher, ViT student) or ``"vit_to_cnn"``.
+        lam: Weight λ of the knowledge-transfer term.
+        **kt: Further :class:`~wsss_lib.train.KTSpec` fields (``level``, ``distance``,
+            ``projection``, ``target``, ``teacher_layer``, ``normalize``); defaults are the
+            paper's (global cosine on the teacher's score map, with projection).
+    """
+    if direction not in ("cnn_to_vit", "vit_to_cnn"):
+        raise ValueError(f"direction must be 'cnn_to_vit' or 'vit_to_cnn'; got {direction!r}.")
+    teacher, student = ("cnn", "vit") if direction == "cnn_to_vit" else ("vit", "cnn")
+    return TrainConfig(
+        paradigm="teacher_student",
+        student=model_spec(S, student),
+        teacher=model_spec(S, teacher),
+        kt=_kt_spec(lam, **kt),
+        **_common(S, seed),
+    )
+
+
+def co_training_config(S: Mapping[str, Any], seed: int = 0, *, lam: float = 1.0,
+                       **kt: Any) -> TrainConfig:
+    """CNN and ViT trained together from scratch, KT gradients into both; the ViT is the result."""
+    return TrainConfig(
+        paradigm="co_training",
+        student=model_spec(S, "vit"),
+        teacher=model_spec(S, "cnn"),
+        kt=_kt_spec(lam, **kt),
+        **_common(S, seed),
+    )
+
+
+def paradigm_configs(S: Mapping[str, Any], seed: int = 0) -> dict[str, TrainConfig]:
+    """The five rows of notebook 02 (:data:`PARADIGM_ROWS`) for one seed."""
+    return {
+        "single_cnn": teacher_config(S, seed),
+        "single_vit": single_config(S, "vit", seed),
+        "ts_cnn_to_vit": teacher_student_config(S, seed),
+        "ts_vit_to_cnn": teacher_student_config(S, seed, direction="vit_to_cnn"),
+        "co_training": co_training_config(S, seed),
+    }
+
+
+def alignment_config(S: Mapping[str, Any], variant: str, seed: int = 0) -> TrainConfig:
+    """The CNN→ViT teacher-student run of one :data:`ALIGNMENT_VARIANTS` entry (λ = 1)."""
+    if variant not in ALIGNMENT_VARIANTS:
+        raise ValueError(
+            f"Unknown alignment variant {variant!r}; choose from {list(ALIGNMENT_VARIANTS)}."
+        )
+    return teacher_student_config(S, seed, **ALIGNMENT_VARIANTS[variant])
+
+
+# ------------------------------------------------- the no-projection variant: student score map
+
+
+def uses_student_score_map(config: TrainConfig) -> bool:
+    """Whether ``config`` is the no-projection score-map variant (:class:`ScoreMapTeacherStudent`).
+
+    Without a projection the student's feature map (``embed_dim`` channels) cannot be compared
+    with a one-channel teacher score map; the one meaningful reading of "no projection, score
+    map target" is to compare the two networks' *score maps*.
+    """
+    kt = config.kt
+    return (
+        config.paradigm == "teacher_student"
+        and kt is not None
+        and not kt.projection
+        and kt.target == "score_map"
+    )
+
+
+class ScoreMapTeacherStudent(TeacherStudent):
+    """Teacher-student whose KT term aligns the student's own score map with the teacher's.
+
+    The student's score map is its classifier head applied at every patch token (its raw CAM),
+    so no extra projection is learned: the head that classifies is the map that is aligned.
+    Everything else (frozen teacher, ``BCE + λ·L_kt``) is :class:`TeacherStudent`.
+    """
+
+    def step(self, batch: dict[str, Tensor]) -> StepOutput:
+        images, labels = batch["image"], batch["label"]
+        out, logits, bce = _bce(self.modules["student"], images, labels)
+        with torch.no_grad():
+            target = teacher_target(
+                self.modules["teacher"](images, layers=self._teacher_layers),
+                self.kt_spec,
+                self.teacher_layer,
+            )
+        weighted_kt, kt_value = self._kt_term(out.score_map, target)
+        return StepOutput(
+            bce + weighted_kt, {"bce": bce, "kt": kt_value}, {"acc": _accuracy(logits, labels)}
+        )
+
+
+@contextlib.contextmanager
+def _score_map_paradigm() -> Iterator[None]:
+    """Let :func:`wsss_lib.train.train_classifier` build :class:`ScoreMapTeacherStudent`.
+
+    ``wsss_lib.train`` has no option to align the student's score map (its KT term always uses
+    ``feature_map``), so for the duration of one call its paradigm factory is wrapped: configs
+    for which :func:`uses_student_score_map` holds get this module's paradigm, built in the same
+    order (student after seeding) as ``build_paradigm`` does; all others are untouched.
+    """
+    from wsss_lib.train import loop
+
+    original = loop.build_paradigm
+
+    def build(config: TrainConfig, teacher: Any = None) -> Any:
+        if not uses_student_score_map(config):
+            return original(config, teacher=teacher)
+        size = config.data.image_size
+        student = build_model(config.student, size)
+        return ScoreMapTeacherStudent(student, teacher, config.kt, size, config.seed)
+
+    loop.build_paradigm = build
+    try:
+        yield
+    finally:
+        loop.build_paradigm = original
+
+
+def train_or_load(config: TrainConfig, progress: bool = True, device: Any = None) -> TrainedRun:
+    """:func:`wsss_lib.train.get_or_train`, plus the no-projection score-map variant.
+
+    A cached run is loaded as usual; only training the score-map variant needs
+    :class:`ScoreMapTeacherStudent` (its checkpoint holds the same networks as any
+    teacher-student run, so loading needs nothing special).
+    """
+    if not uses_student_score_map(config):
+        return get_or_train(config, progress=progress, device=device)
+    with _score_map_paradigm():
+        return get_or_train(config, progress=progress, device=device)
+
+
+def projection_mismatch_error(S: Mapping[str, Any]) -> str:
+    """The error the KT loss raises when the student's features meet the teacher's score map
+    without a projection (their channel counts differ). Returns the message.
+    """
+    from wsss_lib.losses import KnowledgeTransferLoss
+
+    student = torch.zeros(1, 192, 8, 8)  # e.g. vit_tiny patch tokens as a grid
+    teacher = torch.zeros(1, 1, 4, 4)  # a one-class score map
+    try:
+        KnowledgeTransferLoss(projection=False)(student, teacher)
+    except ValueError as err:
+        return str(err)
+    raise AssertionError("KnowledgeTransferLoss(projection=False) accepted 192 vs 1 channels.")
+
+
+# ------------------------------------------------------------------------ running and measuring
+
+
+def evaluation_sets(S: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``test`` (biased, like training) and ``test_decoupled`` (shortcut broken) scenes."""
+    from wsss_lib.data import load_split
+
+    return {
+        split: load_split(split, image_size=S["image_size"], n_images=S["n_test"])
+        for split in ("test", "test_decoupled")
+    }
+
+
+def evaluate_run(run: TrainedRun, sets: Mapping[str, Any]) -> dict[str, float]:
+    """:data:`ROW_METRICS` of a run's main network (the student of KT runs), as fractions.
+
+    ``shortcut_gap`` = accuracy on ``test`` minus accuracy on ``test_decoupled``: how much the
+    classifier loses when chimneys stop predicting smoke.
+    """
+    test = evaluate_model(run, sets["test"]).metrics
+    decoupled = evaluate_model(run, sets["test_decoupled"]).metrics
+    row = {k: float(test[k]) for k in ("smoke_iou", "chimney_fp_rate", "cam_chimney_mass",
+                                       "accuracy")}
+    for key in ("smoke_iou", "chimney_fp_rate", "cam_chimney_mass", "accuracy"):
+        row[f"{key}_decoupled"] = float(decoupled[key])
+    row["shortcut_gap"] = row["accuracy"] - row["accuracy_decoupled"]
+    return row
+
+
+def train_and_evaluate(
+    configs: Mapping[str, Callable[[int], TrainConfig]],
+    seeds: Iterable[int],
+    sets: Mapping[str, Any],
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Train (or load) every config for every seed and measure it.
+
+    Args:
+        configs: Row name -> ``fn(seed) -> TrainConfig``.
+        seeds: Training seeds.
+        sets: :func:`evaluation_sets` output.
+        progress: Show a progress bar over runs (and the training bars).
+
+    Returns:
+        One dict per (row, seed): ``{"name", "seed", **ROW_METRICS}``.
+    """
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds is empty; pass at least one training seed, e.g. [0].")
+    jobs = [(name, seed) for seed in seeds for name in configs]
+    rows = []
+    for name, seed in tqdm(jobs, desc="runs", disable=not progress):
+        run = train_or_load(configs[name](seed), progress=progress)
+        rows.append({"name": name, "seed": seed, **evaluate_run(run, sets)})
+    return rows
+
+
+def summarize(rows: Sequence[Mapping[str, Any]],
+              metrics: Sequence[str] = ROW_METRICS) -> dict[str, dict[str, float]]:
+    """Mean and sample standard deviation over seeds, per row name (first-seen order).
+
+    Returns:
+        ``{name: {metric: mean, f"{metric}_std": std, "n_seeds": n}}``; the std is NaN for a
+        single seed (no spread can be estimated from one run).
+    """
+    names = list(dict.fromkeys(row["name"] for row in rows))
+    out: dict[str, dict[str, float]] = {}
+    for name in names:
+        group = [row for row in rows if row["name"] == name]
+        entry: dict[str, float] = {"n_seeds": len(group)}
+        for metric in metrics:
+            values = np.array([row[metric] for row in group], dtype=np.float64)
+            values = values[np.isfinite(values)]
+            entry[metric] = float(values.mean()) if values.size else math.nan
+            entry[f"{metric}_std"] = float(values.std(ddof=1)) if values.size > 1 else math.nan
+        out[name] = entry
+    return out
+
+
+def as_percent(summary: Mapping[str, Mapping[str, float]], digits: int = 2) -> dict[str, Any]:
+    """A summary with every metric (and std) in %, rounded; ``n_seeds`` unchanged."""
+    return {
+        name: {
+            k: (v if k == "n_seeds" or not math.isfinite(v) else round(100.0 * v, digits))
+            for k, v in entry.items()
+        }
+        for name, entry in summary.items()
+    }
+
+
+def gallery_scenes(sets: Mapping[str, Any], n_per_kind: int = 2) -> Any:
+    """A few telling images, the same for every model: smoke at a chimney (``test``), smoke
+    without a chimney and a clean image with a bare chimney (``test_decoupled``).
+
+    Returns:
+        :class:`~wsss_lib.data.SmokeScenes` with ``3 * n_per_kind`` images (fewer if a kind is
+        missing), the kinds in that order.
+    """
+
+    def pick(scenes: Any, label: int, with_chimney: bool) -> list[int]:
+        has_chimney = scenes.chimney_masks.reshape(len(scenes), -1).any(axis=1)
+        ok = (scenes.labels == label) & (has_chimney == with_chimney)
+        return [int(i) for i in np.flatnonzero(ok)[:n_per_kind]]
+
+    test, decoupled = sets["test"], sets["test_decoupled"]
+    parts = [
+        test.subset(pick(test, 1, True)),
+        decoupled.subset(pick(decoupled, 1, False)),
+        decoupled.subset(pick(decoupled, 0, True)),
+    ]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        raise ValueError("No gallery images found; the evaluation sets are too small.")
+    return _concatenate(parts)
+
+
+def _concatenate(parts: Sequence[Any]) -> Any:
+    """Join :class:`~wsss_lib.data.SmokeScenes` (a mask field stays only if all parts have it)."""
+    from wsss_lib.data import SmokeScenes
+
+    def stack(field: str) -> Any:
+        values = [getattr(p, field) for p in parts]
+        return None if any(v is None for v in values) else np.concatenate(values)
+
+    return SmokeScenes(
+        images=np.concatenate([p.images for p in parts]),
+        labels=np.concatenate([p.labels for p in parts]),
+        smoke_masks=stack("smoke_masks"),
+        chimney_masks=stack("chimney_masks"),
+        distractor_masks=stack("distractor_masks"),
+        names=[n for p in parts for n in p.names],
+        params=[q for p in parts for q in p.params],
+    )
+
+
+# ------------------------------------------------------------------------------------- verdicts
+
+
+def _fmt(entry: Mapping[str, float], metric: str) -> str:
+    mean, std = 100 * entry[metric], 100 * entry.get(f"{metric}_std", math.nan)
+    return f"{mean:.2f} ± {std:.2f}" if math.isfinite(std) else f"{mean:.2f}"
+
+
+def compare_rows(
+    summary: Mapping[str, Mapping[str, float]],
+    a: str,
+    b: str,
+    metric: str = "smoke_iou",
+    higher_is_better: bool = True,
+    labels: Mapping[str, str] | None = None,
+) -> str:
+    """A sentence saying whether row ``a`` beats row ``b`` on ``metric``, and how surely.
+
+    "Beats" needs a difference larger than the larger seed std of the two; with one seed the
+    sentence says no spread was measured. Differences are in percentage points.
+    """
+    labels = labels or {}
+    name_a, name_b = labels.get(a, a), labels.get(b, b)
+    ea, eb = summary[a], summary[b]
+    diff = 100 * (ea[metric] - eb[metric])
+    if not math.isfinite(diff):
+        return f"{name_a} vs {name_b}: {metric} is undefined (NaN) for one of them."
+    better = diff > 0 if higher_is_better else diff < 0
+    noise = 100 * max(ea.get(f"{metric}_std", math.nan), eb.get(f"{metric}_std", math.nan))
+    n = int(min(ea["n_seeds"], eb["n_seeds"]))
+    values = f"({_fmt(ea, metric)} vs {_fmt(eb, metric)}, {n} seed{'s' if n != 1 else ''})"
+    what = metric.replace("_", " ")
+    if not math.isfinite(noise):
+        verb = "is better than" if better else "is NOT better than"
+        return (f"{name_a} {verb} {name_b} on {what} by {abs(diff):.2f} points {values}; "
+                "one seed, so this difference may be seed noise.")
+    if abs(diff) <= noise:
+        return (f"{name_a} and {name_b} are within seed noise on {what} "
+                f"(difference {diff:+.2f} points, seed std up to {noise:.2f}) {values}.")
+    verb = "beats" if better else "does NOT beat"
+    return (f"{name_a} {verb} {name_b} on {what}: {diff:+.2f} points, more than the seed std "
+            f"of {noise:.2f} {values}.")
+
+
+def paradigm_verdicts(summary: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """Notebook 02's conclusions, computed from its summary (:data:`PARADIGM_ROWS` names)."""
+    labels = PARADIGM_ROWS
+    out = [
+        compare_rows(summary, "ts_cnn_to_vit", "single_vit", labels=labels),
+        compare_rows(summary, "ts_cnn_to_vit", "single_cnn", labels=labels),
+        compare_rows(summary, "ts_cnn_to_vit", "single_vit", "cam_chimney_mass",
+                     higher_is_better=False, labels=labels),
+        compare_rows(summary, "ts_cnn_to_vit", "single_vit", "chimney_fp_rate_decoupled",
+                     higher_is_better=False, labels=labels),
+        compare_rows(summary, "ts_cnn_to_vit", "co_training", labels=labels),
+        compare_rows(summary, "ts_cnn_to_vit", "ts_vit_to_cnn", labels=labels),
+    ]
+    best = max(summary, key=lambda k: _finite(summary[k]["smoke_iou"]))
+    out.append(f"Best smoke IoU here: {labels.get(best, best)} ({_fmt(summary[best], 'smoke_iou')}"
+               " %); the paper's best is teacher-student CNN→ViT (47.37 %, real data).")
+    return out
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else -math.inf
+
+
+def lambda_verdicts(summary: Mapping[float, Mapping[str, float]]) -> list[str]:
+    """Where the λ optimum is and whether λ matters (spread of means vs seed noise).
+
+    Args:
+        summary: λ -> summary entry (as from :func:`summarize` keyed by λ).
+    """
+    lams = sorted(summary)
+    means = np.array([summary[lam]["smoke_iou"] for lam in lams])
+    stds = np.array([summary[lam].get("smoke_iou_std", math.nan) for lam in lams])
+    best = lams[int(np.nanargmax(means))]
+    paper_best = max(PAPER_LAMBDA, key=PAPER_LAMBDA.get)
+    out = [f"Our best λ is {best:g} (smoke IoU {100 * np.nanmax(means):.2f} %); the paper's is "
+           f"{paper_best:g} (47.37 %, real data)."]
+    spread = 100 * (np.nanmax(means) - np.nanmin(means))
+    noise = 100 * np.nanmean(stds) if np.isfinite(stds).any() else math.nan
+    if not math.isfinite(noise):
+        out.append(f"Across λ the mean smoke IoU spans {spread:.2f} points; with one seed we "
+                   "cannot tell whether that exceeds seed noise.")
+    elif spread > 2 * noise:
+        out.append(f"λ matters here: the mean smoke IoU spans {spread:.2f} points across λ, more "
+                   f"than twice the typical seed std ({noise:.2f}).")
+    else:
+        out.append(f"λ does NOT clearly matter here: the mean smoke IoU spans {spread:.2f} points "
+                   f"across λ, within twice the typical seed std ({noise:.2f}).")
+    if 0.0 in summary:
+        base = summary[0.0]["smoke_iou"]
+        gain = 100 * (np.nanmax(means) - base)
+        out.append(f"λ = 0 (no knowledge transfer, the single ViT by construction) scores "
+                   f"{100 * base:.2f} %; the best λ adds {gain:+.2f} points.")
+    return out
+
+
+def alignment_verdicts(summary: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """Notebook 04's conclusions: best variant, levels, distances, projection, target."""
+    present = [k for k in ALIGNMENT_VARIANTS if k in summary]
+    best = max(present, key=lambda k: _finite(summary[k]["smoke_iou"]))
+    out = [f"Best alignment here: {best} ({_fmt(summary[best], 'smoke_iou')} %); the paper's best "
+           "is global cosine (47.37 %, real data)."]
+    pairs = [
+        ("global_cosine", "spatial_cosine"),
+        ("global_cosine", "channel_cosine"),
+        ("global_cosine", "global_l1_raw"),
+        ("global_cosine", "global_l2_raw"),
+        ("global_cosine", "no_projection_score_maps"),
+        ("global_cosine", "features_global_cosine"),
+    ]
+    out += [compare_rows(summary, a, b) for a, b in pairs if a in summary and b in summary]
+    least = min(present, key=lambda k: summary[k]["cam_chimney_mass"]
+                if math.isfinite(summary[k]["cam_chimney_mass"]) else math.inf)
+    out.append(f"Least CAM mass on chimneys: {least} ({_fmt(summary[least], 'cam_chimney_mass')} "
+               "% of the CAM); compare with global cosine "
+               f"({_fmt(summary['global_cosine'], 'cam_chimney_mass')} %)."
+               if "global_cosine" in summary else
+               f"Least CAM mass on chimneys: {least}.")
+    return out
+
+
+# --------------------------------------------------------------------------------------- tables
+
+
+def markdown_table(
+    summary: Mapping[Any, Mapping[str, float]],
+    metrics: Sequence[str],
+    paper: Mapping[Any, Mapping[str, float]] | None = None,
+    labels: Mapping[Any, str] | None = None,
+) -> str:
+    """A Markdown table: one row per summary entry, ``mean ± std`` in %, plus the paper's smoke
+    IoU (real data) where it has one.
+    """
+    labels = labels or {}
+    header = ["run", *[m.replace("_", " ") + " (%)" for m in metrics]]
+    if paper is not None:
+        header.append("paper smoke IoU (%, real data)")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key, entry in summary.items():
+        cells = [str(labels.get(key, key)), *[_fmt(entry, m) for m in metrics]]
+        if paper is not None:
+            value = paper.get(key, {}).get("smoke_iou") if paper.get(key) else None
+            cells.append(f"{value:.2f}" if value is not None else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,981 @@
+"""Improving pseudo-masks after training: CAM fusion (notebook 05) and post-processing (06).
+
+Two questions of arXiv 2507.21959 (Zhang & Hsu 2025), measured on the synthetic benchmark:
+
+- **Fusion and multi-scale.** Grad-CAM of a ViT at several blocks (the paper: ``norm1`` of
+  blocks -5, -4, -2, -1), each ReLU'd and min-max normalised, combined per pixel (mean / max /
+  weighted) and renormalised; and the same averaged over image scales (0.5, 1, 1.5, 2).
+  :func:`layer_gradcams` runs the network once per scale and keeps every layer's raw map, so
+  :meth:`LayerCams.cam` can then build any variant (:class:`CamVariant`) without re-running it;
+  the result equals :func:`wsss_lib.cam.compute_cam` with the same settings.
+- **Post-processing.** A pipeline (:class:`Pipeline`) is a CAM source (single- or multi-scale)
+  followed by steps of :mod:`wsss_lib.postprocess` (dense CRF, PAR, AffinityNet, CLIP, SAM).
+  :func:`run_pipelines` measures each against the ground truth, and :func:`region_masks` /
+  :func:`false_positive_breakdown` say *where* the wrong smoke pixels land (sky, clouds and haze,
+  chimney, ground): class-agnostic refiners spread smoke into whatever looks alike.
+
+CLIP and SAM need pretrained weights that are never downloaded here: :func:`clip_step` and
+:func:`sam_step` return the step when weights are available and a ``"skipped: ..."`` string
+otherwise, which the pipeline table records instead of a number.
+
+All rows are plain dicts (row name -> metric -> value) ready for ``metrics.json``. Smoke IoU is
+the paper's "mIoU" (per image, averaged over smoke images) as a fraction in ``[0, 1]``; the
+paper's numbers below are converted from percent to the same scale.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from wsss_lib.cam import (
+    FUSION_RULES,
+    default_gradcam_layers,
+    fuse_cams,
+    normalize_cam,
+    torch_gradcam,
+    upsample_cam,
+)
+from wsss_lib.data import to_tensor_batch
+from wsss_lib.metrics import evaluate_cams, per_image_iou_values
+from wsss_lib.utils import get_device
+from wsss_lib.viz import CHIMNEY_COLOR, DISTRACTOR_COLOR, SMOKE_COLOR, overlay_cam
+
+__all__ = [
+    "PAPER_FUSION",
+    "PAPER_POSTPROCESS",
+    "PAPER_SCALES",
+    "PIPELINE_NAMES",
+    "REGIONS",
+    "CamVariant",
+    "LayerCams",
+    "Pipeline",
+    "PipelineRun",
+    "clip_step",
+    "evaluate_variants",
+    "false_positive_breakdown",
+    "fusion_summary",
+    "fusion_variants",
+    "fusion_verdicts",
+    "layer_gradcams",
+    "paired_gain",
+    "pick_showcase",
+    "plot_bleed_overlays",
+    "plot_layer_gallery",
+    "plot_pipeline_bars",
+    "plot_variant_bars",
+    "postprocess_verdicts",
+    "region_masks",
+    "run_pipelines",
+    "sam_step",
+    "short_layer_name",
+    "standard_pipelines",
+]
+
+#: The paper's multi-scale inference scales.
+PAPER_SCALES: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
+
+#: arXiv 2507.21959 on real IJmond data (512 px), smoke IoU per image as a fraction. "poor" and
+#: "good" are the paper's two seed CAMs; rows are named like the rows of :func:`fusion_summary`.
+PAPER_FUSION: dict[str, dict[str, float]] = {
+    "weak seed / last layer": {"smoke_iou": 0.3742},
+    "weak seed / fused (mean)": {"smoke_iou": 0.4691},
+    "strong seed / last layer": {"smoke_iou": 0.4625},
+    "strong seed / fused (mean)": {"smoke_iou": 0.4527},
+    "strong seed / multi-scale (last layer)": {"smoke_iou": 0.4737},
+}
+
+#: arXiv 2507.21959 on real IJmond data, smoke IoU after each refinement (and before, where the
+#: paper states it). Rows are named like :data:`PIPELINE_NAMES`. CLIP is reported as a failure
+#: without a number.
+PAPER_POSTPROCESS: dict[str, dict[str, float]] = {
+    "MS": {"smoke_iou": 0.4737, "smoke_iou_before": 0.4625},
+    "CRF": {"smoke_iou": 0.5252},
+    "AffinityNet": {"smoke_iou": 0.3400, "smoke_iou_before": 0.3742},
+    "SAM": {"smoke_iou": 0.5100},
+    "SAM+CRF": {"smoke_iou": 0.5293},
+}
+
+#: The pipelines of notebook 06, in table order.
+PIPELINE_NAMES: tuple[str, ...] = (
+    "none", "CRF", "MS", "MS+CRF", "PAR", "AffinityNet", "AffinityNet+CRF", "CLIP", "SAM",
+    "SAM+CRF",
+)
+
+#: Image regions of the false-positive breakdown, in plotting order.
+REGIONS: tuple[str, ...] = ("sky", "cloud/haze", "chimney", "ground/buildings")
+
+_REGION_COLORS = {
+    "sky": "#ff3030",
+    "cloud/haze": "#ff40ff",
+    "chimney": CHIMNEY_COLOR,
+    "ground/buildings": "#ffe030",
+}
+_TRUE_POSITIVE_COLOR = SMOKE_COLOR
+_ROW_METRICS = (
+    "smoke_iou", "precision", "recall", "chimney_fp_rate", "distractor_fp_rate",
+    "cam_chimney_mass", "best_threshold_iou",
+)
+
+
+def short_layer_name(layer: str) -> str:
+    """``"blocks.11.norm1"`` -> ``"block 11"``; other names unchanged."""
+    parts = layer.split(".")
+    if len(parts) >= 2 and parts[0] == "blocks" and parts[1].isdigit():
+        return f"block {parts[1]}"
+    return layer
+
+
+# ============================================================================ layer maps
+
+
+@dataclass
+class LayerCams:
+    """Raw Grad-CAMs of one network at several layers and image scales.
+
+    Attributes:
+        maps: scale -> layer -> float ``[N, h, w]`` ReLU'd, unnormalised maps at the feature grid
+            of the images resized by that scale (CPU).
+        layers: Layer names, shallow to deep.
+        image_size: ``(H, W)`` of the original images.
+        extents: scale -> ``(size, extent)``: the resized image size and the padded area its grid
+            covers (:meth:`WSSSClassifier.grid_extent`), to upsample maps exactly as
+            :func:`wsss_lib.cam.compute_cam` does.
+    """
+
+    maps: dict[float, dict[str, Tensor]]
+    layers: list[str]
+    image_size: tuple[int, int]
+    extents: dict[float, tuple[tuple[int, int], tuple[int, int]]]
+
+    @property
+    def scales(self) -> tuple[float, ...]:
+        return tuple(self.maps)
+
+    def __len__(self) -> int:
+        return int(next(iter(self.maps[self.scales[0]].values())).shape[0])
+
+    def cam(
+        self,
+        layers: Sequence[str] | None = None,
+        rule: str = "mean",
+        scales: Sequence[float] = (1.0,),
+        weights: Sequence[float] | None = None,
+        normalize: str = "minmax",
+    ) -> Tensor:
+        """One fused CAM from the stored maps, as ``compute_cam(method="gradcam", ...)``.
+
+        Per scale: each layer's map upsampled to the resized image, fused with
+        :func:`wsss_lib.cam.fuse_cams`; then resized to ``(H, W)``, averaged over scales and
+        normalised.
+
+        Args:
+            layers: Subset of :attr:`layers` (default: all).
+            rule: Fusion rule (``FUSION_RULES``).
+            scales: Subset of the stored scales.
+            weights: One weight per layer for ``rule="weighted"``.
+            normalize: ``"minmax"`` (paper), ``"max"`` or ``"none"``.
+
+        Returns:
+            float ``[N, H, W]``.
+        """
+        layers = list(self.layers if layers is None else layers)
+        missing = [x for x in layers if x not in self.layers]
+        if missing or not layers:
+            raise ValueError(f"Layers {missing or layers} were not computed; have {self.layers}.")
+        absent = [s for s in scales if float(s) not in self.maps]
+        if absent or not scales:
+            raise ValueError(f"Scales {absent or list(scales)} were not computed; have "
+                             f"{list(self.scales)}. Pass them to layer_gradcams(scales=...).")
+        total = None
+        for scale in scales:
+            size, extent = self.extents[float(scale)]
+            maps = [upsample_cam(self.maps[float(scale)][x], size, extent) for x in layers]
+            fused = upsample_cam(fuse_cams(maps, rule=rule, weights=weights, normalize=normalize),
+                                 self.image_size)
+            total = fused if total is None else total + fused
+        return normalize_cam(total / len(scales), normalize)
+
+
+def _scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    # The rounding of wsss_lib.cam.multiscale_cam, so sizes match compute_cam exactly.
+    return (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+
+
+def layer_gradcams(
+    model: nn.Module,
+    images: np.ndarray | Tensor,
+    layers: Sequence[str | int] | None = None,
+    scales: Sequence[float] = (1.0,),
+    *,
+    batch_size: int = 16,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> LayerCams:
+    """Grad-CAM of every layer in ``layers`` at every scale, one backward pass per batch and scale.
+
+    Args:
+        model: A ``WSSSClassifier`` (run in eval mode; its mode is restored).
+        images: uint8 ``[N, H, W, 3]`` RGB (dataset images).
+        layers: Layer specs (default :func:`wsss_lib.cam.default_gradcam_layers`: the paper's
+            four ViT ``norm1`` taps, or ``layer4`` of a CNN).
+        scales: Image resize factors (bilinear), e.g. :data:`PAPER_SCALES`.
+        batch_size: Images per pass.
+        device: Where to run (default: CUDA when present).
+        progress: Show a progress bar.
+
+    Returns:
+        A :class:`LayerCams` holding the raw maps on the CPU.
+    """
+    images = np.asarray(images.cpu() if isinstance(images, Tensor) else images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ValueError(
+            f"images must be uint8 [N, H, W, 3] (dataset images, e.g. scenes.images); got "
+            f"{images.dtype} {tuple(images.shape)}."
+        )
+    if len(images) == 0:
+        raise ValueError("No images given; pass at least one.")
+    if not scales or any(not float(s) > 0 for s in scales):
+        raise ValueError(f"scales must be positive factors such as (0.5, 1.0), got {scales!r}.")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+    specs = default_gradcam_layers(model) if layers is None else list(layers)
+    names = [model.resolve_module(spec)[0] for spec in specs]
+    device = get_device(device)
+    image_size = (int(images.shape[1]), int(images.shape[2]))
+    scales = tuple(float(s) for s in scales)
+    extents = {s: (_scaled_size(image_size, s), tuple(model.grid_extent(_scaled_size(image_size,
+                                                                                      s))))
+               for s in scales}
+    chunks: dict[float, dict[str, list[Tensor]]] = {s: {n: [] for n in names} for s in scales}
+    was_training = model.training
+    model.to(device).eval()
+    starts = range(0, len(images), batch_size)
+    bar = tqdm(total=len(starts) * len(scales), desc="Grad-CAM", disable=not progress)
+    try:
+        for start in starts:
+            x = to_tensor_batch(images[start:start + batch_size]).to(device)
+            for scale in scales:
+                size = extents[scale][0]
+                xs = x if size == image_size else F.interpolate(
+                    x, size=size, mode="bilinear", align_corners=False)
+                maps = torch_gradcam(model, xs, names)
+                for name in names:
+                    chunks[scale][name].append(maps[name].float().cpu())
+                bar.update(1)
+    finally:
+        bar.close()
+        model.train(was_training)
+    maps_out = {s: {n: torch.cat(chunks[s][n]) for n in names} for s in scales}
+    return LayerCams(maps=maps_out, layers=names, image_size=image_size, extents=extents)
+
+
+# ============================================================================ 05: fusion
+
+
+@dataclass(frozen=True)
+class CamVariant:
+    """A way to turn stored layer maps into one CAM (see :meth:`LayerCams.cam`).
+
+    Attributes:
+        name: Row name in tables and figures.
+        layers: Layers fused (one layer: no fusion).
+        rule: ``"mean"``, ``"max"`` or ``"weighted"``.
+        scales: Image scales averaged.
+        weights: Per-layer weights for ``"weighted"``.
+    """
+
+    name: str
+    layers: tuple[str, ...]
+    rule: str = "mean"
+    scales: tuple[float, ...] = (1.0,)
+    weights: tuple[float, ...] | None = None
+
+    def cam(self, layer_cams: LayerCams) -> Tensor:
+        """This variant's CAM float ``[N, H, W]`` in ``[0, 1]``."""
+        return layer_cams.cam(self.layers, self.rule, self.scales, self.weights)
+
+
+def fusion_variants(
+    layers: Sequence[str],
+    scales: Sequence[float] = PAPER_SCALES,
+    weights: Sequence[float] | None = None,
+    rules: Sequence[str] = FUSION_RULES,
+) -> list[CamVariant]:
+    """The variants of notebook 05: each layer alone, fused by each rule, and multi-scale.
+
+    Args:
+        layers: Layer names, shallow to deep (the last is "the last layer").
+        scales: Scales of the two multi-scale variants.
+        weights: Weights of ``"weighted"`` fusion (default: proportional to depth rank, 1..L,
+            so deeper layers count more).
+        rules: Fusion rules to include.
+
+    Returns:
+        Variants named ``"layer <block>"``, ``"last layer"``, ``"fused (<rule>)"``,
+        ``"multi-scale (last layer)"`` and ``"multi-scale + fused (mean)"``.
+    """
+    layers = tuple(layers)
+    if not layers:
+        raise ValueError("fusion_variants needs at least one layer.")
+    bad = [r for r in rules if r not in FUSION_RULES]
+    if bad:
+        raise ValueError(f"Unknown fusion rules {bad}; valid: {FUSION_RULES}.")
+    weights = tuple(float(w) for w in (weights or range(1, len(layers) + 1)))
+    if len(weights) != len(layers):
+        raise ValueError(f"{len(weights)} fusion weights for {len(layers)} layers: {weights}.")
+    scales = tuple(float(s) for s in scales)
+    last = layers[-1]
+    variants = [CamVariant(f"layer {short_layer_name(x)}", (x,)) for x in layers[:-1]]
+    variants.append(CamVariant("last layer", (last,)))
+    for rule in rules:
+        variants.append(CamVariant(f"fused ({rule})", layers, rule,
+                                   weights=weights if rule == "weighted" else None))
+    variants.append(CamVariant("multi-scale (last layer)", (last,), scales=scales))
+    variants.append(CamVariant("multi-scale + fused (mean)", layers, "mean", scales=scales))
+    return variants
+
+
+def _metric_row(cam: Tensor | np.ndarray, scenes: Any, threshold: float) -> dict[str, float]:
+    metrics = evaluate_cams(
+        cam, scenes.smoke_masks, chimney_masks=scenes.chimney_masks, labels=scenes.labels,
+        threshold=threshold, distractor_masks=scenes.distractor_masks,
+    )
+    return {k: float(metrics[k]) for k in _ROW_METRICS}
+
+
+def evaluate_variants(
+    layer_cams: LayerCams,
+    variants: Sequence[CamVariant],
+    scenes: Any,
+    seed: str,
+    threshold: float = 0.3,
+) -> list[dict[str, Any]]:
+    """Metrics of every variant's CAM on ``scenes``.
+
+    Args:
+        layer_cams: Maps of ``scenes.images`` from :func:`layer_gradcams`.
+        variants: From :func:`fusion_variants`.
+        scenes: The evaluated scenes (with masks).
+        seed: Name of the network the maps come from (e.g. ``"weak"``), stored in each row.
+        threshold: Pseudo-mask threshold (paper 0.3).
+
+    Returns:
+        One dict per variant: ``seed``, ``variant``, ``layers``, ``rule``, ``scales`` and the
+        metrics ``smoke_iou``, ``precision``, ``recall``, ``chimney_fp_rate``,
+        ``distractor_fp_rate``, ``cam_chimney_mass``, ``best_threshold_iou``.
+    """
+    if len(layer_cams) != len(scenes):
+        raise ValueError(f"{len(layer_cams)} CAMs for {len(scenes)} scenes; compute the maps of "
+                         "exactly these scenes.")
+    rows = []
+    for variant in variants:
+        row = {
+            "seed": seed,
+            "variant": variant.name,
+            "layers": [short_layer_name(x) for x in variant.layers],
+            "rule": variant.rule if len(variant.layers) > 1 else "single",
+            "scales": list(variant.scales),
+        }
+        row.update(_metric_row(variant.cam(layer_cams), scenes, threshold))
+        rows.append(row)
+    return rows
+
+
+def paired_gain(
+    cam_before: Tensor | np.ndarray,
+    cam_after: Tensor | np.ndarray,
+    scenes: Any,
+    threshold: float = 0.3,
+) -> dict[str, float]:
+    """Change of per-image smoke IoU from one CAM to another, with a 95 % interval over images.
+
+    The same smoke images are scored under both CAMs, so the per-image differences are paired;
+    the interval is ``mean +- 1.96 * std / sqrt(n)`` of those differences (normal approximation).
+
+    Returns:
+        ``{"gain", "ci95", "n_images", "improved_share"}``: mean IoU difference (after - before),
+        the interval's half-width, how many smoke images, and the share of them that improved.
+    """
+    before = per_image_iou_values(np.asarray(cam_before) > threshold, scenes.smoke_masks,
+                                  scenes.labels)
+    after = per_image_iou_values(np.asarray(cam_after) > threshold, scenes.smoke_masks,
+                                 scenes.labels)
+    diff = (after - before)[~np.isnan(before)]
+    n = int(diff.size)
+    if n == 0:
+        return {"gain": math.nan, "ci95": math.nan, "n_images": 0, "improved_share": math.nan}
+    ci = 1.96 * float(diff.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan
+    return {"gain": float(diff.mean()), "ci95": ci, "n_images": n,
+            "improved_share": float((diff > 0).mean())}
+
+
+def fusion_summary(
+    seed_cams: Mapping[str, LayerCams],
+    scenes: Any,
+    scales: Sequence[float] = PAPER_SCALES,
+    threshold: float = 0.3,
+) -> dict[str, dict[str, float]]:
+    """The paper's comparison per seed: last layer vs fused (mean) vs multi-scale (last layer).
+
+    Args:
+        seed_cams: Seed name (``"weak"``, ``"strong"``) -> its :class:`LayerCams` on ``scenes``.
+        scenes: The evaluated scenes.
+        scales: Scales of the multi-scale CAM.
+        threshold: Pseudo-mask threshold.
+
+    Returns:
+        Rows named like :data:`PAPER_FUSION` (``"<seed> seed / last layer"``, ``".../ fused
+        (mean)"``, ``".../ multi-scale (last layer)"``) with ``smoke_iou`` and, for the last two,
+        ``gain`` / ``ci95`` / ``improved_share`` relative to the last layer (see
+        :func:`paired_gain`).
+    """
+    out: dict[str, dict[str, float]] = {}
+    for seed, cams in seed_cams.items():
+        last = cams.layers[-1]
+        single = cams.cam([last])
+        candidates = {
+            "last layer": single,
+            "fused (mean)": cams.cam(cams.layers, "mean"),
+            "multi-scale (last layer)": cams.cam([last], scales=scales),
+        }
+        for name, cam in candidates.items():
+            row: dict[str, float] = {"smoke_iou": _metric_row(cam, scenes, threshold)["smoke_iou"]}
+            if name != "last layer":
+                gain = paired_gain(single, cam, scenes, threshold)
+                row.update({k: gain[k] for k in ("gain", "ci95", "improved_share")})
+            out[f"{seed} seed / {name}"] = row
+    return out
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:+.1f}"
+
+
+def _gain_phrase(row: Mapping[str, float]) -> str:
+    gain, ci = row["gain"], row["ci95"]
+    if math.isnan(ci):
+        return f"{_points(gain)} points"
+    return f"{_points(gain)} ± {100 * ci:.1f} points (95% interval over images)"
+
+
+def _significant(row: Mapping[str, float]) -> bool:
+    return not math.isnan(row["ci95"]) and abs(row["gain"]) > row["ci95"]
+
+
+def _effect(row: Mapping[str, float]) -> str:
+    if not _significant(row):
+        return "within noise"
+    return "a real gain" if row["gain"] > 0 else "a real loss"
+
+
+def fusion_verdicts(
+    summary: Mapping[str, Mapping[str, float]], weak: str = "weak", strong: str = "strong"
+) -> list[str]:
+    """Sentences comparing our fusion / multi-scale gains with the paper's, computed from numbers.
+
+    Args:
+        summary: Output of :func:`fusion_summary` with both seeds.
+        weak, strong: The seed names used there.
+
+    Returns:
+        Plain-English verdicts, each true for whatever the numbers are.
+    """
+    lines = []
+    fused = {s: summary[f"{s} seed / fused (mean)"] for s in (weak, strong)}
+    single = {s: summary[f"{s} seed / last layer"]["smoke_iou"] for s in (weak, strong)}
+    for s in (weak, strong):
+        lines.append(
+            f"Fusing the layers changes the {s} seed's smoke IoU by {_gain_phrase(fused[s])}: "
+            f"{single[s]:.3f} -> {fused[s]['smoke_iou']:.3f}, {_effect(fused[s])}."
+        )
+    helps_weak_more = fused[weak]["gain"] > fused[strong]["gain"]
+    helps_weak = fused[weak]["gain"] > 0 and _significant(fused[weak])
+    hurts_strong = fused[strong]["gain"] <= 0
+    if helps_weak and helps_weak_more:
+        claim = ("HOLDS here" if hurts_strong else
+                 "holds in part here: fusion helps the weak seed more, but it does not hurt the "
+                 "strong one")
+    elif helps_weak_more:
+        claim = ("does NOT clearly hold here: fusion favours the weak seed, but its gain there "
+                 "is not distinguishable from noise")
+    else:
+        claim = "does NOT hold here: fusion does not help the weak seed more than the strong one"
+    lines.append(
+        f"The paper's finding (fusion helps a poor seed a lot, +9.5 points, and slightly hurts a "
+        f"good one, -1.0 point, on real data) {claim}."
+    )
+    ms = summary[f"{strong} seed / multi-scale (last layer)"]
+    lines.append(
+        f"Multi-scale inference changes the strong seed's smoke IoU by {_gain_phrase(ms)}, "
+        f"{_effect(ms)} (paper: +1.1 points on real data)."
+    )
+    return lines
+
+
+# ============================================================================ 06: pipelines
+
+
+@dataclass
+class Pipeline:
+    """A post-processing pipeline: a CAM source and the steps applied to it, in order.
+
+    Attributes:
+        name: Row name (one of :data:`PIPELINE_NAMES` for the standard set).
+        source: ``"single"`` (single-scale seed CAM) or ``"multiscale"``.
+        steps: Post-processing steps (``step(cam, images) -> cam``).
+        skipped: Reason the pipeline cannot run here (``"skipped: no CLIP weights"``), or None.
+    """
+
+    name: str
+    source: str = "single"
+    steps: list[Any] = field(default_factory=list)
+    skipped: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.source not in ("single", "multiscale"):
+            raise ValueError(f"Pipeline.source must be 'single' or 'multiscale', got "
+                             f"{self.source!r}.")
+
+
+@dataclass
+class PipelineRun:
+    """Results of :func:`run_pipelines`.
+
+    Attributes:
+        rows: Pipeline name -> metrics (or ``{"status": "skipped: ..."}``).
+        cams: Pipeline name -> refined CAMs float ``[N, H, W]`` (numpy) of those that ran.
+        breakdown: Pipeline name -> :func:`false_positive_breakdown` of those that ran.
+    """
+
+    rows: dict[str, dict[str, Any]]
+    cams: dict[str, np.ndarray]
+    breakdown: dict[str, dict[str, dict[str, float]]]
+
+
+def clip_step(weights_path: str | None = None, **kwargs: Any) -> Any:
+    """A :class:`~wsss_lib.postprocess.ClipRefiner`, or ``"skipped: no CLIP weights"``.
+
+    Args:
+        weights_path: Local open_clip checkpoint; None looks in open_clip's cache (and downloads
+            only when the hub is reachable).
+        **kwargs: Further ``ClipRefiner`` arguments (prompts, mode, ...).
+
+    Returns:
+        The step, or the skip string when no weights can be found (see
+        :func:`wsss_lib.postprocess.weights.clip_weights_available`).
+    """
+    from wsss_lib.postprocess.clip_refine import ClipRefiner
+    from wsss_lib.postprocess.weights import clip_weights_available
+
+    ok, _ = clip_weights_available(weights_path=weights_path)
+    return ClipRefiner(weights_path=weights_path, **kwargs) if ok else "skipped: no CLIP weights"
+
+
+def sam_step(checkpoint: str | None = None, **kwargs: Any) -> Any:
+    """A :class:`~wsss_lib.postprocess.SamRefiner`, or ``"skipped: no SAM weights"``.
+
+    Args:
+        checkpoint: Local ``sam_vit_*.pth``; None looks in ``<cache>/weights``.
+        **kwargs: Further ``SamRefiner`` arguments (``model_type``, ``iou_threshold``, ...).
+    """
+    from wsss_lib.postprocess.sam_refine import SamRefiner
+    from wsss_lib.postprocess.weights import sam_weights_available
+
+    ok, _ = sam_weights_available(kwargs.get("model_type", "vit_b"), checkpoint)
+    return SamRefiner(checkpoint=checkpoint, **kwargs) if ok else "skipped: no SAM weights"
+
+
+def standard_pipelines(crf: Any, par: Any, affinity: Any, clip: Any, sam: Any) -> list[Pipeline]:
+    """The ten pipelines of :data:`PIPELINE_NAMES` from ready steps.
+
+    Any argument may be a ``"skipped: ..."`` string instead of a step; the pipelines using it
+    are then marked skipped.
+    """
+    def make(name: str, steps: list[Any], source: str = "single") -> Pipeline:
+        reasons = [s for s in steps if isinstance(s, str)]
+        return Pipeline(name, source, [] if reasons else steps, reasons[0] if reasons else None)
+
+    return [
+        make("none", []),
+        make("CRF", [crf]),
+        make("MS", [], "multiscale"),
+        make("MS+CRF", [crf], "multiscale"),
+        make("PAR", [par]),
+        make("AffinityNet", [affinity]),
+        make("AffinityNet+CRF", [affinity, crf]),
+        make("CLIP", [clip]),
+        make("SAM", [sam]),
+        make("SAM+CRF", [sam, crf]),
+    ]
+
+
+def region_masks(scenes: Any) -> dict[str, np.ndarray]:
+    """Disjoint non-smoke regions of each scene, for locating false positives.
+
+    ``"cloud/haze"`` and ``"chimney"`` are the scenes' masks; ``"sky"`` is everything above the
+    horizon row (``params["horizon"]``) not in another mask (it includes the thin skyline of
+    distant buildings); ``"ground/buildings"`` is the rest. Smoke pixels are in none of them.
+
+    Returns:
+        Region name (:data:`REGIONS`) -> bool ``[N, H, W]``.
+    """
+    if scenes.smoke_masks is None or scenes.chimney_masks is None:
+        raise ValueError("region_masks needs synthetic scenes with smoke and chimney masks.")
+    n, height, width = scenes.smoke_masks.shape
+    smoke = scenes.smoke_masks.astype(bool)
+    chimney = scenes.chimney_masks.astype(bool) & ~smoke
+    if scenes.distractor_masks is not None:
+        cloud = scenes.distractor_masks.astype(bool) & ~smoke & ~chimney
+    else:
+        cloud = np.zeros_like(smoke)
+    rows = np.arange(height)[None, :, None]
+    horizon = np.array([float(p.get("horizon", height)) for p in scenes.params])[:, None, None]
+    above = np.broadcast_to(rows < horizon, (n, height, width))
+    sky = above & ~smoke & ~chimney & ~cloud
+    ground = ~(smoke | chimney | cloud | sky)
+    return {"sky": sky, "cloud/haze": cloud, "chimney": chimney, "ground/buildings": ground}
+
+
+def false_positive_breakdown(
+    pred: np.ndarray, regions: Mapping[str, np.ndarray]
+) -> dict[str, dict[str, float]]:
+    """Where a pseudo-mask's false positives are.
+
+    Args:
+        pred: bool ``[N, H, W]`` pseudo-masks.
+        regions: From :func:`region_masks` (disjoint, non-smoke).
+
+    Returns:
+        ``{"fp_rate": {region: share of the region's pixels called smoke}, "fp_share": {region:
+        share of all false-positive pixels lying in the region}}`` (pooled over images; NaN for
+        an empty region or no false positive).
+    """
+    pred = np.asarray(pred, dtype=bool)
+    counts = {name: int(np.count_nonzero(pred & mask)) for name, mask in regions.items()}
+    total = sum(counts.values())
+    rates, shares = {}, {}
+    for name, mask in regions.items():
+        size = int(np.count_nonzero(mask))
+        rates[name] = counts[name] / size if size else math.nan
+        shares[name] = counts[name] / total if total else math.nan
+    return {"fp_rate": rates, "fp_share": shares}
+
+
+def _apply_steps(steps: Sequence[Any], cam: Tensor, images: np.ndarray, batch_size: int) -> Tensor:
+    from wsss_lib.postprocess import run_pipeline
+
+    out = []
+    for start in range(0, cam.shape[0], batch_size):
+        stop = start + batch_size
+        out.append(run_pipeline(steps, cam[start:stop], images[start:stop]).cpu())
+    return torch.cat(out)
+
+
+def run_pipelines(
+    pipelines: Sequence[Pipeline],
+    sources: Mapping[str, Tensor],
+    scenes: Any,
+    *,
+    threshold: float = 0.3,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> PipelineRun:
+    """Run every pipeline on the seed CAMs of ``scenes`` and measure the refined CAMs.
+
+    Args:
+        pipelines: E.g. :func:`standard_pipelines`.
+        sources: ``{"single": cam, "multiscale": cam}``, float ``[N, H, W]`` in ``[0, 1]``.
+        scenes: The scenes the CAMs belong to (with masks).
+        threshold: Pseudo-mask threshold.
+        batch_size: Images per step call.
+        progress: Show a progress bar.
+
+    Returns:
+        A :class:`PipelineRun`. Each row holds the metrics of :func:`evaluate_variants` plus
+        ``gain_vs_none`` (smoke IoU change against the ``"none"`` pipeline when it ran), the
+        ``fp_rate`` per region, ``seconds`` and ``steps``; a skipped pipeline's row is
+        ``{"status": <reason>}``.
+    """
+    regions = region_masks(scenes)
+    rows: dict[str, dict[str, Any]] = {}
+    cams: dict[str, np.ndarray] = {}
+    breakdown: dict[str, dict[str, dict[str, float]]] = {}
+    bar = tqdm(pipelines, desc="pipelines", disable=not progress)
+    for pipe in bar:
+        bar.set_postfix_str(pipe.name)
+        if pipe.skipped:
+            rows[pipe.name] = {"status": pipe.skipped}
+            continue
+        if pipe.source not in sources:
+            raise ValueError(f"Pipeline {pipe.name!r} needs the {pipe.source!r} CAM; sources "
+                             f"given: {sorted(sources)}.")
+        cam = sources[pipe.source]
+        if cam.shape[0] != len(scenes):
+            raise ValueError(f"{cam.shape[0]} CAMs for {len(scenes)} scenes.")
+        start = time.perf_counter()
+        refined = _apply_steps(pipe.steps, cam.float().cpu(), scenes.images, batch_size)
+        seconds = time.perf_counter() - start
+        cams[pipe.name] = refined.numpy()
+        breakdown[pipe.name] = false_positive_breakdown(cams[pipe.name] > threshold, regions)
+        row: dict[str, Any] = {"status": "ok"}
+        row.update(_metric_row(refined, scenes, threshold))
+        row["fp_rate"] = breakdown[pipe.name]["fp_rate"]
+        row["seconds"] = round(seconds, 2)
+        row["steps"] = [getattr(s, "name", type(s).__name__) for s in pipe.steps]
+        rows[pipe.name] = row
+    if "none" in cams:
+        base = rows["none"]["smoke_iou"]
+        for row in rows.values():
+            if row.get("status") == "ok":
+                row["gain_vs_none"] = row["smoke_iou"] - base
+    return PipelineRun(rows=rows, cams=cams, breakdown=breakdown)
+
+
+def postprocess_verdicts(run: PipelineRun) -> list[str]:
+    """One sentence per pipeline that ran (or was skipped), from the measured numbers.
+
+    Each compares the pipeline with ``"none"``: smoke IoU change, and the false-positive rates
+    on sky and on clouds/haze that tell whether a refiner spread smoke into look-alikes.
+    """
+    rows = run.rows
+    if rows.get("none", {}).get("status") != "ok":
+        raise ValueError("postprocess_verdicts needs the 'none' pipeline as the baseline.")
+    base = rows["none"]
+    lines = []
+    for name, row in rows.items():
+        if name == "none":
+            continue
+        if row.get("status") != "ok":
+            lines.append(f"{name}: {row['status']} (no number recorded).")
+            continue
+        gain = row["gain_vs_none"]
+        verdict = "helps" if gain > 0.005 else ("hurts" if gain < -0.005 else "changes little")
+        extra = []
+        for region in ("sky", "cloud/haze", "chimney"):
+            before, after = base["fp_rate"][region], row["fp_rate"][region]
+            if not (math.isnan(before) or math.isnan(after)) and after > before + 0.01:
+                extra.append(f"{region} false positives {100 * before:.1f}% -> {100 * after:.1f}%")
+        bleed = f"; smoke bleeds: {', '.join(extra)}" if extra else ""
+        lines.append(
+            f"{name} {verdict}: smoke IoU {base['smoke_iou']:.3f} -> {row['smoke_iou']:.3f} "
+            f"({_points(gain)} points){bleed}."
+        )
+    ran = {n: r for n, r in rows.items() if r.get("status") == "ok"}
+    best = max(ran, key=lambda n: ran[n]["smoke_iou"])
+    lines.append(f"Best pipeline here: {best} (smoke IoU {ran[best]['smoke_iou']:.3f}).")
+    return lines
+
+
+# ============================================================================ figures
+
+
+def pick_showcase(scenes: Any, n: int = 4) -> list[int]:
+    """Indices of ``n`` smoke images that show most pitfalls: a chimney and clouds/haze first.
+
+    Ties are broken by index, so the choice is deterministic.
+    """
+    labels = np.asarray(scenes.labels)
+    smoke = np.flatnonzero(labels == 1)
+    if smoke.size == 0:
+        raise ValueError("pick_showcase needs at least one smoke image.")
+
+    def has(masks: np.ndarray | None, i: int) -> bool:
+        return masks is not None and bool(masks[i].any())
+
+    score = [2 * has(scenes.chimney_masks, i) + has(scenes.distractor_masks, i) for i in smoke]
+    order = sorted(range(len(smoke)), key=lambda k: (-score[k], k))
+    return [int(smoke[k]) for k in order[:n]]
+
+
+def _outline(ax: Any, mask: np.ndarray, color: str, style: str = "-") -> None:
+    if mask.any():
+        padded = np.pad(mask.astype(np.float32), 1)
+        ys, xs = np.arange(-1, mask.shape[0] + 1), np.arange(-1, mask.shape[1] + 1)
+        ax.contour(xs, ys, padded, levels=[0.5], colors=[color], linewidths=0.9,
+                   linestyles=style)
+
+
+def _bare(ax: Any) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_layer_gallery(
+    scenes: Any,
+    columns: Mapping[str, Tensor | np.ndarray],
+    indices: Sequence[int],
+    title: str = "",
+    tile_inches: float = 1.45,
+) -> Figure:
+    """Images (smoke cyan, chimney orange, clouds dashed white) next to one CAM per column.
+
+    Args:
+        scenes: The scenes.
+        columns: Column title -> CAMs float ``[N, H, W]`` of all scenes (e.g. each layer, fused).
+        indices: Which scenes (rows).
+        title: Figure title.
+        tile_inches: Size of a tile.
+
+    Returns:
+        A matplotlib figure.
+    """
+    names = list(columns)
+    fig = Figure(figsize=(tile_inches * (len(names) + 1), tile_inches * len(indices) + 0.5),
+                 layout="constrained")
+    axes = fig.subplots(len(indices), len(names) + 1, squeeze=False)
+    for r, i in enumerate(indices):
+        ax = axes[r, 0]
+        ax.imshow(scenes.images[i])
+        _outline(ax, scenes.smoke_masks[i], SMOKE_COLOR)
+        _outline(ax, scenes.chimney_masks[i], CHIMNEY_COLOR)
+        if scenes.distractor_masks is not None:
+            _outline(ax, scenes.distractor_masks[i], DISTRACTOR_COLOR, "--")
+        _bare(ax)
+        if r == 0:
+            ax.set_title("image + masks", fontsize=8)
+        for c, name in enumerate(names, start=1):
+            cam = np.asarray(columns[name][i], dtype=np.float32)
+            ax = axes[r, c]
+            ax.imshow(overlay_cam(scenes.images[i], cam))
+            _outline(ax, scenes.smoke_masks[i], "white")
+            _bare(ax)
+            if r == 0:
+                ax.set_title(name, fontsize=8)
+    fig.suptitle(title + "\n(white outline: true smoke; jet colours: CAM, red = high)",
+                 fontsize=9)
+    return fig
+
+
+def plot_variant_bars(rows: Sequence[Mapping[str, Any]], title: str = "") -> Figure:
+    """Grouped bars of smoke IoU per variant (x) and seed (colour) from :func:`evaluate_variants`.
+
+    Returns:
+        A matplotlib figure.
+    """
+    seeds = list(dict.fromkeys(r["seed"] for r in rows))
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    value = {(r["seed"], r["variant"]): r["smoke_iou"] for r in rows}
+    fig = Figure(figsize=(max(6.0, 0.75 * len(variants) + 2), 3.4), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / len(seeds)
+    x = np.arange(len(variants))
+    for k, seed in enumerate(seeds):
+        heights = [value.get((seed, v), np.nan) for v in variants]
+        bars = ax.bar(x + (k - (len(seeds) - 1) / 2) * width, heights, width, label=f"{seed} seed")
+        ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
+    ax.set_xticks(x, variants, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("smoke IoU (per image)")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "Single layer vs fused vs multi-scale", fontsize=9)
+    return fig
+
+
+def plot_pipeline_bars(run: PipelineRun, title: str = "") -> Figure:
+    """Smoke IoU per pipeline (left) and false-positive rate per region (right).
+
+    Skipped pipelines are listed on the axis with "skipped" instead of a bar.
+
+    Returns:
+        A matplotlib figure.
+    """
+    names = list(run.rows)
+    fig = Figure(figsize=(11, 3.6), layout="constrained")
+    ax_iou, ax_fp = fig.subplots(1, 2)
+    x = np.arange(len(names))
+    ious = [run.rows[n].get("smoke_iou", np.nan) for n in names]
+    bars = ax_iou.bar(x, ious, color="#3a7bd5")
+    ax_iou.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
+    for k, n in enumerate(names):
+        if run.rows[n].get("status") != "ok":
+            ax_iou.text(k, 0.01, "skipped", rotation=90, ha="center", va="bottom", fontsize=7)
+    if "none" in run.rows and run.rows["none"].get("status") == "ok":
+        ax_iou.axhline(run.rows["none"]["smoke_iou"], color="k", lw=0.8, ls="--",
+                       label="none (seed CAM)")
+        ax_iou.legend(fontsize=7)
+    ax_iou.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
+    ax_iou.set_ylabel("smoke IoU (per image)")
+    ax_iou.set_title("Smoke IoU after each pipeline", fontsize=9)
+    width = 0.8 / len(REGIONS)
+    for k, region in enumerate(REGIONS):
+        rates = [run.rows[n].get("fp_rate", {}).get(region, np.nan) for n in names]
+        ax_fp.bar(x + (k - (len(REGIONS) - 1) / 2) * width, rates, width, label=region,
+                  color=_REGION_COLORS[region], edgecolor="#444444", linewidth=0.4)
+    ax_fp.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
+    ax_fp.set_ylabel("share of region called smoke")
+    ax_fp.set_title("False positives by region (lower is better)", fontsize=9)
+    ax_fp.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def _bleed_image(image: np.ndarray, pred: np.ndarray, gt: np.ndarray,
+                 regions: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Image with true positives tinted cyan and false positives tinted by region."""
+    from matplotlib.colors import to_rgb
+
+    out = image.astype(np.float32)
+    layers = [(pred & gt, _TRUE_POSITIVE_COLOR)]
+    layers += [(pred & regions[name], _REGION_COLORS[name]) for name in REGIONS]
+    for mask, color in layers:
+        out[mask] = 0.35 * out[mask] + 0.65 * np.array(to_rgb(color)) * 255
+    return np.round(out).astype(np.uint8)
+
+
+def plot_bleed_overlays(
+    scenes: Any,
+    run: PipelineRun,
+    indices: Sequence[int],
+    pipelines: Sequence[str] | None = None,
+    threshold: float = 0.3,
+    tile_inches: float = 1.35,
+) -> Figure:
+    """Where each pipeline's smoke label lands: one row per pipeline, one column per image.
+
+    True positives are cyan; false positives are coloured by region (sky red, clouds/haze
+    magenta, chimney orange, ground yellow); the true smoke is outlined in white, so uncovered
+    smoke inside the outline is missed smoke.
+
+    Args:
+        scenes: The scenes.
+        run: From :func:`run_pipelines`.
+        indices: Which scenes (columns), e.g. :func:`pick_showcase`.
+        pipelines: Which rows (default: all that ran).
+        threshold: Pseudo-mask threshold.
+        tile_inches: Size of a tile.
+
+    Returns:
+        A matplotlib figure.
+    """
+    names = [n for n in (pipelines or run.cams) if n in run.cams]
+    regions = region_masks(scenes)
+    fig = Figure(figsize=(tile_inches * len(indices) + 1.2, tile_inches * len(names) + 0.9),
+                 layout="constrained")
+    axes = fig.subplots(len(names), len(indices), squeeze=False)
+    for r, name in enumerate(names):
+        for c, i in enumerate(indices):
+            ax = axes[r, c]
+            pred = run.cams[name][i] > threshold
+            region_i = {k: v[i] for k, v in regions.items()}
+            ax.imshow(_bleed_image(scenes.images[i], pred, scenes.smoke_masks[i], region_i))
+            _outline(ax, scenes.smoke_masks[i], "white")
+            _bare(ax)
+            if c == 0:
+                ax.set_ylabel(name, fontsize=8)
+    handles = [Patch(color=_TRUE_POSITIVE_COLOR, label="smoke (correct)")]
+    handles += [Patch(color=_REGION_COLORS[n], label=f"false: {n}") for n in REGIONS]
+    fig.legend(handles=handles, loc="outside lower center", ncol=5, fontsize=7)
+    fig.suptitle("Where the smoke label lands (white outline: true smoke)", fontsize=9)
+    return fig

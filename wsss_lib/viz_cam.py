@@ -1,0 +1,281 @@
+"""Figures for reading CAMs: a gallery of images next to their masks and maps, a threshold curve.
+
+- :func:`cam_gallery` draws one row per image and one column per named map: ground-truth masks
+  are tinted, soft maps (CAMs, probabilities) are colour-mapped over the image, and masks can be
+  outlined on every map column so a reader sees at a glance where the CAM sits relative to the
+  smoke and the chimney. Every notebook that shows CAMs uses it.
+- :func:`threshold_sweep_figure` plots per-image smoke IoU against the CAM threshold for one or
+  more :class:`wsss_lib.metrics.SweepResult`, marking the chosen threshold, the best single
+  threshold and the per-image oracle (an upper bound, never a result).
+
+Both return a bare :class:`matplotlib.figure.Figure` (no pyplot state): display it by returning it
+from a notebook cell, save it with ``fig.savefig`` or :func:`wsss_lib.viz.save_figure`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from wsss_lib.viz import (
+    CHIMNEY_COLOR,
+    SMOKE_COLOR,
+    _as_numpy,
+    _as_uint8_image,
+    _outline,
+    overlay_cam,
+    overlay_mask,
+)
+
+__all__ = ["MASK_COLORS", "cam_gallery", "threshold_sweep_figure"]
+
+#: Default tint of mask columns whose name contains one of these words (else ``SMOKE_COLOR``).
+MASK_COLORS: dict[str, str] = {"smoke": SMOKE_COLOR, "chimney": CHIMNEY_COLOR}
+
+# Outline of the pseudo-mask `cam > threshold` drawn on CAM columns.
+_PSEUDO_MASK_COLOR = "white"
+
+
+def _is_mask(arr: np.ndarray) -> bool:
+    return arr.dtype == bool
+
+
+def _column_arrays(
+    columns: Mapping[str, Any], n: int, size: tuple[int, int]
+) -> dict[str, np.ndarray]:
+    """Columns as numpy ``[N, H, W]`` arrays, checked against the images."""
+    if not columns:
+        raise ValueError(
+            "cam_gallery needs at least one column, e.g. columns={'CAM': cams} with cams a "
+            "float [N, H, W] array in [0, 1]."
+        )
+    out: dict[str, np.ndarray] = {}
+    for name, maps in columns.items():
+        arr = _as_numpy(maps)
+        if arr.ndim == 4 and arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if arr.ndim != 3 or arr.shape[0] != n or tuple(arr.shape[1:]) != size:
+            raise ValueError(
+                f"Column {name!r} has shape {tuple(arr.shape)}; expected [{n}, {size[0]}, "
+                f"{size[1]}] (one map per image, at image size: upsample CAMs with "
+                "wsss_lib.cam.upsample_cam)."
+            )
+        if not _is_mask(arr):
+            arr = arr.astype(np.float32)
+            if not np.isfinite(arr).all():
+                raise ValueError(f"Column {name!r} contains NaN or inf values.")
+        out[str(name)] = arr
+    return out
+
+
+def _mask_color(name: str, colors: Mapping[str, str] | None) -> str:
+    if colors and name in colors:
+        return colors[name]
+    lowered = name.lower()
+    for word, color in MASK_COLORS.items():
+        if word in lowered:
+            return color
+    return SMOKE_COLOR
+
+
+def cam_gallery(
+    images: Any,
+    columns: Mapping[str, Any],
+    *,
+    row_titles: Sequence[str] | None = None,
+    outlines: Mapping[str, tuple[Any, str]] | None = None,
+    annotations: Mapping[str, Sequence[str]] | None = None,
+    cam_threshold: float | None = None,
+    mask_colors: Mapping[str, str] | None = None,
+    show_image: bool = True,
+    title: str | None = None,
+    tile_inches: float = 1.5,
+    alpha: float = 0.5,
+    cmap: str = "jet",
+    colorbar_label: str | None = "CAM (normalised)",
+) -> Figure:
+    """A grid with one row per image: the image, then one panel per named mask or map.
+
+    A column whose array is ``bool`` is a mask, tinted over the image (smoke cyan, chimney orange,
+    by column name, or ``mask_colors``). Any other dtype is a soft map in ``[0, 1]`` (values are
+    clipped), blended over the image with ``cmap``. ``outlines`` are drawn on every soft-map
+    column, so the CAM can be compared with the truth without looking back and forth.
+
+    Args:
+        images: ``uint8 [N, H, W, 3]`` (or float in ``[0, 1]``), e.g. ``scenes.images[idx]``.
+        columns: Ordered ``name -> [N, H, W]`` maps (numpy or torch), e.g.
+            ``{"smoke mask": smoke, "chimney mask": chimney, "CNN CAM": cam_cnn}``.
+        row_titles: One label per image, written left of the row (e.g. ``"test_decoupled:
+            chimney, no smoke"``).
+        outlines: ``name -> (masks bool [N, H, W], colour)`` outlined on the soft-map columns,
+            e.g. ``{"smoke": (smoke, SMOKE_COLOR)}``; listed in the legend.
+        annotations: ``column name -> one short text per image``, printed in the panel's
+            corner (e.g. the classifier's smoke probability). Use ``"image"`` for the first column.
+        cam_threshold: When given, the pseudo-mask ``map > cam_threshold`` of every soft-map column
+            is outlined in white (the paper's 0.3 on min-max normalised CAMs).
+        mask_colors: ``column name -> colour`` for mask columns, overriding the defaults.
+        show_image: Show the plain image as the first column.
+        title: Figure title.
+        tile_inches: Side of one panel in inches.
+        alpha: Weight of the colour map in the blend of soft maps.
+        cmap: Matplotlib colour map of soft maps.
+        colorbar_label: Label of the colour bar of soft maps (None: no colour bar).
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: on shape mismatches (naming the column and the expected shape), an empty
+            ``columns``, or annotation / title lists of the wrong length.
+    """
+    imgs = _as_numpy(images)
+    if imgs.ndim == 3:
+        imgs = imgs[None]
+    if imgs.ndim != 4 or imgs.shape[-1] != 3 or imgs.shape[0] == 0:
+        raise ValueError(
+            f"images must be a non-empty [N, H, W, 3] batch (channels last); got shape "
+            f"{tuple(imgs.shape)}. Use scenes.images[idx], or denormalize(x).permute(0, 2, 3, 1)."
+        )
+    n, size = imgs.shape[0], (imgs.shape[1], imgs.shape[2])
+    cols = _column_arrays(columns, n, size)
+    if row_titles is not None and len(row_titles) != n:
+        raise ValueError(f"row_titles has {len(row_titles)} entries for {n} images.")
+    outline_arrays: list[tuple[str, np.ndarray, str]] = []
+    for name, (masks, color) in (outlines or {}).items():
+        arr = _as_numpy(masks).astype(bool)
+        if arr.shape != (n, *size):
+            raise ValueError(
+                f"Outline {name!r} has shape {tuple(arr.shape)}; expected [{n}, {size[0]}, "
+                f"{size[1]}]."
+            )
+        outline_arrays.append((str(name), arr, color))
+    panel_names = (["image"] if show_image else []) + list(cols)
+    for name, texts in (annotations or {}).items():
+        if name not in panel_names:
+            raise ValueError(f"annotations names column {name!r}; columns are {panel_names}.")
+        if len(texts) != n:
+            raise ValueError(f"annotations[{name!r}] has {len(texts)} entries for {n} images.")
+
+    has_soft = any(not _is_mask(arr) for arr in cols.values())
+    ncols = len(panel_names)
+    label_width = 0.9 if row_titles is not None else 0.0
+    bar_width = 0.5 if has_soft and colorbar_label else 0.0
+    fig = Figure(
+        figsize=(ncols * tile_inches + label_width + bar_width, n * tile_inches + 0.7),
+        layout="constrained",
+    )
+    fig.get_layout_engine().set(w_pad=0.02, h_pad=0.02, wspace=0.02, hspace=0.02)
+    axes = fig.subplots(n, ncols, squeeze=False)
+    for row in range(n):
+        image = _as_uint8_image(imgs[row])
+        for col, name in enumerate(panel_names):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if name == "image" and show_image:
+                ax.imshow(image, interpolation="nearest")
+            elif _is_mask(cols[name]):
+                tinted = overlay_mask(image, cols[name][row], _mask_color(name, mask_colors), 0.6)
+                ax.imshow(tinted, interpolation="nearest")
+            else:
+                cam = cols[name][row]
+                ax.imshow(overlay_cam(image, cam, alpha=alpha, cmap=cmap), interpolation="nearest")
+                for _, masks, color in outline_arrays:
+                    _outline(ax, masks[row], color)
+                if cam_threshold is not None:
+                    _outline(ax, cam > cam_threshold, _PSEUDO_MASK_COLOR, "--")
+            if row == 0:
+                ax.set_title(name, fontsize=8)
+            text = (annotations or {}).get(name)
+            if text is not None and text[row]:
+                ax.text(
+                    0.03, 0.04, text[row], transform=ax.transAxes, fontsize=6.5, color="white",
+                    va="bottom", ha="left",
+                    bbox={"facecolor": "black", "alpha": 0.55, "pad": 1.2, "linewidth": 0},
+                )
+        if row_titles is not None:
+            axes[row, 0].set_ylabel(row_titles[row], fontsize=7, rotation=0, ha="right",
+                                    va="center", labelpad=4)
+
+    handles = [Line2D([], [], color=color, label=f"{name} (outline)")
+               for name, _, color in outline_arrays]
+    if cam_threshold is not None and has_soft:
+        handles.append(Line2D([], [], color=_PSEUDO_MASK_COLOR, linestyle="--",
+                              label=f"pseudo-mask: map > {cam_threshold:g}"))
+    if handles:
+        legend = fig.legend(handles=handles, loc="outside lower center", ncol=len(handles),
+                            fontsize=7, facecolor="#333333", labelcolor="white")
+        legend.get_frame().set_edgecolor("#333333")
+    if has_soft and colorbar_label:
+        mappable = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=colormaps[cmap])
+        bar = fig.colorbar(mappable, ax=axes, location="right", shrink=min(1.0, 3.0 / n),
+                           fraction=0.04, pad=0.01)
+        bar.set_label(colorbar_label, fontsize=7)
+        bar.ax.tick_params(labelsize=6)
+    if title:
+        fig.suptitle(title, fontsize=9, x=0.01, ha="left")
+    return fig
+
+
+def threshold_sweep_figure(
+    sweeps: Mapping[str, Any],
+    *,
+    threshold: float | None = 0.3,
+    title: str | None = None,
+    percent: bool = True,
+    figsize: tuple[float, float] = (6.0, 3.6),
+) -> Figure:
+    """Per-image smoke IoU against the CAM threshold, one curve per named sweep.
+
+    Each curve is marked at its best single threshold (a dot, optimistic when chosen on the
+    evaluated images) and its per-image oracle is drawn as a dotted line of the same colour,
+    labelled as an upper bound: no method that uses one threshold for all images reaches it.
+
+    Args:
+        sweeps: ``name -> SweepResult`` (from :func:`wsss_lib.metrics.threshold_sweep`), or any
+            object with ``thresholds``, ``ious``, ``best_threshold``, ``best_iou`` and
+            ``oracle_iou``.
+        threshold: The threshold actually used (vertical line), or None.
+        title: Axes title.
+        percent: Show IoU in % (else as a fraction).
+        figsize: Figure size in inches.
+
+    Returns:
+        The figure.
+    """
+    if not sweeps:
+        raise ValueError("threshold_sweep_figure needs at least one named SweepResult.")
+    scale = 100.0 if percent else 1.0
+    fig = Figure(figsize=figsize, layout="constrained")
+    ax = fig.subplots()
+    colors = colormaps["tab10"].colors
+    for i, (name, sweep) in enumerate(sweeps.items()):
+        color = colors[i % len(colors)]
+        ious = np.asarray(sweep.ious, dtype=float) * scale
+        ax.plot(sweep.thresholds, ious, color=color, lw=1.8, label=f"{name}")
+        if np.isfinite(sweep.best_iou):
+            ax.plot([sweep.best_threshold], [sweep.best_iou * scale], "o", color=color, ms=6,
+                    label=f"{name}: best t = {sweep.best_threshold:.2f} "
+                          f"({sweep.best_iou * scale:.1f})")
+        if np.isfinite(sweep.oracle_iou):
+            ax.axhline(sweep.oracle_iou * scale, color=color, ls=":", lw=1.3,
+                       label=f"{name}: per-image oracle {sweep.oracle_iou * scale:.1f} "
+                             "(upper bound)")
+    if threshold is not None:
+        ax.axvline(threshold, color="0.3", ls="--", lw=1.0, label=f"threshold used ({threshold:g})")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("CAM threshold t (pseudo-mask = CAM > t)")
+    ax.set_ylabel("smoke IoU per image" + (" (%)" if percent else ""))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6.5, loc="upper right")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return fig
