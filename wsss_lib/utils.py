@@ -96,6 +96,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 
     Raises:
         PermissionError: with a message naming the folder when it is not writable.
+        OSError: (same subclass, e.g. NotADirectoryError) naming the folder when it cannot be
+            created or written, e.g. because a part of its path is a regular file.
     """
     path = Path(path)
     try:
@@ -105,6 +107,14 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         raise PermissionError(
             f"Cannot write to folder {path.parent}: permission denied. "
             "Choose an output folder you can write to."
+        ) from err
+    except OSError as err:
+        hint = (" (a part of that path is a file, not a folder)"
+                if isinstance(err, (NotADirectoryError, FileExistsError)) else "")
+        raise type(err)(
+            err.errno,
+            f"Cannot write to folder {path.parent}: {err.strerror or err}{hint}. "
+            "Choose an output folder you can write to.",
         ) from err
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -111,11 +111,33 @@ class GradCamAdapter:
         reshape = self._tokens_to_grid if model.family == "vit" else None
         cam_class = GRADCAM_METHODS[self.method]
         self._cam = cam_class(_LogitsOnly(model), list(modules.values()), reshape_transform=reshape)
+        self._in_call = False
+        self._gate_hooks(list(modules.values()))
         # The input requires grad, so the tapped activations do although parameters are frozen.
         self._cam.compute_input_gradient = True
         # Keep the per-layer maps ([B, 1, H, W] each) instead of the library's average.
         self._cam.aggregate_multi_layers = lambda maps: np.concatenate(maps, axis=1)
         self._closed = False
+
+    def _gate_hooks(self, modules: list[nn.Module]) -> None:
+        """Re-register the library's layer hooks so they act only during :meth:`layer_maps`.
+
+        pytorch-grad-cam hooks the layers for the object's whole life: every other forward pass
+        of the model while an adapter is open (training, a plain CAM at another image size) would
+        be tapped, copied to the CPU and reshaped with a stale grid size (which fails).
+        """
+        grabber = self._cam.activations_and_grads
+        grabber.release()
+
+        def gated(hook: Callable) -> Callable:
+            def run_during_call(module: nn.Module, inputs: object, output: Tensor) -> None:
+                if self._in_call:
+                    hook(module, inputs, output)
+            return run_during_call
+
+        for module in modules:
+            grabber.handles.append(module.register_forward_hook(gated(grabber.save_activation)))
+            grabber.handles.append(module.register_forward_hook(gated(grabber.save_gradient)))
 
     def _check_class(self, index: int) -> int:
         if isinstance(index, bool) or not isinstance(index, int) \
@@ -168,8 +190,10 @@ class GradCamAdapter:
         try:
             for param in trainable:
                 param.requires_grad_(False)
+            self._in_call = True
             maps = self._cam(padded, targets=target_list)
         finally:
+            self._in_call = False
             for param in trainable:
                 param.requires_grad_(True)
             self._drop_graph()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,26 +233,37 @@ class SmokeScenes:
                 f"No dataset file at {path}; create it with SmokeScenes.save() or "
                 "wsss_lib.data.load_split(...)."
             )
-        with np.load(path, allow_pickle=False) as data:
-            keys = set(data.files)
-            needed = {"format_version", "images", "labels", "names", "params_json", "meta_json"}
-            if not needed <= keys:
-                raise ValueError(
-                    f"{path} is not a SmokeScenes file (missing {sorted(needed - keys)}); "
-                    "it must be written by SmokeScenes.save()."
-                )
-            version = int(data["format_version"])
-            if version != SCENES_FORMAT_VERSION:
-                raise ValueError(
-                    f"{path} uses SmokeScenes format {version}, this version reads "
-                    f"{SCENES_FORMAT_VERSION}; delete the file to regenerate it."
-                )
-            masks = {name: data[name] if name in keys else None for name in _MASK_FIELDS}
-            return cls(
-                images=data["images"],
-                labels=data["labels"],
-                names=data["names"].tolist(),
-                params=_bytes_to_json(data["params_json"]),
-                meta=_bytes_to_json(data["meta_json"]),
-                **masks,
+        try:
+            archive = np.load(path, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ValueError("a single .npy array, not an .npz archive")
+            with archive as data:
+                arrays = {key: data[key] for key in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile) as err:
+            # numpy's own message for pickled data suggests allow_pickle=True: never do that.
+            raise ValueError(
+                f"{path} is not a readable SmokeScenes .npz file: it is corrupt, not an npz "
+                "archive, or holds pickled Python objects (never loaded: they could run code). "
+                "Delete it and regenerate it (wsss_lib.data.load_split / SmokeScenes.save)."
+            ) from err
+        needed = {"format_version", "images", "labels", "names", "params_json", "meta_json"}
+        if not needed <= set(arrays):
+            raise ValueError(
+                f"{path} is not a SmokeScenes file (missing {sorted(needed - set(arrays))}); "
+                "it must be written by SmokeScenes.save()."
             )
+        version = int(arrays["format_version"])
+        if version != SCENES_FORMAT_VERSION:
+            raise ValueError(
+                f"{path} uses SmokeScenes format {version}, this version reads "
+                f"{SCENES_FORMAT_VERSION}; delete the file to regenerate it."
+            )
+        masks = {name: arrays.get(name) for name in _MASK_FIELDS}
+        return cls(
+            images=arrays["images"],
+            labels=arrays["labels"],
+            names=arrays["names"].tolist(),
+            params=_bytes_to_json(arrays["params_json"]),
+            meta=_bytes_to_json(arrays["meta_json"]),
+            **masks,
+        )

@@ -52,6 +52,7 @@ __all__ = [
     "PAPER_LAMBDA",
     "PAPER_PARADIGMS",
     "PARADIGM_ROWS",
+    "PARADIGM_SHORT",
     "ROW_METRICS",
     "TRAINING_KEYS",
     "ScoreMapTeacherStudent",
@@ -63,9 +64,13 @@ __all__ = [
     "data_spec",
     "evaluate_run",
     "evaluation_sets",
+    "gallery_cams",
+    "gallery_row_titles",
     "gallery_scenes",
+    "lambda_configs",
     "lambda_verdicts",
     "markdown_table",
+    "metrics_document",
     "method_settings",
     "model_spec",
     "paradigm_configs",
@@ -105,6 +110,15 @@ PARADIGM_ROWS = {
     "ts_cnn_to_vit": "teacher-student CNN→ViT (paper)",
     "ts_vit_to_cnn": "teacher-student ViT→CNN",
     "co_training": "co-training CNN+ViT",
+}
+
+#: Short labels of the rows for plot axes.
+PARADIGM_SHORT = {
+    "single_cnn": "CNN (= teacher)",
+    "single_vit": "ViT",
+    "ts_cnn_to_vit": "TS CNN→ViT",
+    "ts_vit_to_cnn": "TS ViT→CNN",
+    "co_training": "co-training",
 }
 
 #: Metrics measured per run (fractions in [0, 1]).
@@ -393,19 +407,35 @@ def train_or_load(config: TrainConfig, progress: bool = True, device: Any = None
         return get_or_train(config, progress=progress, device=device)
 
 
-def projection_mismatch_error(S: Mapping[str, Any]) -> str:
-    """The error the KT loss raises when the student's features meet the teacher's score map
-    without a projection (their channel counts differ). Returns the message.
+def projection_mismatch_error(run: TrainedRun, scenes: Any) -> str:
+    """What the KT loss says when a CNN→ViT run's maps meet without a projection.
+
+    Runs the student and the teacher of ``run`` on the first two images of ``scenes`` and
+    compares the student's feature map with the teacher's score map through
+    ``KnowledgeTransferLoss(projection=False)``; their channel counts differ, so it refuses.
+
+    Returns:
+        The error message (it names both channel counts and the fix).
+
+    Raises:
+        RuntimeError: if the loss unexpectedly accepts the maps (equal channel counts).
     """
+    from wsss_lib.data import to_tensor_batch
     from wsss_lib.losses import KnowledgeTransferLoss
 
-    student = torch.zeros(1, 192, 8, 8)  # e.g. vit_tiny patch tokens as a grid
-    teacher = torch.zeros(1, 1, 4, 4)  # a one-class score map
+    device = next(run.student.parameters()).device
+    images = to_tensor_batch(scenes.images[:2]).to(device)
+    with torch.no_grad():
+        student = run.student(images).feature_map
+        teacher = run.teacher(images).score_map
     try:
         KnowledgeTransferLoss(projection=False)(student, teacher)
     except ValueError as err:
         return str(err)
-    raise AssertionError("KnowledgeTransferLoss(projection=False) accepted 192 vs 1 channels.")
+    raise RuntimeError(
+        f"The student's feature map ({student.shape[1]} channels) and the teacher's score map "
+        f"({teacher.shape[1]}) have equal channel counts; no projection is needed here."
+    )
 
 
 # ------------------------------------------------------------------------ running and measuring
@@ -438,15 +468,16 @@ def evaluate_run(run: TrainedRun, sets: Mapping[str, Any]) -> dict[str, float]:
 
 
 def train_and_evaluate(
-    configs: Mapping[str, Callable[[int], TrainConfig]],
+    build: Callable[[int], Mapping[Any, TrainConfig]],
     seeds: Iterable[int],
     sets: Mapping[str, Any],
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Train (or load) every config for every seed and measure it.
+    """Train (or load from the cache) every config for every seed and measure it.
 
     Args:
-        configs: Row name -> ``fn(seed) -> TrainConfig``.
+        build: ``fn(seed) -> {row name: TrainConfig}``, e.g.
+            ``lambda seed: paradigm_configs(S, seed)``.
         seeds: Training seeds.
         sets: :func:`evaluation_sets` output.
         progress: Show a progress bar over runs (and the training bars).
@@ -457,26 +488,49 @@ def train_and_evaluate(
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds is empty; pass at least one training seed, e.g. [0].")
-    jobs = [(name, seed) for seed in seeds for name in configs]
+    jobs = [(name, config, seed) for seed in seeds for name, config in build(seed).items()]
     rows = []
-    for name, seed in tqdm(jobs, desc="runs", disable=not progress):
-        run = train_or_load(configs[name](seed), progress=progress)
+    for name, config, seed in tqdm(jobs, desc="runs", disable=not progress):
+        run = train_or_load(config, progress=progress)
         rows.append({"name": name, "seed": seed, **evaluate_run(run, sets)})
     return rows
 
 
-def summarize(rows: Sequence[Mapping[str, Any]],
-              metrics: Sequence[str] = ROW_METRICS) -> dict[str, dict[str, float]]:
-    """Mean and sample standard deviation over seeds, per row name (first-seen order).
+def lambda_configs(
+    S: Mapping[str, Any], lams: Iterable[float], seed: int = 0
+) -> dict[float, TrainConfig]:
+    """CNN→ViT teacher-student runs (global cosine) for each λ; λ = 0 means no KT term."""
+    return {float(lam): teacher_student_config(S, seed, lam=float(lam)) for lam in lams}
+
+
+def gallery_cams(
+    configs: Mapping[Any, TrainConfig], scenes: Any, progress: bool = False
+) -> dict[Any, np.ndarray]:
+    """CAMs (min-max normalised, image size) of each config's main network on ``scenes``.
 
     Returns:
-        ``{name: {metric: mean, f"{metric}_std": std, "n_seeds": n}}``; the std is NaN for a
-        single seed (no spread can be estimated from one run).
+        ``{name: float [N, H, W]}`` in ``[0, 1]``, in the order of ``configs``.
     """
-    names = list(dict.fromkeys(row["name"] for row in rows))
-    out: dict[str, dict[str, float]] = {}
-    for name in names:
-        group = [row for row in rows if row["name"] == name]
+    return {
+        name: evaluate_model(train_or_load(config, progress=progress), scenes).cams
+        for name, config in configs.items()
+    }
+
+
+def summarize(
+    rows: Sequence[Mapping[str, Any]], metrics: Sequence[str] = ROW_METRICS, key: str = "name"
+) -> dict[Any, dict[str, float]]:
+    """Mean and sample standard deviation over seeds, per value of ``row[key]`` (first-seen order).
+
+    Returns:
+        ``{row[key]: {metric: mean, f"{metric}_std": std, "n_seeds": n}}``; the std is NaN for a
+        single seed (no spread can be estimated from one run). NaN values are left out.
+    """
+    groups: dict[Any, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row[key], []).append(row)
+    out: dict[Any, dict[str, float]] = {}
+    for name, group in groups.items():
         entry: dict[str, float] = {"n_seeds": len(group)}
         for metric in metrics:
             values = np.array([row[metric] for row in group], dtype=np.float64)
@@ -522,6 +576,15 @@ def gallery_scenes(sets: Mapping[str, Any], n_per_kind: int = 2) -> Any:
     if not parts:
         raise ValueError("No gallery images found; the evaluation sets are too small.")
     return _concatenate(parts)
+
+
+def gallery_row_titles(scenes: Any) -> list[str]:
+    """One short label per gallery image: smoke or clean, with or without a chimney."""
+    has_chimney = scenes.chimney_masks.reshape(len(scenes), -1).any(axis=1)
+    return [
+        f"{'smoke' if label else 'clean'},\n{'chimney' if chimney else 'no chimney'}"
+        for label, chimney in zip(scenes.labels, has_chimney, strict=True)
+    ]
 
 
 def _concatenate(parts: Sequence[Any]) -> Any:
@@ -691,3 +754,34 @@ def markdown_table(
             cells.append(f"{value:.2f}" if value is not None else "–")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def metrics_document(
+    notebook: str,
+    profile: str,
+    summary: Mapping[Any, Mapping[str, float]],
+    paper: Mapping[Any, Any],
+    notes: Sequence[str],
+    settings: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The ``metrics.json`` of a method notebook: our rows in %, the paper's, notes, settings.
+
+    Row names become strings (λ rows: ``"lam_0.3"``); NaN stays NaN (written as null).
+    """
+    def key(name: Any) -> str:
+        return f"lam_{name:g}" if isinstance(name, float) else str(name)
+
+    return {
+        "notebook": notebook,
+        "profile": str(profile),
+        "results": {key(k): v for k, v in as_percent(summary).items()},
+        "paper": {key(k): v for k, v in paper.items()},
+        "notes": [
+            "Our numbers: %, synthetic benchmark (train split biased: P(chimney|smoke)=0.95, "
+            "P(chimney|clean)=0.05), mean and sample std over seeds (<metric>_std). "
+            "smoke_iou is per image over smoke images at threshold 0.3 on min-max normalised CAMs.",
+            "Paper numbers: smoke IoU %, real IJmond data, 512 px, ResNet-50+PCM / ViT-B/16.",
+            *notes,
+        ],
+        "settings": {k: settings[k] for k in TRAINING_KEYS if k in settings},
+    }

@@ -18,16 +18,17 @@ CLIP and SAM need pretrained weights that are never downloaded here: :func:`clip
 :func:`sam_step` return the step when weights are available and a ``"skipped: ..."`` string
 otherwise, which the pipeline table records instead of a number.
 
-All rows are plain dicts (row name -> metric -> value) ready for ``metrics.json``. Smoke IoU is
-the paper's "mIoU" (per image, averaged over smoke images) as a fraction in ``[0, 1]``; the
-paper's numbers below are converted from percent to the same scale.
+Units: rows hold fractions in ``[0, 1]`` (smoke IoU is the paper's "mIoU": per image, averaged
+over smoke images); :func:`percent_rows` converts them to percent for tables and ``metrics.json``,
+the unit of the paper's numbers (:data:`PAPER_FUSION`, :data:`PAPER_POSTPROCESS`) and of
+:mod:`wsss_lib.experiments.method`.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ from tqdm.auto import tqdm
 
 from wsss_lib.cam import (
     FUSION_RULES,
+    compute_cam,
     default_gradcam_layers,
     fuse_cams,
     normalize_cam,
@@ -53,24 +55,35 @@ from wsss_lib.utils import get_device
 from wsss_lib.viz import CHIMNEY_COLOR, DISTRACTOR_COLOR, SMOKE_COLOR, overlay_cam
 
 __all__ = [
+    "GAIN_COLUMNS",
+    "METRIC_COLUMNS",
     "PAPER_FUSION",
     "PAPER_POSTPROCESS",
     "PAPER_SCALES",
+    "PIPELINE_COLUMNS",
+    "PIPELINE_KEEP",
     "PIPELINE_NAMES",
     "REGIONS",
     "CamVariant",
     "LayerCams",
     "Pipeline",
     "PipelineRun",
+    "SEED_CAMS",
+    "cam_row",
     "clip_step",
     "evaluate_variants",
+    "evaluation_scenes",
     "false_positive_breakdown",
     "fusion_summary",
     "fusion_variants",
     "fusion_verdicts",
+    "gallery_columns",
     "layer_gradcams",
+    "markdown_table",
     "paired_gain",
+    "percent_rows",
     "pick_showcase",
+    "rank_seeds",
     "plot_bleed_overlays",
     "plot_layer_gallery",
     "plot_pipeline_bars",
@@ -79,32 +92,36 @@ __all__ = [
     "region_masks",
     "run_pipelines",
     "sam_step",
+    "score_map_cam",
+    "seed_cams",
     "short_layer_name",
     "standard_pipelines",
+    "training_smoke_scenes",
+    "weak_strong_rows",
 ]
 
 #: The paper's multi-scale inference scales.
 PAPER_SCALES: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
 
-#: arXiv 2507.21959 on real IJmond data (512 px), smoke IoU per image as a fraction. "poor" and
-#: "good" are the paper's two seed CAMs; rows are named like the rows of :func:`fusion_summary`.
+#: arXiv 2507.21959 on real IJmond data (512 px), smoke IoU in %. The paper's "poor" and "good"
+#: seed CAMs are our weak and strong seeds; rows are named like those of :func:`fusion_summary`.
 PAPER_FUSION: dict[str, dict[str, float]] = {
-    "weak seed / last layer": {"smoke_iou": 0.3742},
-    "weak seed / fused (mean)": {"smoke_iou": 0.4691},
-    "strong seed / last layer": {"smoke_iou": 0.4625},
-    "strong seed / fused (mean)": {"smoke_iou": 0.4527},
-    "strong seed / multi-scale (last layer)": {"smoke_iou": 0.4737},
+    "weak seed / last layer": {"smoke_iou": 37.42},
+    "weak seed / fused (mean)": {"smoke_iou": 46.91},
+    "strong seed / last layer": {"smoke_iou": 46.25},
+    "strong seed / fused (mean)": {"smoke_iou": 45.27},
+    "strong seed / multi-scale (last layer)": {"smoke_iou": 47.37},
 }
 
-#: arXiv 2507.21959 on real IJmond data, smoke IoU after each refinement (and before, where the
-#: paper states it). Rows are named like :data:`PIPELINE_NAMES`. CLIP is reported as a failure
-#: without a number.
+#: arXiv 2507.21959 on real IJmond data, smoke IoU in % after each refinement (and before it,
+#: where the paper states it). Rows are named like :data:`PIPELINE_NAMES`. CLIP is reported as a
+#: failure without a number; AffinityNet was applied to the poor seed.
 PAPER_POSTPROCESS: dict[str, dict[str, float]] = {
-    "MS": {"smoke_iou": 0.4737, "smoke_iou_before": 0.4625},
-    "CRF": {"smoke_iou": 0.5252},
-    "AffinityNet": {"smoke_iou": 0.3400, "smoke_iou_before": 0.3742},
-    "SAM": {"smoke_iou": 0.5100},
-    "SAM+CRF": {"smoke_iou": 0.5293},
+    "MS": {"smoke_iou": 47.37, "smoke_iou_before": 46.25},
+    "CRF": {"smoke_iou": 52.52},
+    "AffinityNet": {"smoke_iou": 34.00, "smoke_iou_before": 37.42},
+    "SAM": {"smoke_iou": 51.00},
+    "SAM+CRF": {"smoke_iou": 52.93},
 }
 
 #: The pipelines of notebook 06, in table order.
@@ -127,6 +144,41 @@ _ROW_METRICS = (
     "smoke_iou", "precision", "recall", "chimney_fp_rate", "distractor_fp_rate",
     "cam_chimney_mass", "best_threshold_iou",
 )
+# Row entries that are fractions (converted by percent_rows); "fp_rate" holds a dict of them.
+_FRACTION_KEYS = frozenset(_ROW_METRICS) | {
+    "gain", "ci95", "improved_share", "gain_vs_none", "fp_rate", "fp_share",
+}
+#: Table columns (entry key -> header) of CAM variants and pipelines; values in %.
+METRIC_COLUMNS: dict[str, str] = {
+    "smoke_iou": "smoke IoU",
+    "precision": "precision",
+    "recall": "recall",
+    "chimney_fp_rate": "chimney FP",
+    "distractor_fp_rate": "cloud/haze FP",
+    "cam_chimney_mass": "CAM mass on chimney",
+}
+#: Columns of the paper comparison (:func:`fusion_summary`); values in %, gains in points.
+GAIN_COLUMNS: dict[str, str] = {
+    "smoke_iou": "smoke IoU",
+    "gain": "gain vs last layer",
+    "ci95": "± 95 % interval",
+    "improved_share": "images improved",
+}
+#: Columns of the pipeline table (:func:`run_pipelines` rows); dotted keys read ``fp_rate``.
+PIPELINE_COLUMNS: dict[str, str] = {
+    "smoke_iou": "smoke IoU",
+    "gain_vs_none": "vs none (points)",
+    "precision": "precision",
+    "recall": "recall",
+    **{f"fp_rate.{region}": f"{region} FP" for region in REGIONS},
+    "seconds": "seconds",
+}
+#: Entries of a pipeline row kept in tables and ``metrics.json``.
+PIPELINE_KEEP: tuple[str, ...] = (
+    "status", "smoke_iou", "gain_vs_none", "precision", "recall", "fp_rate", "seconds",
+)
+#: Seed CAMs of notebook 06 (:func:`seed_cams`).
+SEED_CAMS = ("gradcam_fused", "gradcam_last", "cam")
 
 
 def short_layer_name(layer: str) -> str:
@@ -281,6 +333,151 @@ def layer_gradcams(
     return LayerCams(maps=maps_out, layers=names, image_size=image_size, extents=extents)
 
 
+def score_map_cam(
+    model: nn.Module,
+    images: np.ndarray,
+    scales: Sequence[float] = (1.0,),
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+) -> Tensor:
+    """The classifier's own CAM (head applied at every patch: what notebook 02 reports).
+
+    Args:
+        model: A ``WSSSClassifier``.
+        images: uint8 ``[N, H, W, 3]``.
+        scales: Image scales averaged (:func:`wsss_lib.cam.compute_cam`).
+        batch_size: Images per pass.
+        device: Where to run (default: CUDA when present).
+
+    Returns:
+        float ``[N, H, W]`` in ``[0, 1]`` on the CPU.
+    """
+    device = get_device(device)
+    model.to(device)
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = to_tensor_batch(images[start:start + batch_size]).to(device)
+        with torch.no_grad():
+            out.append(compute_cam(model, x, method="cam", scales=tuple(scales)).cpu())
+    return torch.cat(out)
+
+
+def seed_cams(
+    model: nn.Module,
+    images: np.ndarray,
+    kind: str = "gradcam_fused",
+    scales: Sequence[float] = PAPER_SCALES,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> dict[str, Tensor]:
+    """Single-scale and multi-scale seed CAMs for the post-processing pipelines.
+
+    Args:
+        model: The network whose CAMs are refined.
+        images: uint8 ``[N, H, W, 3]``.
+        kind: ``"gradcam_fused"`` (the paper's four layers, mean), ``"gradcam_last"`` (the last
+            of them) or ``"cam"`` (the classifier's score map, as notebooks 02-04 report).
+        scales: Scales of the multi-scale CAM (1.0 is added for the single-scale one).
+        batch_size: Images per pass.
+        progress: Show a progress bar.
+
+    Returns:
+        ``{"single": float [N, H, W], "multiscale": float [N, H, W]}`` in ``[0, 1]``.
+    """
+    if kind not in SEED_CAMS:
+        raise ValueError(f"Unknown seed CAM {kind!r}; choose one of {SEED_CAMS}.")
+    scales = tuple(float(s) for s in scales)
+    if kind == "cam":
+        return {"single": score_map_cam(model, images, (1.0,), batch_size),
+                "multiscale": score_map_cam(model, images, scales, batch_size)}
+    maps = layer_gradcams(model, images, scales=tuple(dict.fromkeys((1.0, *scales))),
+                          batch_size=batch_size, progress=progress)
+    layers = maps.layers if kind == "gradcam_fused" else maps.layers[-1:]
+    return {"single": maps.cam(layers), "multiscale": maps.cam(layers, scales=scales)}
+
+
+def evaluation_scenes(S: Mapping[str, Any]) -> Any:
+    """The ``test`` scenes of the method notebooks (same cache file), cut to ``S["n_eval"]``.
+
+    Args:
+        S: Settings with ``image_size``, ``n_test`` and ``n_eval`` (None: all ``n_test``).
+    """
+    from wsss_lib.data import load_split
+
+    scenes = load_split("test", image_size=S["image_size"], n_images=S["n_test"])
+    n_eval = S.get("n_eval")
+    return scenes if n_eval is None else scenes.subset(range(min(int(n_eval), len(scenes))))
+
+
+def training_smoke_scenes(S: Mapping[str, Any], n: int) -> Any:
+    """The first ``n`` smoke images of the training split the method's models were trained on
+    (to fit AffinityNet on CAMs of images it is not evaluated on)."""
+    from wsss_lib.data import load_split
+
+    train = load_split("train", image_size=S["image_size"], n_images=S["n_train"])
+    smoke = np.flatnonzero(np.asarray(train.labels) == 1)[: int(n)]
+    return train.subset(smoke)
+
+
+def percent_rows(
+    rows: Mapping[str, Mapping[str, Any]], digits: int = 2, keep: Iterable[str] | None = None
+) -> dict[str, Any]:
+    """Rows with every fraction (smoke IoU, rates, gains, nested ``fp_rate``) in %, rounded;
+    other entries (names, counts, seconds, statuses) unchanged; NaN becomes None.
+
+    Args:
+        rows: Row name -> entries.
+        digits: Decimals kept.
+        keep: Only these entry keys (default: all).
+    """
+    keys = None if keep is None else set(keep)
+
+    def convert(key: str, value: Any, inside: bool = False) -> Any:
+        if isinstance(value, Mapping):
+            return {k: convert(k, v, inside or key in _FRACTION_KEYS) for k, v in value.items()}
+        if isinstance(value, float) and (inside or key in _FRACTION_KEYS):
+            return None if math.isnan(value) else round(100.0 * value, digits)
+        return value
+
+    return {
+        name: convert(name, {k: v for k, v in row.items() if keys is None or k in keys})
+        for name, row in rows.items()
+    }
+
+
+def markdown_table(
+    rows: Mapping[str, Mapping[str, Any]],
+    columns: Mapping[str, str],
+    paper: Mapping[str, Mapping[str, float]] | None = None,
+) -> str:
+    """A Markdown table of rows already in % (:func:`percent_rows`).
+
+    Args:
+        rows: Row name -> entries; a dotted column key (``"fp_rate.sky"``) reads a nested entry.
+        columns: Entry key -> column header.
+        paper: Optional paper rows (in %); adds a "paper smoke IoU" column.
+    """
+    def cell(row: Mapping[str, Any], key: str) -> str:
+        value: Any = row
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if value is None:
+            return row.get("status", "–") if key == "smoke_iou" else "–"
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+    header = ["", *columns.values()]
+    if paper is not None:
+        header.append("paper smoke IoU (real data)")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, row in rows.items():
+        cells = [name, *[cell(row, key) for key in columns]]
+        if paper is not None:
+            value = paper.get(name, {}).get("smoke_iou")
+            cells.append("–" if value is None else f"{value:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 # ============================================================================ 05: fusion
 
 
@@ -355,6 +552,14 @@ def _metric_row(cam: Tensor | np.ndarray, scenes: Any, threshold: float) -> dict
     return {k: float(metrics[k]) for k in _ROW_METRICS}
 
 
+def cam_row(
+    cam: Tensor | np.ndarray, scenes: Any, seed: str, variant: str, threshold: float = 0.3
+) -> dict[str, Any]:
+    """Metrics of one CAM ``[N, H, W]`` on ``scenes`` as a table row (see
+    :func:`evaluate_variants` for the keys)."""
+    return {"seed": seed, "variant": variant, **_metric_row(cam, scenes, threshold)}
+
+
 def evaluate_variants(
     layer_cams: LayerCams,
     variants: Sequence[CamVariant],
@@ -381,16 +586,23 @@ def evaluate_variants(
                          "exactly these scenes.")
     rows = []
     for variant in variants:
-        row = {
-            "seed": seed,
-            "variant": variant.name,
-            "layers": [short_layer_name(x) for x in variant.layers],
-            "rule": variant.rule if len(variant.layers) > 1 else "single",
-            "scales": list(variant.scales),
-        }
-        row.update(_metric_row(variant.cam(layer_cams), scenes, threshold))
+        row = cam_row(variant.cam(layer_cams), scenes, seed, variant.name, threshold)
+        row["layers"] = [short_layer_name(x) for x in variant.layers]
+        row["rule"] = variant.rule if len(variant.layers) > 1 else "single"
+        row["scales"] = list(variant.scales)
         rows.append(row)
     return rows
+
+
+def gallery_columns(layer_cams: LayerCams, scales: Sequence[float] = PAPER_SCALES
+                    ) -> dict[str, Tensor]:
+    """Columns of the per-layer gallery: each layer alone, fused (mean), multi-scale + fused."""
+    columns = {short_layer_name(x): layer_cams.cam([x]) for x in layer_cams.layers}
+    columns["fused (mean)"] = layer_cams.cam()
+    usable = [s for s in scales if float(s) in layer_cams.maps]
+    if len(usable) > 1:
+        columns["multi-scale + fused"] = layer_cams.cam(scales=usable)
+    return columns
 
 
 def paired_gain(
@@ -421,6 +633,9 @@ def paired_gain(
             "improved_share": float((diff > 0).mean())}
 
 
+_SUMMARY_VARIANTS = ("last layer", "fused (mean)", "multi-scale (last layer)")
+
+
 def fusion_summary(
     seed_cams: Mapping[str, LayerCams],
     scenes: Any,
@@ -430,33 +645,48 @@ def fusion_summary(
     """The paper's comparison per seed: last layer vs fused (mean) vs multi-scale (last layer).
 
     Args:
-        seed_cams: Seed name (``"weak"``, ``"strong"``) -> its :class:`LayerCams` on ``scenes``.
+        seed_cams: Seed name (e.g. ``"single ViT"``) -> its :class:`LayerCams` on ``scenes``.
         scenes: The evaluated scenes.
         scales: Scales of the multi-scale CAM.
         threshold: Pseudo-mask threshold.
 
     Returns:
-        Rows named like :data:`PAPER_FUSION` (``"<seed> seed / last layer"``, ``".../ fused
-        (mean)"``, ``".../ multi-scale (last layer)"``) with ``smoke_iou`` and, for the last two,
-        ``gain`` / ``ci95`` / ``improved_share`` relative to the last layer (see
-        :func:`paired_gain`).
+        Rows ``"<seed> / last layer"``, ``"<seed> / fused (mean)"`` and ``"<seed> / multi-scale
+        (last layer)"`` with ``smoke_iou`` and, for the last two, ``gain`` / ``ci95`` /
+        ``improved_share`` relative to the last layer (see :func:`paired_gain`).
     """
     out: dict[str, dict[str, float]] = {}
     for seed, cams in seed_cams.items():
         last = cams.layers[-1]
         single = cams.cam([last])
-        candidates = {
-            "last layer": single,
-            "fused (mean)": cams.cam(cams.layers, "mean"),
-            "multi-scale (last layer)": cams.cam([last], scales=scales),
-        }
+        candidates = dict(zip(_SUMMARY_VARIANTS, (
+            single, cams.cam(cams.layers, "mean"), cams.cam([last], scales=scales)), strict=True))
         for name, cam in candidates.items():
             row: dict[str, float] = {"smoke_iou": _metric_row(cam, scenes, threshold)["smoke_iou"]}
             if name != "last layer":
                 gain = paired_gain(single, cam, scenes, threshold)
                 row.update({k: gain[k] for k in ("gain", "ci95", "improved_share")})
-            out[f"{seed} seed / {name}"] = row
+            out[f"{seed} / {name}"] = row
     return out
+
+
+def rank_seeds(summary: Mapping[str, Mapping[str, float]]) -> tuple[str, str]:
+    """``(weak, strong)``: the two seeds of a :func:`fusion_summary`, ordered by their measured
+    last-layer smoke IoU (not by what they were expected to be)."""
+    suffix = " / last layer"
+    seeds = [k[: -len(suffix)] for k in summary if k.endswith(suffix)]
+    if len(seeds) != 2:
+        raise ValueError(f"Expected exactly two seeds in the summary, found {seeds}.")
+    weak, strong = sorted(seeds, key=lambda k: summary[k + suffix]["smoke_iou"])
+    return weak, strong
+
+
+def weak_strong_rows(summary: Mapping[str, Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """The summary renamed ``"weak seed / ..."`` / ``"strong seed / ..."`` (by measured rank), the
+    row names of :data:`PAPER_FUSION`."""
+    weak, strong = rank_seeds(summary)
+    return {f"{role} seed / {name}": dict(summary[f"{seed} / {name}"])
+            for role, seed in (("weak", weak), ("strong", strong)) for name in _SUMMARY_VARIANTS}
 
 
 def _points(value: float) -> str:
@@ -480,21 +710,23 @@ def _effect(row: Mapping[str, float]) -> str:
     return "a real gain" if row["gain"] > 0 else "a real loss"
 
 
-def fusion_verdicts(
-    summary: Mapping[str, Mapping[str, float]], weak: str = "weak", strong: str = "strong"
-) -> list[str]:
+def fusion_verdicts(summary: Mapping[str, Mapping[str, float]]) -> list[str]:
     """Sentences comparing our fusion / multi-scale gains with the paper's, computed from numbers.
 
+    The weak and strong seed are told apart by their measured last-layer smoke IoU
+    (:func:`rank_seeds`), so the comparison stays right even if the expected order flips.
+
     Args:
-        summary: Output of :func:`fusion_summary` with both seeds.
-        weak, strong: The seed names used there.
+        summary: Output of :func:`fusion_summary` with two seeds.
 
     Returns:
         Plain-English verdicts, each true for whatever the numbers are.
     """
-    lines = []
-    fused = {s: summary[f"{s} seed / fused (mean)"] for s in (weak, strong)}
-    single = {s: summary[f"{s} seed / last layer"]["smoke_iou"] for s in (weak, strong)}
+    weak, strong = rank_seeds(summary)
+    single = {s: summary[f"{s} / last layer"]["smoke_iou"] for s in (weak, strong)}
+    fused = {s: summary[f"{s} / fused (mean)"] for s in (weak, strong)}
+    lines = [f"Weaker seed here: {weak} (last-layer smoke IoU {single[weak]:.3f}); stronger: "
+             f"{strong} ({single[strong]:.3f})."]
     for s in (weak, strong):
         lines.append(
             f"Fusing the layers changes the {s} seed's smoke IoU by {_gain_phrase(fused[s])}: "
@@ -505,20 +737,21 @@ def fusion_verdicts(
     hurts_strong = fused[strong]["gain"] <= 0
     if helps_weak and helps_weak_more:
         claim = ("HOLDS here" if hurts_strong else
-                 "holds in part here: fusion helps the weak seed more, but it does not hurt the "
-                 "strong one")
+                 "holds in part here: fusion helps the weaker seed more, but it does not hurt the "
+                 "stronger one")
     elif helps_weak_more:
-        claim = ("does NOT clearly hold here: fusion favours the weak seed, but its gain there "
+        claim = ("does NOT clearly hold here: fusion favours the weaker seed, but its gain there "
                  "is not distinguishable from noise")
     else:
-        claim = "does NOT hold here: fusion does not help the weak seed more than the strong one"
+        claim = ("does NOT hold here: fusion does not help the weaker seed more than the stronger "
+                 "one")
     lines.append(
         f"The paper's finding (fusion helps a poor seed a lot, +9.5 points, and slightly hurts a "
         f"good one, -1.0 point, on real data) {claim}."
     )
-    ms = summary[f"{strong} seed / multi-scale (last layer)"]
+    ms = summary[f"{strong} / multi-scale (last layer)"]
     lines.append(
-        f"Multi-scale inference changes the strong seed's smoke IoU by {_gain_phrase(ms)}, "
+        f"Multi-scale inference changes the {strong} seed's smoke IoU by {_gain_phrase(ms)}, "
         f"{_effect(ms)} (paper: +1.1 points on real data)."
     )
     return lines

@@ -21,9 +21,10 @@ from timm.models import get_pretrained_cfg, model_entrypoint, split_model_name_t
 
 from wsss_lib.models.classifier import CnnClassifier, VitClassifier, WSSSClassifier
 from wsss_lib.models.weights import (
+    apply_state_dict,
     cached_hub_file,
     hub_is_reachable,
-    load_weights,
+    read_state_dict,
     read_weights_file,
 )
 from wsss_lib.utils import atomic_write_bytes, get_device
@@ -167,6 +168,7 @@ def build_classifier(
         )
     kwargs = _backbone_kwargs(family, name, img_size=img_size, patch_size=patch_size,
                               output_stride=output_stride, num_classes=num_classes, pcm=pcm)
+    weights = read_state_dict(weights_path) if weights_path is not None else None  # fail early
     if pretrained:
         backbone = _pretrained_backbone(timm_name, kwargs)
     else:
@@ -189,8 +191,8 @@ def build_classifier(
         "output_stride": output_stride,
         "num_classes": num_classes,
     }
-    if weights_path is not None:
-        load_weights(model, weights_path)
+    if weights is not None:
+        apply_state_dict(model, *weights)
     return model
 
 

@@ -31,8 +31,10 @@ __all__ = [
     "WEIGHT_SUFFIXES",
     "cached_hub_file",
     "hub_is_reachable",
+    "apply_state_dict",
     "load_backbone_state",
     "load_weights",
+    "read_state_dict",
     "read_weights_file",
     "unwrap_state_dict",
 ]
@@ -256,17 +258,24 @@ def _pick_role(roles: dict[str, dict[str, torch.Tensor]], model: nn.Module, sour
     )
 
 
-def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
-    """Load a local weights file into a ``WSSSClassifier`` (see the module docstring for formats).
+def read_state_dict(path: str | os.PathLike[str]) -> tuple[dict, str]:
+    """Read and unwrap a weights file: ``(state dict or {role: state dict}, description)``.
+
+    Separate from :func:`apply_state_dict` so that a bad file fails before a model is built.
+    """
+    source = f"weights file {Path(path).expanduser()}"
+    return unwrap_state_dict(read_weights_file(path), source), source
+
+
+def apply_state_dict(model: nn.Module, state: dict, source: str) -> None:
+    """Load what :func:`read_state_dict` returned into a ``WSSSClassifier``.
 
     A whole-classifier state dict (ours) is loaded strictly into the whole model; anything else
     is treated as a timm backbone state dict (:func:`load_backbone_state`).
 
     Raises:
-        FileNotFoundError, ValueError, RuntimeError: with the file name and the fix.
+        ValueError, RuntimeError: naming ``source`` and the fix.
     """
-    source = f"weights file {Path(path).expanduser()}"
-    state = unwrap_state_dict(read_weights_file(path), source)
     if all(isinstance(v, Mapping) for v in state.values()):
         state = _pick_role(state, model, source)
     if not _is_classifier_state(state):
@@ -280,3 +289,12 @@ def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
             f"({model.build_args}): {str(err).splitlines()[0]} ... Build the model with the same "
             "arguments it was trained with (name, pcm, patch_size, output_stride, num_classes)."
         ) from err
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
+    """Load a local weights file into a ``WSSSClassifier`` (see the module docstring for formats).
+
+    Raises:
+        FileNotFoundError, ValueError, RuntimeError: with the file name and the fix.
+    """
+    apply_state_dict(model, *read_state_dict(path))

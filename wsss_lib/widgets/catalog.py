@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import torch
 
 from wsss_lib.utils import default_cache_dir
 
-__all__ = ["CachedModel", "list_cached_models", "load_cached_model"]
+__all__ = ["CachedModel", "ensure_cached", "list_cached_models", "load_cached_model"]
 
 # Folder and file names written by wsss_lib.train (cache.py / run.py).
 _RUNS_DIR = "runs"
@@ -144,3 +145,29 @@ def load_cached_model(entry: CachedModel, device: str | torch.device | None = No
     from wsss_lib.train import load_run
 
     return load_run(entry.run_dir, device).model
+
+
+def ensure_cached(
+    configs: Mapping[str, Any],
+    trainer: Callable[[Any], Any],
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> list[str]:
+    """Train the configs whose finished run is not in the cache yet.
+
+    Args:
+        configs: Name -> ``TrainConfig`` (e.g. rows of ``wsss_lib.experiments.method``).
+        trainer: Called with each missing config, e.g. ``method.train_or_load`` (which also
+            trains a teacher-student run's teacher when that is missing).
+        cache_dir: Cache root (default ``$WSSS_CACHE``); must be where ``trainer`` writes.
+
+    Returns:
+        The names of the configs that were trained now (empty when all were cached).
+    """
+    from wsss_lib.train import run_dir_for
+
+    cached = {m.key for m in list_cached_models(cache_dir)}
+    missing = [name for name, config in configs.items()
+               if run_dir_for(config, cache_dir).name not in cached]
+    for name in missing:
+        trainer(configs[name])
+    return missing

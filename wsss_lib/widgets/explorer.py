@@ -55,6 +55,7 @@ __all__ = [
     "CamExplorer",
     "default_models",
     "first_informative_index",
+    "time_redraws",
     "time_threshold_redraw",
 ]
 
@@ -81,15 +82,27 @@ def default_models(models: Sequence[CachedModel]) -> tuple[str | None, str | Non
     return (baseline.key, taught[0].key) if baseline else (taught[0].key, None)
 
 
-def first_informative_index(records: Sequence[ImageRecord]) -> int:
-    """Index of the first smoke image that also shows a chimney (0 when there is none).
+def first_informative_index(records: Sequence[ImageRecord], label: int = 1) -> int:
+    """Index of the first image with ``label`` that shows a chimney (0 when there is none).
 
-    Such an image shows smoke IoU, chimney false positives and CAM chimney mass at once.
+    With ``label=1``, a smoke image next to a chimney: smoke IoU, chimney false positives and
+    CAM chimney mass at once. With ``label=0`` (e.g. in ``test_decoupled``), a clean image with
+    a chimney: any CAM there is the shortcut.
     """
     for i, record in enumerate(records):
-        if record.label == 1 and record.chimney_mask is not None and record.chimney_mask.any():
+        if record.label == label and record.chimney_mask is not None \
+                and record.chimney_mask.any():
             return i
     return 0
+
+
+def _assign(widget: Any, name: str, value: Any) -> None:
+    """Set a widget attribute only when it differs (each assignment is sent to the browser)."""
+    current = getattr(widget, name)
+    if name == "options":
+        current = tuple(tuple(o) if isinstance(o, list) else o for o in current)
+    if current != value:
+        setattr(widget, name, value)
 
 
 def _caption(text: str) -> w.HTML:
@@ -203,8 +216,9 @@ class CamExplorer:
         self.path = w.Text(placeholder="image file or data folder", layout=w.Layout(width="230px"))
         self.load_button = w.Button(description="Load", layout=w.Layout(width="64px"))
         self.upload = w.FileUpload(accept="image/*", multiple=False, description="Upload image")
-        self.model_a = w.Dropdown(description="model A", style=style, layout=w.Layout(width="430px"))
-        self.model_b = w.Dropdown(description="model B", style=style, layout=w.Layout(width="430px"))
+        model_width = w.Layout(width="430px")
+        self.model_a = w.Dropdown(description="model A", style=style, layout=model_width)
+        self.model_b = w.Dropdown(description="model B", style=style, layout=model_width)
         self.method = w.Dropdown(options=list(CAM_METHODS), description="CAM", style=style,
                                  layout=w.Layout(width="210px"))
         self.fusion = w.Dropdown(options=list(FUSION_CHOICES), description="fuse by", style=style,
@@ -322,37 +336,43 @@ class CamExplorer:
         return [(m.label, m.key) for m in self.data.models.values()]
 
     def _sync_controls(self) -> None:
-        """Make every control show ``self.state`` without triggering callbacks."""
+        """Make every control show ``self.state`` without triggering callbacks.
+
+        Only values that differ are assigned: each assignment is a message to the browser, and
+        this runs on every change (a threshold change must stay fast).
+        """
         state, data = self.state, self.data
         self._syncing = True
         try:
-            self.source.options = data.source_names()
-            self.source.value = state.source
-            n_images = len(data.records(state.source))
-            self.index.max = max(0, n_images - 1)
-            self.index.value = state.index
-            self.index.disabled = n_images <= 1
             options = self._model_options()
-            self.model_a.options = options or [(_NO_MODEL, None)]
-            self.model_a.value = state.model_a
-            self.model_b.options = [(_NO_MODEL, None), *options]
-            self.model_b.value = state.model_b
-            self.method.value = state.method
-            self.fusion.value = state.fusion
-            self.threshold.value = state.threshold
-            self.scales.value = tuple(s for s in SCALE_CHOICES if s in state.scales)
             choices = layer_choices(data.network(state.model_a)) if state.model_a else []
-            self.layers.options = choices
-            valid = {spec for _, spec in choices}
-            self.layers.value = tuple(layer for layer in state.layers if layer in valid)
-            self.layers.disabled = self.fusion.disabled = state.method == "cam"
-            for name, box in self.steps.items():
-                box.value = name in state.steps
+            valid_layers = {spec for _, spec in choices}
+            n_images = len(data.records(state.source))
             has_models = bool(data.models)
-            self.train_button.layout.display = (
-                "none" if has_models or self.train_config is None else None)
+            _assign(self.source, "options", tuple(data.source_names()))
+            _assign(self.source, "value", state.source)
+            _assign(self.index, "max", max(0, n_images - 1))
+            _assign(self.index, "value", state.index)
+            _assign(self.index, "disabled", n_images <= 1)
+            _assign(self.model_a, "options", tuple(options) or ((_NO_MODEL, None),))
+            _assign(self.model_a, "value", state.model_a)
+            _assign(self.model_b, "options", ((_NO_MODEL, None), *options))
+            _assign(self.model_b, "value", state.model_b)
+            _assign(self.method, "value", state.method)
+            _assign(self.fusion, "value", state.fusion)
+            _assign(self.threshold, "value", state.threshold)
+            _assign(self.scales, "value", tuple(s for s in SCALE_CHOICES if s in state.scales))
+            _assign(self.layers, "options", tuple(choices))
+            _assign(self.layers, "value",
+                    tuple(layer for layer in state.layers if layer in valid_layers))
+            for control in (self.layers, self.fusion):
+                _assign(control, "disabled", state.method == "cam")
+            for name, box in self.steps.items():
+                _assign(box, "value", name in state.steps)
+            _assign(self.train_button.layout, "display",
+                    "none" if has_models or self.train_config is None else None)
             for control in (self.model_a, self.model_b, self.method, self.threshold):
-                control.disabled = not has_models
+                _assign(control, "disabled", not has_models)
         finally:
             self._syncing = False
 
@@ -450,32 +470,47 @@ class CamExplorer:
         self.refresh_models()
 
 
-def time_threshold_redraw(explorer: CamExplorer,
-                          values: Sequence[float] | None = None) -> dict[str, float]:
-    """Time threshold changes the way a user makes them (setting the slider's value).
+def time_redraws(explorer: CamExplorer, control: str,
+                 values: Sequence[Any]) -> dict[str, float]:
+    """Time changes of one control made the way a user makes them (setting its value).
 
     Args:
-        explorer: A displayed or undisplayed explorer with a model selected.
-        values: Thresholds to step through (default 0.10, 0.15, ..., 0.90).
+        explorer: An explorer with a model selected.
+        control: Attribute name of the control, e.g. ``"threshold"`` or ``"method"``.
+        values: Values to step through (each change is timed until the redraw is done).
 
     Returns:
         ``{"n", "median_ms", "max_ms", "model_runs"}``; ``model_runs`` counts model evaluations
-        during the timing (0 when the CAM cache works as intended).
+        during the changes (0 when every CAM came from the cache). The control is put back to
+        its original value afterwards (not timed).
     """
-    if values is None:
-        values = [round(v, 2) for v in np.arange(0.10, 0.901, 0.05)]
-    values = [v for v in values if v != explorer.threshold.value]
+    widget = getattr(explorer, control)
+    original = widget.value
+    values = [v for v in values if v != original]
     if not values:
-        raise ValueError("Give at least one threshold that differs from the current one.")
+        raise ValueError(f"Give at least one {control} value that differs from {original!r}.")
     runs_before = explorer.data.model_runs
     times = []
     for value in values:
         began = time.perf_counter()
-        explorer.threshold.value = value
+        widget.value = value
         times.append((time.perf_counter() - began) * 1000.0)
+    runs = explorer.data.model_runs - runs_before
+    widget.value = original
     return {
         "n": len(times),
         "median_ms": float(np.median(times)),
         "max_ms": float(np.max(times)),
-        "model_runs": explorer.data.model_runs - runs_before,
+        "model_runs": runs,
     }
+
+
+def time_threshold_redraw(explorer: CamExplorer,
+                          values: Sequence[float] | None = None) -> dict[str, float]:
+    """:func:`time_redraws` of the threshold slider (default values 0.10, 0.15, ..., 0.90).
+
+    A threshold change only re-thresholds the cached CAM, so ``model_runs`` should be 0.
+    """
+    if values is None:
+        values = [round(float(v), 2) for v in np.arange(0.10, 0.901, 0.05)]
+    return time_redraws(explorer, "threshold", values)

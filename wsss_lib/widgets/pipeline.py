@@ -35,6 +35,7 @@ __all__ = [
     "ExplorerData",
     "ImageRecord",
     "SlotCam",
+    "chimney_sentence",
     "format_metrics",
     "image_metrics",
     "layer_choices",
@@ -238,6 +239,27 @@ def format_metrics(metrics: Mapping[str, float], record: ImageRecord, probabilit
     )
 
 
+def chimney_sentence(metrics: Mapping[str, float], record: ImageRecord, who: str) -> str:
+    """A sentence comparing the CAM's chimney mass with the chimney's share of the image.
+
+    A CAM spread evenly over the image would put exactly the chimney's area share on it, so
+    the ratio says how strongly the CAM concentrates on (> 1) or avoids (< 1) the chimney.
+    """
+    mass = metrics["cam_chimney_mass"]
+    if record.chimney_mask is None or not record.chimney_mask.any() or math.isnan(mass):
+        return f"{who}: this image has no chimney (or no CAM), so there is no chimney mass."
+    area = float(record.chimney_mask.mean())
+    ratio = mass / area
+    if ratio > 1.25:
+        verdict = "the CAM concentrates ON the chimney (shortcut)"
+    elif ratio < 0.8:
+        verdict = "the CAM avoids the chimney"
+    else:
+        verdict = "no clear preference for or against the chimney"
+    return (f"{who}: {mass:.1%} of the CAM lies on the chimney, which covers {area:.1%} of the "
+            f"image ({ratio:.2f}x the share of an evenly spread map): {verdict}.")
+
+
 class _LRU(OrderedDict):
     """A dict that forgets its least recently used entries beyond ``size``."""
 
@@ -419,6 +441,10 @@ class ExplorerData:
         refined = run_pipeline(steps, torch.from_numpy(raw.raw_cam)[None], record.image[None])
         cam = refined[0].cpu().float().numpy()
         return SlotCam(cam, raw.raw_cam, raw.probability, raw.layers, raw.notes)
+
+    def is_cached(self, state: ExplorerState, slot: str) -> bool:
+        """Whether :meth:`cam` would answer ``slot`` from the cache (no model run, no steps)."""
+        return cam_key(state, slot) in self._refined_cams
 
     def cam(self, state: ExplorerState, slot: str) -> SlotCam:
         """The (post-processed) CAM of ``slot``'s model on the current image, cached.

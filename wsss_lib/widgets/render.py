@@ -142,9 +142,13 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 
 def _describe_state(state: ExplorerState, view: SlotView, label: str) -> str:
-    method = state.method if not view.layers else f"{state.method} on {', '.join(view.layers)}"
-    steps = " + ".join(state.steps) if state.steps else "no post-processing"
-    return f"{label}\n{method}, scales {list(state.scales)}, {steps}, threshold {state.threshold:g}"
+    """Short lines saying which model and settings a figure row shows."""
+    lines = [label, f"CAM: {state.method}" + (f" on {', '.join(view.layers)}" if view.layers
+                                               else "")]
+    lines.append(f"scales {', '.join(f'{s:g}' for s in state.scales)}; "
+                 f"post-processing: {' + '.join(state.steps) if state.steps else 'none'}")
+    lines.append(f"threshold {state.threshold:.2f}")
+    return "\n".join(lines)
 
 
 def explorer_figure(data: ExplorerData, state: ExplorerState,
@@ -157,7 +161,8 @@ def explorer_figure(data: ExplorerData, state: ExplorerState,
     Args:
         data: The explorer data.
         state: What to show.
-        labels: Slot -> model description for the row titles (default: the model keys).
+        labels: Slot -> model description for the row titles (default: the cached models'
+            labels).
 
     Returns:
         A matplotlib Figure (not attached to pyplot; save it or display it).
@@ -170,17 +175,19 @@ def explorer_figure(data: ExplorerData, state: ExplorerState,
         ax.imshow(render_panel(data, state, name), interpolation="nearest")
         known = {"smoke": record.smoke_mask, "chimney": record.chimney_mask}.get(name, True)
         title = PANEL_TITLES[name] + ("" if known is not None else " (unknown)")
-        ax.set_title(title if name != "image" else f"{record.name}", fontsize=9)
+        kind = {1: "smoke", 0: "clean", None: "label unknown"}[record.label]
+        ax.set_title(title if name != "image" else f"{record.name} ({kind})", fontsize=9)
     for row, slot in enumerate(slots, start=1):
         view = slot_view(data, state, slot)
-        label = (labels or {}).get(slot) or state.model(slot) or slot
+        cached = data.models.get(state.model(slot) or "")
+        label = (labels or {}).get(slot) or (cached.label if cached else state.model(slot))
         for ax, kind in zip(axes[row][:2], ("cam", "mask"), strict=True):
             ax.imshow(render_panel(data, state, f"{slot}.{kind}"), interpolation="nearest")
             ax.set_title(f"model {slot.upper()}: {PANEL_TITLES[kind]}", fontsize=9)
         text = _describe_state(state, view, label) + "\n\n" + view.text.replace(" · ", "\n")
         if view.notes:
             text += "\n" + "\n".join(view.notes)
-        axes[row][2].text(0.0, 1.0, text, va="top", ha="left", fontsize=8, wrap=True,
+        axes[row][2].text(0.0, 1.0, text, va="top", ha="left", fontsize=8,
                           transform=axes[row][2].transAxes)
     for ax in axes.flat:
         ax.set_axis_off()

@@ -70,12 +70,14 @@ class ExplorerState:
         threshold = self.threshold
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
                 or not math.isfinite(threshold) or not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be a number in [0, 1] (paper: 0.3); got {threshold!r}.")
+            raise ValueError(
+                f"threshold must be a number in [0, 1] (paper: 0.3); got {threshold!r}.")
         object.__setattr__(self, "threshold", float(threshold))
         object.__setattr__(self, "layers", tuple(str(layer) for layer in self.layers))
         scales = tuple(float(s) for s in self.scales)
         if not scales or any(not (math.isfinite(s) and s > 0) for s in scales):
-            raise ValueError(f"scales must be positive factors, e.g. (1.0, 1.5); got {self.scales!r}.")
+            raise ValueError(
+                f"scales must be positive factors, e.g. (1.0, 1.5); got {self.scales!r}.")
         object.__setattr__(self, "scales", tuple(sorted(set(scales))))
         object.__setattr__(self, "steps", tuple(str(step) for step in self.steps))
         if len(set(self.steps)) != len(self.steps):

@@ -1,0 +1,244 @@
+"""Tests of wsss_lib.experiments.method: shared configs, score-map variant, summaries, verdicts."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from wsss_lib.experiments import method as M
+from wsss_lib.train import TrainConfig
+
+# timm's test_resnet / test_vit build in milliseconds (vit_tiny's init takes seconds on a busy CPU).
+TINY = {
+    "image_size": 32,
+    "n_train": 8,
+    "n_val": 4,
+    "n_test": 24,
+    "epochs": 1,
+    "batch_size": 8,
+    "lr": 1e-3,
+    "cnn": "test_resnet",
+    "cnn_output_stride": 16,
+    "vit": "test_vit",
+    "vit_patch_size": 8,
+}
+
+
+def _row(name: str, seed: int, smoke_iou: float, **extra: float) -> dict:
+    row = {"name": name, "seed": seed, **{k: 0.5 for k in M.ROW_METRICS}}
+    row.update(smoke_iou=smoke_iou, **extra)
+    return row
+
+
+# ------------------------------------------------------------------------------- configs
+
+
+def test_teacher_is_shared_by_every_cnn_to_vit_run():
+    """Every CNN→ViT run's teacher equals teacher_config, so the cache trains it once."""
+    teacher = M.teacher_config(TINY, seed=3)
+    students = [
+        M.teacher_student_config(TINY, 3),
+        M.teacher_student_config(TINY, 3, lam=0.3),
+        *[M.alignment_config(TINY, v, 3) for v in M.ALIGNMENT_VARIANTS],
+    ]
+    assert all(s.teacher_config() == teacher for s in students)
+    assert M.teacher_student_config(TINY, 4).teacher_config() != teacher  # seed is part of it
+
+
+def test_vit_to_cnn_teacher_is_the_single_vit():
+    config = M.teacher_student_config(TINY, 1, direction="vit_to_cnn")
+    assert config.teacher_config() == M.single_config(TINY, "vit", 1)
+    assert config.student.name == "test_resnet" and config.student.kwargs["pcm"] is True
+
+
+def test_paradigm_configs_cover_the_rows():
+    configs = M.paradigm_configs(TINY, 0)
+    assert list(configs) == list(M.PARADIGM_ROWS)
+    assert configs["co_training"].paradigm == "co_training"
+    assert configs["ts_cnn_to_vit"].kt.lam == 1.0 and configs["ts_cnn_to_vit"].kt.level == "global"
+
+
+def test_bad_choices_are_named():
+    with pytest.raises(ValueError, match="direction"):
+        M.teacher_student_config(TINY, direction="sideways")
+    with pytest.raises(ValueError, match="Unknown alignment variant 'global_cos'"):
+        M.alignment_config(TINY, "global_cos")
+    with pytest.raises(ValueError, match="family"):
+        M.model_spec(TINY, "rnn")
+
+
+def _write_profile(tmp_path, sections):
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps({"*": {}, **sections}))
+    return path
+
+
+def test_method_settings_take_training_keys_from_the_method_section(tmp_path):
+    path = _write_profile(tmp_path, {
+        M.METHOD_NOTEBOOK: {**TINY, "seeds": [0]},
+        "03_lambda_sensitivity": {"seeds": [0, 1], "lams": [0.0, 1.0], "epochs": 99},
+    })
+    S = M.method_settings(path, "03_lambda_sensitivity")
+    assert S.epochs == 1  # the shared value wins over a stray copy in the notebook's section
+    assert S.seeds == [0, 1] and S.lams == [0.0, 1.0]
+    assert M.method_settings(path, "03_lambda_sensitivity", epochs=2, lams=None).epochs == 2
+    with pytest.raises(ValueError, match="Unknown setting"):
+        M.method_settings(path, "03_lambda_sensitivity", epoch=2)
+
+
+def test_method_settings_name_missing_training_keys(tmp_path):
+    path = _write_profile(tmp_path, {M.METHOD_NOTEBOOK: {"seeds": [0]}})
+    with pytest.raises(ValueError, match="image_size"):
+        M.method_settings(path)
+
+
+def test_shipped_profiles_have_every_method_notebook():
+    for profile in ("quick", "full"):
+        for stem, keys in (("02_teacher_student", ("seeds", "gallery_per_kind")),
+                           ("03_lambda_sensitivity", ("seeds", "lams")),
+                           ("04_alignment_variants", ("seeds", "variants"))):
+            S = M.method_settings(profile, stem)
+            assert all(k in S for k in (*M.TRAINING_KEYS, *keys))
+        variants = M.method_settings(profile, "04_alignment_variants").variants
+        assert set(variants) <= set(M.ALIGNMENT_VARIANTS)
+    full = M.method_settings("full", "03_lambda_sensitivity")
+    assert full.lams == [0.0, 0.3, 0.5, 0.8, 1.0, 1.3, 1.5]
+
+
+# --------------------------------------------------------------- no-projection score-map variant
+
+
+def test_projection_mismatch_error_names_both_channel_counts():
+    run = M.train_or_load(M.teacher_student_config(TINY), progress=False)
+    scenes = M.evaluation_sets(TINY)["test"]
+    message = M.projection_mismatch_error(run, scenes)
+    assert "student 64, teacher 1" in message and "projection=True" in message
+
+
+def test_score_map_variant_aligns_the_students_score_map():
+    from wsss_lib.losses import kt_loss
+    from wsss_lib.train import build_model
+
+    config = M.alignment_config(TINY, "no_projection_score_maps")
+    assert M.uses_student_score_map(config)
+    assert not M.uses_student_score_map(M.alignment_config(TINY, "global_cosine"))
+    torch.manual_seed(0)
+    student = build_model(config.student, 32)
+    teacher = build_model(config.teacher, 32)
+    paradigm = M.ScoreMapTeacherStudent(student, teacher, config.kt, 32, 0)
+    images = torch.randn(4, 3, 32, 32)
+    labels = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    paradigm.train()
+    out = paradigm.step({"image": images, "label": labels})
+    paradigm.eval()
+    with torch.no_grad():
+        expected = kt_loss(student(images).score_map, paradigm.modules["teacher"](images).score_map)
+    assert torch.allclose(out.terms["kt"], expected, atol=1e-5)
+    out.loss.backward()
+    assert student.backbone.head.weight.grad is not None  # the head is what gets aligned
+    assert all(p.grad is None for p in paradigm.modules["teacher"].parameters())
+
+
+def test_train_or_load_trains_the_score_map_variant_and_restores_the_library():
+    from wsss_lib.train import loop
+
+    original = loop.build_paradigm
+    config = M.alignment_config(TINY, "no_projection_score_maps")
+    run = M.train_or_load(config, progress=False)
+    assert loop.build_paradigm is original
+    assert run.history[-1]["train_kt"] >= 0 and math.isfinite(run.history[-1]["train_loss"])
+    again = M.train_or_load(config, progress=False)  # now from the cache
+    assert again.history == run.history
+
+
+# ------------------------------------------------------------------ evaluation and summaries
+
+
+def test_evaluation_sets_gallery_and_evaluate_run():
+    sets = M.evaluation_sets(TINY)
+    assert len(sets["test"]) == 24 and len(sets["test_decoupled"]) == 24
+    gallery = M.gallery_scenes(sets, n_per_kind=1)
+    has_chimney = gallery.chimney_masks.reshape(len(gallery), -1).any(axis=1)
+    assert list(gallery.labels) == [1, 1, 0]
+    assert list(has_chimney) == [True, False, True]
+    run = M.train_or_load(M.teacher_config(TINY), progress=False)
+    row = M.evaluate_run(run, sets)
+    assert set(row) == set(M.ROW_METRICS)
+    assert row["shortcut_gap"] == pytest.approx(row["accuracy"] - row["accuracy_decoupled"])
+
+
+def test_summarize_mean_std_and_single_seed():
+    rows = [_row("a", 0, 0.2), _row("a", 1, 0.4), _row("b", 0, 0.3)]
+    summary = M.summarize(rows)
+    assert list(summary) == ["a", "b"]
+    assert summary["a"]["smoke_iou"] == pytest.approx(0.3)
+    assert summary["a"]["smoke_iou_std"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+    assert summary["a"]["n_seeds"] == 2
+    assert math.isnan(summary["b"]["smoke_iou_std"])
+    by_lam = M.summarize([{**_row("x", 0, 0.1), "lam": 0.5}], key="lam")
+    assert list(by_lam) == [0.5]
+    assert M.as_percent(summary)["a"]["smoke_iou"] == pytest.approx(30.0)
+
+
+def test_compare_rows_says_beats_noise_or_not():
+    clear = M.summarize([_row("a", 0, 0.50), _row("a", 1, 0.52),
+                         _row("b", 0, 0.30), _row("b", 1, 0.31)])
+    assert "a beats b" in M.compare_rows(clear, "a", "b")
+    assert "b does NOT beat a" in M.compare_rows(clear, "b", "a")
+    noisy = M.summarize([_row("a", 0, 0.30), _row("a", 1, 0.50),
+                         _row("b", 0, 0.35), _row("b", 1, 0.40)])
+    assert "within seed noise" in M.compare_rows(noisy, "a", "b")
+    single = M.summarize([_row("a", 0, 0.2), _row("b", 0, 0.3)])
+    assert "NOT better" in M.compare_rows(single, "a", "b") and "one seed" in M.compare_rows(
+        single, "a", "b")
+    lower = M.compare_rows(clear, "b", "a", "smoke_iou", higher_is_better=False)
+    assert "b beats a" in lower
+
+
+def test_paradigm_verdicts_follow_the_numbers():
+    rows = [_row(name, s, iou) for s in (0, 1) for name, iou in
+            (("single_cnn", 0.30 + s * 0.01), ("single_vit", 0.10 + s * 0.01),
+             ("ts_cnn_to_vit", 0.20 + s * 0.01), ("ts_vit_to_cnn", 0.25),
+             ("co_training", 0.22))]
+    verdicts = M.paradigm_verdicts(M.summarize(rows))
+    assert "beats single ViT" in verdicts[0]
+    assert "does NOT beat single CNN" in verdicts[1]
+    assert "Best smoke IoU here: single CNN" in verdicts[-1]
+
+
+def test_lambda_verdicts_find_the_optimum_and_whether_it_matters():
+    def summary(values, spread):
+        rows = [{"lam": lam, "name": str(lam), "seed": s, **{k: 0.5 for k in M.ROW_METRICS},
+                 "smoke_iou": v + (spread if s else -spread)}
+                for lam, v in values.items() for s in (0, 1)]
+        return M.summarize(rows, key="lam")
+
+    peaked = M.lambda_verdicts(summary({0.0: 0.10, 0.5: 0.20, 1.0: 0.40, 1.5: 0.15}, 0.01))
+    assert "Our best λ is 1" in peaked[0] and "λ matters here" in peaked[1]
+    assert "adds +30.00 points" in peaked[2]
+    flat = M.lambda_verdicts(summary({0.0: 0.30, 1.0: 0.31}, 0.05))
+    assert "does NOT clearly matter" in flat[1]
+
+
+def test_alignment_verdicts_and_table():
+    rows = [_row(v, 0, iou, cam_chimney_mass=mass) for v, iou, mass in
+            (("global_cosine", 0.3, 0.2), ("spatial_cosine", 0.4, 0.1),
+             ("no_projection_score_maps", 0.1, 0.3))]
+    summary = M.summarize(rows)
+    verdicts = M.alignment_verdicts(summary)
+    assert verdicts[0].startswith("Best alignment here: spatial_cosine (40.00")
+    assert "Least CAM mass on chimneys: spatial_cosine" in verdicts[-1]
+    table = M.markdown_table(summary, ["smoke_iou"], paper=M.PAPER_ALIGNMENT)
+    lines = table.splitlines()
+    assert lines[0].startswith("| run | smoke iou (%) | paper smoke IoU (%, real data) |")
+    assert "| global_cosine | 30.00 | 47.37 |" in lines
+    assert "| no_projection_score_maps | 10.00 | – |" in lines
+
+
+def test_configs_round_trip_through_json():
+    for config in M.paradigm_configs(TINY, 2).values():
+        assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config

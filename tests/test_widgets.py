@@ -1,0 +1,312 @@
+"""The CAM explorer: pure state rules, the model catalog, metrics, and the widget layer driven the
+way a user drives it (by setting control values)."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from wsss_lib.train import DataSpec, ModelSpec, TrainConfig, get_or_train, run_dir_for
+from wsss_lib.widgets import (
+    CamExplorer,
+    ExplorerData,
+    ExplorerState,
+    ImageRecord,
+    chimney_sentence,
+    default_models,
+    ensure_cached,
+    explorer_figure,
+    first_informative_index,
+    format_metrics,
+    image_metrics,
+    layers_for_model,
+    list_cached_models,
+    panel_keys,
+    read_image,
+    stale_panels,
+    time_threshold_redraw,
+    update_state,
+)
+
+DATA_SAMPLES = Path(__file__).resolve().parent.parent / "data_samples"
+
+
+def tiny_config(seed: int = 0) -> TrainConfig:
+    """A classifier that trains in about a second: 16 images of 32 px, one step."""
+    return TrainConfig(
+        paradigm="single",
+        model=ModelSpec("resnet18"),
+        data=DataSpec(image_size=32, n_train=16, val_split=None),
+        epochs=1,
+        batch_size=16,
+        augment=False,
+        seed=seed,
+    )
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model cache holding two finished tiny runs (seeds 0 and 1)."""
+    root = tmp_path_factory.mktemp("explorer_cache")
+    for seed in (0, 1):
+        get_or_train(tiny_config(seed), root, progress=False)
+    return root
+
+
+@pytest.fixture()
+def explorer(cache: Path) -> CamExplorer:
+    return CamExplorer.from_cache(cache, split="test", n_images=12, display_size=64)
+
+
+# ---------------------------------------------------------------------------------- state
+
+
+def test_state_validates_values_with_a_clear_message() -> None:
+    with pytest.raises(ValueError, match="threshold must be a number in"):
+        ExplorerState(threshold=1.5)
+    with pytest.raises(ValueError, match="Unknown CAM method 'nope'"):
+        ExplorerState(method="nope")
+    with pytest.raises(ValueError, match="Unknown explorer setting"):
+        update_state(ExplorerState(), thresold=0.4)
+    with pytest.raises(ValueError, match="scales must be positive"):
+        ExplorerState(scales=(1.0, -2.0))
+
+
+def test_update_state_is_pure_and_resets_the_index_on_a_new_source() -> None:
+    state = ExplorerState(source="test", index=5, model_a="m")
+    moved = update_state(state, source="test_decoupled")
+    assert (moved.source, moved.index) == ("test_decoupled", 0)
+    assert (state.source, state.index) == ("test", 5)  # unchanged
+    assert update_state(state, threshold=0.5).index == 5
+
+
+def test_a_threshold_change_invalidates_only_masks_and_metrics() -> None:
+    state = ExplorerState(model_a="m1", model_b="m2")
+    before = panel_keys(state)
+    after_threshold = stale_panels(before, panel_keys(update_state(state, threshold=0.6)))
+    assert sorted(after_threshold) == ["a.mask", "a.metrics", "b.mask", "b.metrics"]
+    after_method = stale_panels(before, panel_keys(update_state(state, method="gradcam")))
+    assert "a.cam" in after_method and "image" not in after_method
+    after_model_b = stale_panels(before, panel_keys(update_state(state, model_b="m3")))
+    assert all(name.startswith("b.") for name in after_model_b)
+    after_image = stale_panels(before, panel_keys(update_state(state, index=3)))
+    assert set(after_image) == set(before)
+
+
+def test_layers_do_not_change_the_key_of_the_score_map_cam() -> None:
+    state = ExplorerState(model_a="m1", method="cam")
+    assert stale_panels(panel_keys(state), panel_keys(update_state(state, layers=("layer3",)))) \
+        == []
+
+
+# ---------------------------------------------------------------------------------- metrics
+
+
+def _record(label: int = 1) -> ImageRecord:
+    smoke = np.zeros((4, 4), bool)
+    smoke[0, :] = True  # 4 smoke pixels
+    chimney = np.zeros((4, 4), bool)
+    chimney[2:, 3] = True  # 2 chimney pixels
+    return ImageRecord(np.zeros((4, 4, 3), np.uint8), "x", label,
+                       smoke if label else np.zeros_like(smoke), chimney)
+
+
+def test_image_metrics_match_hand_counts() -> None:
+    record = _record()
+    cam = np.zeros((4, 4), np.float32)
+    cam[0, :2] = 1.0  # two smoke pixels found
+    cam[3, 3] = 0.5  # one chimney pixel claimed
+    cam[1, 0] = 0.5  # one background pixel claimed
+    pred = cam > 0.3
+    m = image_metrics(cam, pred, record)
+    assert m["smoke_iou"] == pytest.approx(2 / 6)  # |2| / |4 gt + 2 extra|
+    assert m["chimney_fp_rate"] == pytest.approx(1 / 2)
+    assert m["cam_chimney_mass"] == pytest.approx(0.5 / 3.0)
+    assert m["predicted_fraction"] == pytest.approx(4 / 16)
+
+
+def test_metrics_text_says_why_a_number_is_missing() -> None:
+    clean = _record(label=0)
+    pred = np.zeros((4, 4), bool)
+    m = image_metrics(np.zeros((4, 4), np.float32), pred, clean)
+    assert math.isnan(m["smoke_iou"])
+    assert "smoke IoU n/a (clean image)" in format_metrics(m, clean, 0.2)
+    photo = ImageRecord(np.zeros((4, 4, 3), np.uint8), "photo")
+    m = image_metrics(np.zeros((4, 4), np.float32), pred, photo)
+    text = format_metrics(m, photo, 0.9)
+    assert "n/a (no smoke mask)" in text and "n/a (no chimney mask)" in text
+    assert "P(smoke) 0.90" in text
+
+
+def test_chimney_sentence_compares_with_an_even_map() -> None:
+    record = _record()  # chimney covers 2 / 16 = 12.5 % of the image
+    concentrated = chimney_sentence({"cam_chimney_mass": 0.5}, record, "model A")
+    assert "4.00x" in concentrated and "ON the chimney" in concentrated
+    assert "avoids" in chimney_sentence({"cam_chimney_mass": 0.01}, record, "model A")
+
+
+def test_layers_for_model_drops_layers_the_model_lacks() -> None:
+    from wsss_lib.models import build_classifier
+
+    vit = build_classifier("vit_tiny", img_size=32, patch_size=8)
+    layers, notes = layers_for_model(vit, "gradcam", ("layer4",))
+    assert layers == tuple(f"blocks.{i}.norm1" for i in (7, 8, 10, 11))  # its defaults
+    assert notes and "layer4" in notes[0]
+    assert layers_for_model(vit, "cam", ("blocks.3.norm1",)) == ((), ())
+    assert layers_for_model(vit, "gradcam", ("blocks.3.norm1",)) == (("blocks.3.norm1",), ())
+
+
+def test_read_image_errors_name_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_image(tmp_path / "missing.png")
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(ValueError, match="Cannot read .* as an image"):
+        read_image(tmp_path / "notes.png")
+    image = read_image(DATA_SAMPLES / "images" / "test_00002.png", image_size=24)
+    assert image.shape == (24, 24, 3) and image.dtype == np.uint8
+
+
+# ---------------------------------------------------------------------------------- catalog
+
+
+def test_catalog_lists_finished_runs_and_skips_unfinished_ones(cache: Path,
+                                                               tmp_path: Path) -> None:
+    models = list_cached_models(cache)
+    assert sorted(m.seed for m in models) == [0, 1]
+    assert all(m.paradigm == "single" and m.image_size == 32 for m in models)
+    assert "resnet18 alone (32px, 1 ep, seed" in models[0].label
+    copy = tmp_path / "runs"
+    shutil.copytree(cache / "runs", copy)
+    interrupted = copy / models[0].key / "history.json"
+    interrupted.write_text(json.dumps([]))  # zero of one epoch recorded
+    assert [m.key for m in list_cached_models(tmp_path)] == [models[1].key]
+    assert list_cached_models(tmp_path / "nowhere") == []
+
+
+def test_ensure_cached_trains_only_missing_configs(cache: Path) -> None:
+    trained = []
+    configs = {"have": tiny_config(0), "missing": tiny_config(7)}
+    assert ensure_cached(configs, trained.append, cache) == ["missing"]
+    assert trained == [configs["missing"]]
+
+
+def test_default_models_pairs_a_baseline_with_the_teacher_student_run(cache: Path) -> None:
+    models = list_cached_models(cache)
+    assert default_models(models) == (models[0].key, None)
+    assert default_models([]) == (None, None)
+
+
+# ---------------------------------------------------------------------------------- widget
+
+
+def test_threshold_change_redraws_mask_and_metrics_without_running_the_model(
+        explorer: CamExplorer) -> None:
+    explorer.threshold.value = 0.2
+    text_low, mask_low = explorer.metrics["a"].value, explorer.views["a"].pred.copy()
+    cam_png = explorer.panels["a.cam"].value
+    runs = explorer.data.model_runs
+    explorer.threshold.value = 0.8
+    assert explorer.state.threshold == 0.8
+    assert explorer.metrics["a"].value != text_low
+    pred = explorer.views["a"].pred
+    assert pred.sum() < mask_low.sum()  # a higher threshold keeps fewer pixels
+    assert not (pred & ~mask_low).any()  # ... and only pixels that were in before
+    assert np.array_equal(pred, explorer.views["a"].cam > 0.8)
+    assert explorer.data.model_runs == runs  # the CAM came from the cache
+    assert explorer.panels["a.cam"].value == cam_png  # the CAM panel was not redrawn
+    mask_image = np.asarray(Image.open(io.BytesIO(explorer.panels["a.mask"].value)))
+    assert mask_image.shape == (64, 64, 3)  # 32 px shown at display_size 64
+    assert np.array_equal(mask_image[::2, ::2], explorer.arrays["a.mask"])
+
+
+def test_method_layers_and_steps_recompute_what_they_must(explorer: CamExplorer) -> None:
+    runs = explorer.data.model_runs
+    cam_before = explorer.views["a"].cam
+    explorer.method.value = "gradcam"
+    assert explorer.data.model_runs == runs + 1
+    assert not explorer.layers.disabled
+    assert [spec for _, spec in explorer.layers.options] == ["layer1", "layer2", "layer3", "layer4"]
+    explorer.layers.value = ("layer3", "layer4")
+    assert explorer.state.layers == ("layer3", "layer4")
+    assert explorer.data.model_runs == runs + 2
+    fused = explorer.views["a"].cam
+    assert not np.allclose(fused, cam_before)
+    explorer.steps["par"].value = True
+    assert explorer.state.steps == ("par",)
+    assert explorer.data.model_runs == runs + 2  # post-processing reuses the model's CAM
+    assert not np.allclose(explorer.views["a"].cam, fused)
+    explorer.method.value = "cam"
+    assert explorer.layers.disabled
+    explorer.steps["par"].value = False
+    assert np.allclose(explorer.views["a"].cam, cam_before)  # cached, no new model run
+    assert explorer.data.model_runs == runs + 2
+
+
+def test_comparing_two_models_shows_a_second_row(explorer: CamExplorer) -> None:
+    assert explorer.rows["b"].layout.display == "none"
+    other = [key for _, key in explorer.model_b.options if key not in (None, explorer.state.model_a)]
+    explorer.model_b.value = other[0]
+    assert explorer.state.active_slots == ("a", "b")
+    assert explorer.rows["b"].layout.display is None
+    assert explorer.metrics["b"].value.startswith("smoke IoU")
+    assert not np.array_equal(explorer.views["a"].cam, explorer.views["b"].cam)
+    fig = explorer_figure(explorer.data, explorer.state)
+    assert len(fig.axes) == 9  # 3 panels x (image row + 2 model rows)
+
+
+def test_new_image_source_from_a_folder_and_from_an_upload(explorer: CamExplorer) -> None:
+    explorer.load_path(str(DATA_SAMPLES))
+    assert explorer.state.source == "folder: data_samples"
+    assert explorer.index.max == len(explorer.data.records(explorer.state.source)) - 1
+    assert "smoke IoU" in explorer.metrics["a"].value
+    explorer.load_path(str(DATA_SAMPLES / "missing.png"))
+    assert "does not exist" in explorer.status.value
+    png = io.BytesIO()
+    Image.fromarray(np.full((40, 50, 3), 90, np.uint8)).save(png, format="PNG")
+    explorer.upload.value = ({"name": "photo.png", "type": "image/png", "size": len(png.getvalue()),
+                              "content": memoryview(png.getvalue()), "last_modified": 0},)
+    assert explorer.state.source == "file: photo.png"
+    assert explorer.arrays["image"].shape == (32, 32, 3)  # resized to the explorer's size
+    assert "n/a (no smoke mask)" in explorer.metrics["a"].value
+
+
+def test_threshold_timing_reports_no_model_runs(explorer: CamExplorer) -> None:
+    timing = time_threshold_redraw(explorer, [0.1, 0.5, 0.9])
+    assert timing["n"] == 3 and timing["model_runs"] == 0
+    assert timing["median_ms"] > 0
+    assert explorer.threshold.value == pytest.approx(0.3)  # put back
+
+
+def test_empty_cache_explains_and_the_button_trains_the_quick_model(tmp_path: Path) -> None:
+    explorer = CamExplorer.from_cache(tmp_path, split="test", n_images=4, display_size=32,
+                                      train_config=tiny_config(3))
+    assert "No trained model in the cache" in explorer.status.value
+    assert explorer.train_button.layout.display is None
+    assert explorer.state.active_slots == ()
+    assert "image" in explorer.arrays  # the image and its masks are still shown
+    explorer.train_button.click()
+    assert run_dir_for(tiny_config(3), tmp_path).is_dir()
+    assert explorer.state.model_a is not None
+    assert explorer.metrics["a"].value.startswith("smoke IoU")
+    assert explorer.train_button.layout.display == "none"
+    assert "No trained model" not in explorer.status.value
+
+
+def test_without_a_train_config_the_message_points_to_the_notebook(tmp_path: Path) -> None:
+    explorer = CamExplorer(ExplorerData(image_size=16, n_images=2, cache_dir=tmp_path),
+                           cache_dir=tmp_path)
+    assert "run notebook 02_teacher_student" in explorer.status.value
+    assert explorer.train_button.layout.display == "none"
+
+
+def test_first_informative_index_finds_a_chimney_image() -> None:
+    records = [_record(0), ImageRecord(np.zeros((4, 4, 3), np.uint8), "p"), _record(1)]
+    assert first_informative_index(records) == 2
+    assert first_informative_index(records, label=0) == 0
