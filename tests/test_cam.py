@@ -179,7 +179,8 @@ def test_adapter_on_vit_any_size_matches_torch_gradcam(vit, size) -> None:
 def test_adapter_targets_per_image_and_errors(resnet) -> None:
     with GradCamAdapter(resnet, method="Grad-CAM++", layers="layer4") as adapter:
         assert adapter.method == "gradcam++"
-        assert adapter(_images(32, batch=2), targets=[0, 0]).shape == (2, 32, 32)
+        with torch.no_grad():  # e.g. inside an evaluation loop
+            assert adapter(_images(32, batch=2), targets=[0, 0]).shape == (2, 32, 32)
         with pytest.raises(ValueError, match="one per image"):
             adapter(_images(32, batch=2), targets=[0])
         with pytest.raises(ValueError, match="class"):
@@ -204,6 +205,9 @@ def test_adapter_releases_hooks_and_does_not_grow(vit) -> None:
             adapter(x)
         tensors_after_three = _live_tensor_count()
         assert _hook_count(vit, layers) == during
+        with torch.no_grad():  # other forward passes while open: not tapped (other grid size)
+            vit(_images(48))
+        assert not adapter._cam.activations_and_grads.activations
         assert torch.equal(vit.backbone.head.weight.grad, sentinel)  # user's grads untouched
         assert sum(p.grad is not None for p in vit.parameters()) == 1
         assert all(p.requires_grad for p in vit.parameters())

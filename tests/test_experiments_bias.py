@@ -242,7 +242,6 @@ def test_tiny_sweep_end_to_end():
         assert row["shortcut_gap"] == pytest.approx(
             row["accuracy"] - row["accuracy_decoupled"]
         )
-    assert run_bias_sweep(S, progress=False) == rows  # second call loads the cached models
     reference = run_supervised_reference(S, progress=False)
     assert 0.0 <= reference["smoke_iou"] <= 1.0 and math.isnan(reference["shortcut_gap"])
 

@@ -12,6 +12,16 @@ import torch
 from wsss_lib.experiments import method as M
 from wsss_lib.train import TrainConfig
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch thread: on a shared 2-core machine two threads are several times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # timm's test_resnet / test_vit build in milliseconds (vit_tiny's init takes seconds on a busy CPU).
 TINY = {
     "image_size": 32,
@@ -188,7 +198,7 @@ def test_compare_rows_says_beats_noise_or_not():
     clear = M.summarize([_row("a", 0, 0.50), _row("a", 1, 0.52),
                          _row("b", 0, 0.30), _row("b", 1, 0.31)])
     assert "a beats b" in M.compare_rows(clear, "a", "b")
-    assert "b does NOT beat a" in M.compare_rows(clear, "b", "a")
+    assert "b does NOT beat a on smoke IoU" in M.compare_rows(clear, "b", "a")
     noisy = M.summarize([_row("a", 0, 0.30), _row("a", 1, 0.50),
                          _row("b", 0, 0.35), _row("b", 1, 0.40)])
     assert "within seed noise" in M.compare_rows(noisy, "a", "b")
@@ -219,9 +229,11 @@ def test_lambda_verdicts_find_the_optimum_and_whether_it_matters():
 
     peaked = M.lambda_verdicts(summary({0.0: 0.10, 0.5: 0.20, 1.0: 0.40, 1.5: 0.15}, 0.01))
     assert "Our best λ is 1" in peaked[0] and "λ matters here" in peaked[1]
-    assert "adds +30.00 points" in peaked[2]
+    assert "(λ = 1) adds +30.00 points" in peaked[2]
     flat = M.lambda_verdicts(summary({0.0: 0.30, 1.0: 0.31}, 0.05))
     assert "does NOT clearly matter" in flat[1]
+    worse = M.lambda_verdicts(summary({0.0: 0.30, 0.5: 0.25, 1.0: 0.20}, 0.0))
+    assert "No λ > 0 beats λ = 0" in worse[2] and "(λ = 0.5) is 5.00 points lower" in worse[2]
 
 
 def test_alignment_verdicts_and_table():
@@ -230,8 +242,11 @@ def test_alignment_verdicts_and_table():
              ("no_projection_score_maps", 0.1, 0.3))]
     summary = M.summarize(rows)
     verdicts = M.alignment_verdicts(summary)
-    assert verdicts[0].startswith("Best alignment here: spatial_cosine (40.00")
-    assert "Least CAM mass on chimneys: spatial_cosine" in verdicts[-1]
+    assert verdicts[0].startswith("Best alignment here: score map · spatial cosine (40.00")
+    assert verdicts[-1] == ("CAM mass on chimneys ranges from 10.00 % (score map · spatial "
+                            "cosine) to 30.00 % (no projection · score map ↔ score map).")
+    same = M.summarize([*rows, _row("channel_cosine", 0, 0.3)])
+    assert "identical smoke IoU" in M.alignment_verdicts(same)[1]
     table = M.markdown_table(summary, ["smoke_iou"], paper=M.PAPER_ALIGNMENT)
     lines = table.splitlines()
     assert lines[0].startswith("| run | smoke iou (%) | paper smoke IoU (%, real data) |")

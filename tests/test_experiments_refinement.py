@@ -9,6 +9,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
+from wsss_lib import viz_refinement as V
 from wsss_lib.cam import compute_cam
 from wsss_lib.data import make_split, to_tensor_batch
 from wsss_lib.experiments import refinement as R
@@ -16,6 +17,15 @@ from wsss_lib.models import build_classifier
 from wsss_lib.postprocess import RefinementStep
 
 SIZE = 32
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """These tensors are tiny: one thread avoids thread thrashing on a shared, loaded CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -157,9 +167,9 @@ def _summary(weak_gain: float, strong_gain: float, ci: float = 0.01) -> dict:
 
 def test_fusion_verdicts_follow_the_numbers():
     holds = R.fusion_verdicts(_summary(0.09, -0.02))
-    assert holds[0].startswith("Weaker seed here: weak (last-layer smoke IoU 0.300)")
+    assert holds[0].startswith("Weaker seed here: weak (last-layer smoke IoU 30.0%)")
     assert "weak seed's smoke IoU by +9.0 ± 1.0 points" in holds[1]
-    assert holds[1].endswith("0.300 -> 0.390, a real gain.")
+    assert holds[1].endswith("30.0% -> 39.0%, a real gain.")
     assert holds[2].endswith("a real loss.")
     assert "HOLDS here" in holds[3]
     fails = R.fusion_verdicts(_summary(-0.02, 0.03))
@@ -292,15 +302,16 @@ def test_pick_showcase_prefers_chimney_and_clouds(scenes):
 
 def test_figures_build(scenes, layer_cams):
     idx = R.pick_showcase(scenes, n=2)
-    gallery = R.plot_layer_gallery(scenes, {"last": layer_cams.cam(), "max": layer_cams.cam(
+    gallery = V.plot_layer_gallery(scenes, {"last": layer_cams.cam(), "max": layer_cams.cam(
         rule="max")}, idx, title="t")
-    assert isinstance(gallery, Figure) and len(gallery.axes) == 2 * 3
+    assert isinstance(gallery, Figure)
+    assert len([ax for ax in gallery.axes if ax.images]) == 2 * 3  # image + 2 CAM columns
     rows = R.evaluate_variants(layer_cams, R.fusion_variants(layer_cams.layers, (1.0,)), scenes,
                                "weak")
-    assert isinstance(R.plot_variant_bars(rows), Figure)
+    assert isinstance(V.plot_variant_bars(rows), Figure)
     truth = scenes.smoke_masks.astype(np.float32)
     run = R.run_pipelines([R.Pipeline("none"), R.Pipeline("SAM", skipped="skipped: no SAM")],
                           {"single": torch.as_tensor(truth)}, scenes, progress=False)
-    assert isinstance(R.plot_pipeline_bars(run), Figure)
-    overlay = R.plot_bleed_overlays(scenes, run, idx)
+    assert isinstance(V.plot_pipeline_bars(run), Figure)
+    overlay = V.plot_bleed_overlays(scenes, run, idx)
     assert len([ax for ax in overlay.axes if ax.images]) == 1 * 2

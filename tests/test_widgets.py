@@ -3,18 +3,25 @@ way a user drives it (by setting control values)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
 import shutil
+import types
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from wsss_lib.train import DataSpec, ModelSpec, TrainConfig, get_or_train, run_dir_for
+from wsss_lib.data import load_split, to_tensor_batch
+from wsss_lib.models import build_classifier
+from wsss_lib.train import DataSpec, ModelSpec, TrainConfig, run_dir_for
 from wsss_lib.widgets import (
+    CachedModel,
     CamExplorer,
     ExplorerData,
     ExplorerState,
@@ -26,6 +33,7 @@ from wsss_lib.widgets import (
     first_informative_index,
     format_metrics,
     image_metrics,
+    layer_choices,
     layers_for_model,
     list_cached_models,
     panel_keys,
@@ -39,10 +47,10 @@ DATA_SAMPLES = Path(__file__).resolve().parent.parent / "data_samples"
 
 
 def tiny_config(seed: int = 0) -> TrainConfig:
-    """A classifier that trains in about a second: 16 images of 32 px, one step."""
+    """A classifier that trains in seconds: 16 images of 32 px, one step, a 4x4 CAM grid."""
     return TrainConfig(
         paradigm="single",
-        model=ModelSpec("resnet18"),
+        model=ModelSpec("resnet18", {"output_stride": 8}),
         data=DataSpec(image_size=32, n_train=16, val_split=None),
         epochs=1,
         batch_size=16,
@@ -52,17 +60,53 @@ def tiny_config(seed: int = 0) -> TrainConfig:
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model cache holding two finished tiny runs (seeds 0 and 1)."""
+def trained(tmp_path_factory: pytest.TempPathFactory) -> CamExplorer:
+    """An explorer started on an empty cache whose "Train the quick model" button was clicked."""
     root = tmp_path_factory.mktemp("explorer_cache")
-    for seed in (0, 1):
-        get_or_train(tiny_config(seed), root, progress=False)
-    return root
+    explorer = CamExplorer.from_cache(root, split="test", n_images=4, display_size=32,
+                                      train_config=tiny_config())
+    explorer.train_button.click()
+    return explorer
+
+
+def _entry(key: str) -> CachedModel:
+    return CachedModel(key=key, run_dir=Path(key), paradigm="single", model_name="resnet18",
+                       teacher_name=None, image_size=32, epochs=1, seed=0, val_acc=None,
+                       config={})
+
+
+@pytest.fixture(scope="module")
+def networks() -> dict[str, torch.nn.Module]:
+    """Two untrained CNNs whose CAMs are non-trivial: the head bias puts the score map's zero
+    at its median over the test images, so about half of the pixels activate."""
+    images = to_tensor_batch(load_split("test", image_size=32, n_images=12).images)
+    nets = {}
+    for seed, key in enumerate(("net-a", "net-b")):
+        torch.manual_seed(seed)
+        model = build_classifier("resnet18", img_size=32, output_stride=8).eval()
+        with torch.no_grad():
+            model.classifier.bias -= model(images).score_map.median()
+        nets[key] = model
+    return nets
+
+
+@pytest.fixture(scope="module")
+def shared_explorer(networks: dict[str, torch.nn.Module]) -> CamExplorer:
+    data = ExplorerData([_entry(k) for k in networks], image_size=32, n_images=12,
+                        networks=networks)
+    index = first_informative_index(data.records("test"))
+    return CamExplorer(data, ExplorerState(source="test", index=index, model_a="net-a"),
+                       display_size=64)
 
 
 @pytest.fixture()
-def explorer(cache: Path) -> CamExplorer:
-    return CamExplorer.from_cache(cache, split="test", n_images=12, display_size=64)
+def explorer(shared_explorer: CamExplorer) -> CamExplorer:
+    """The module's explorer, put back to its first view (its CAM cache is kept: CAMs are
+    computed once per module, which keeps these tests fast)."""
+    data = shared_explorer.data
+    shared_explorer.apply(ExplorerState(source="test", index=first_informative_index(
+        data.records("test")), model_a="net-a"))
+    return shared_explorer
 
 
 # ---------------------------------------------------------------------------------- state
@@ -152,15 +196,21 @@ def test_chimney_sentence_compares_with_an_even_map() -> None:
     assert "avoids" in chimney_sentence({"cam_chimney_mass": 0.01}, record, "model A")
 
 
-def test_layers_for_model_drops_layers_the_model_lacks() -> None:
-    from wsss_lib.models import build_classifier
+def test_layers_for_model_drops_layers_the_model_lacks(
+        networks: dict[str, torch.nn.Module]) -> None:
+    cnn = networks["net-a"]
+    assert layers_for_model(cnn, "gradcam", ()) == (("layer4",), ())  # its default
+    layers, notes = layers_for_model(cnn, "gradcam", ("blocks.3.norm1",))  # a ViT layer
+    assert layers == ("layer4",) and "blocks.3.norm1" in notes[0]
+    layers, notes = layers_for_model(cnn, "gradcam", ("layer2", "blocks.3.norm1"))
+    assert layers == ("layer2",) and "fused ['layer2'] only" in notes[0]
+    assert layers_for_model(cnn, "cam", ("layer2",)) == ((), ())
 
-    vit = build_classifier("vit_tiny", img_size=32, patch_size=8)
-    layers, notes = layers_for_model(vit, "gradcam", ("layer4",))
-    assert layers == tuple(f"blocks.{i}.norm1" for i in (7, 8, 10, 11))  # its defaults
-    assert notes and "layer4" in notes[0]
-    assert layers_for_model(vit, "cam", ("blocks.3.norm1",)) == ((), ())
-    assert layers_for_model(vit, "gradcam", ("blocks.3.norm1",)) == (("blocks.3.norm1",), ())
+
+def test_layer_choices_offer_vit_norm1_taps() -> None:
+    vit = types.SimpleNamespace(family="vit", layer_names=["blocks.0", "blocks.1"])
+    assert layer_choices(vit) == [("block 0 (norm1)", "blocks.0.norm1"),
+                                  ("block 1 (norm1)", "blocks.1.norm1")]
 
 
 def test_read_image_errors_name_the_problem(tmp_path: Path) -> None:
@@ -176,30 +226,35 @@ def test_read_image_errors_name_the_problem(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------- catalog
 
 
-def test_catalog_lists_finished_runs_and_skips_unfinished_ones(cache: Path,
+def test_catalog_lists_finished_runs_and_skips_unfinished_ones(trained: CamExplorer,
                                                                tmp_path: Path) -> None:
+    cache = Path(trained.cache_dir)
     models = list_cached_models(cache)
-    assert sorted(m.seed for m in models) == [0, 1]
-    assert all(m.paradigm == "single" and m.image_size == 32 for m in models)
-    assert "resnet18 alone (32px, 1 ep, seed" in models[0].label
-    copy = tmp_path / "runs"
-    shutil.copytree(cache / "runs", copy)
-    interrupted = copy / models[0].key / "history.json"
-    interrupted.write_text(json.dumps([]))  # zero of one epoch recorded
-    assert [m.key for m in list_cached_models(tmp_path)] == [models[1].key]
+    assert [m.key for m in models] == [run_dir_for(tiny_config(), cache).name]
+    assert (models[0].paradigm, models[0].image_size, models[0].epochs) == ("single", 32, 1)
+    assert models[0].label.startswith("resnet18 alone (32px, 1 ep, seed 0")
+    shutil.copytree(cache / "runs", tmp_path / "runs")
+    history = tmp_path / "runs" / models[0].key / "history.json"
+    history.write_text(json.dumps([]))  # as if interrupted before its only epoch ended
+    assert list_cached_models(tmp_path) == []
     assert list_cached_models(tmp_path / "nowhere") == []
 
 
-def test_ensure_cached_trains_only_missing_configs(cache: Path) -> None:
-    trained = []
+def test_ensure_cached_trains_only_missing_configs(trained: CamExplorer) -> None:
+    called = []
     configs = {"have": tiny_config(0), "missing": tiny_config(7)}
-    assert ensure_cached(configs, trained.append, cache) == ["missing"]
-    assert trained == [configs["missing"]]
+    assert ensure_cached(configs, called.append, trained.cache_dir) == ["missing"]
+    assert called == [configs["missing"]]
 
 
-def test_default_models_pairs_a_baseline_with_the_teacher_student_run(cache: Path) -> None:
-    models = list_cached_models(cache)
-    assert default_models(models) == (models[0].key, None)
+def test_default_models_pairs_the_teacher_student_run_with_its_baseline() -> None:
+    single_vit, single_cnn = _entry("single-vit"), _entry("single-cnn")
+    single_vit = dataclasses.replace(single_vit, model_name="vit_tiny")
+    taught = dataclasses.replace(_entry("ts-vit"), paradigm="teacher_student",
+                                 model_name="vit_tiny", teacher_name="resnet18")
+    assert default_models([taught, single_cnn, single_vit]) == ("single-vit", "ts-vit")
+    assert default_models([taught, single_cnn]) == ("single-cnn", "ts-vit")
+    assert default_models([single_cnn, single_vit]) == ("single-cnn", None)
     assert default_models([]) == (None, None)
 
 
@@ -219,6 +274,7 @@ def test_threshold_change_redraws_mask_and_metrics_without_running_the_model(
     assert pred.sum() < mask_low.sum()  # a higher threshold keeps fewer pixels
     assert not (pred & ~mask_low).any()  # ... and only pixels that were in before
     assert np.array_equal(pred, explorer.views["a"].cam > 0.8)
+    assert f"{100 * pred.mean():.1f}% of pixels called smoke" in explorer.metrics["a"].value
     assert explorer.data.model_runs == runs  # the CAM came from the cache
     assert explorer.panels["a.cam"].value == cam_png  # the CAM panel was not redrawn
     mask_image = np.asarray(Image.open(io.BytesIO(explorer.panels["a.mask"].value)))
@@ -229,33 +285,33 @@ def test_threshold_change_redraws_mask_and_metrics_without_running_the_model(
 def test_method_layers_and_steps_recompute_what_they_must(explorer: CamExplorer) -> None:
     runs = explorer.data.model_runs
     cam_before = explorer.views["a"].cam
-    explorer.method.value = "gradcam"
-    assert explorer.data.model_runs == runs + 1
-    assert not explorer.layers.disabled
+    assert explorer.layers.disabled  # the score-map CAM takes no layers
     assert [spec for _, spec in explorer.layers.options] == ["layer1", "layer2", "layer3", "layer4"]
     explorer.layers.value = ("layer3", "layer4")
+    assert explorer.data.model_runs == runs  # no effect on the score-map CAM
+    explorer.method.value = "gradcam"
+    assert not explorer.layers.disabled
     assert explorer.state.layers == ("layer3", "layer4")
-    assert explorer.data.model_runs == runs + 2
+    assert explorer.views["a"].layers == ("layer3", "layer4")
+    assert explorer.data.model_runs == runs + 1
     fused = explorer.views["a"].cam
     assert not np.allclose(fused, cam_before)
     explorer.steps["par"].value = True
     assert explorer.state.steps == ("par",)
-    assert explorer.data.model_runs == runs + 2  # post-processing reuses the model's CAM
+    assert explorer.data.model_runs == runs + 1  # post-processing reuses the model's CAM
     assert not np.allclose(explorer.views["a"].cam, fused)
     explorer.method.value = "cam"
-    assert explorer.layers.disabled
     explorer.steps["par"].value = False
-    assert np.allclose(explorer.views["a"].cam, cam_before)  # cached, no new model run
-    assert explorer.data.model_runs == runs + 2
+    assert np.allclose(explorer.views["a"].cam, cam_before)  # from the cache, no model run
+    assert explorer.data.model_runs == runs + 1
 
 
 def test_comparing_two_models_shows_a_second_row(explorer: CamExplorer) -> None:
     assert explorer.rows["b"].layout.display == "none"
-    other = [key for _, key in explorer.model_b.options if key not in (None, explorer.state.model_a)]
-    explorer.model_b.value = other[0]
+    explorer.model_b.value = "net-b"
     assert explorer.state.active_slots == ("a", "b")
     assert explorer.rows["b"].layout.display is None
-    assert explorer.metrics["b"].value.startswith("smoke IoU")
+    assert "smoke IoU" in explorer.metrics["b"].value
     assert not np.array_equal(explorer.views["a"].cam, explorer.views["b"].cam)
     fig = explorer_figure(explorer.data, explorer.state)
     assert len(fig.axes) == 9  # 3 panels x (image row + 2 model rows)
@@ -271,7 +327,8 @@ def test_new_image_source_from_a_folder_and_from_an_upload(explorer: CamExplorer
     png = io.BytesIO()
     Image.fromarray(np.full((40, 50, 3), 90, np.uint8)).save(png, format="PNG")
     explorer.upload.value = ({"name": "photo.png", "type": "image/png", "size": len(png.getvalue()),
-                              "content": memoryview(png.getvalue()), "last_modified": 0},)
+                              "content": memoryview(png.getvalue()),
+                              "last_modified": datetime.now(timezone.utc)},)
     assert explorer.state.source == "file: photo.png"
     assert explorer.arrays["image"].shape == (32, 32, 3)  # resized to the explorer's size
     assert "n/a (no smoke mask)" in explorer.metrics["a"].value
@@ -284,23 +341,26 @@ def test_threshold_timing_reports_no_model_runs(explorer: CamExplorer) -> None:
     assert explorer.threshold.value == pytest.approx(0.3)  # put back
 
 
-def test_empty_cache_explains_and_the_button_trains_the_quick_model(tmp_path: Path) -> None:
+def test_empty_cache_explains_and_offers_the_train_button(tmp_path: Path) -> None:
     explorer = CamExplorer.from_cache(tmp_path, split="test", n_images=4, display_size=32,
-                                      train_config=tiny_config(3))
+                                      train_config=tiny_config())
     assert "No trained model in the cache" in explorer.status.value
+    assert "Train the quick model" in explorer.status.value
     assert explorer.train_button.layout.display is None
     assert explorer.state.active_slots == ()
-    assert "image" in explorer.arrays  # the image and its masks are still shown
-    explorer.train_button.click()
-    assert run_dir_for(tiny_config(3), tmp_path).is_dir()
-    assert explorer.state.model_a is not None
-    assert explorer.metrics["a"].value.startswith("smoke IoU")
-    assert explorer.train_button.layout.display == "none"
-    assert "No trained model" not in explorer.status.value
+    assert "image" in explorer.arrays and "a.cam" not in explorer.arrays  # image still shown
+
+
+def test_the_train_button_trains_and_selects_the_quick_model(trained: CamExplorer) -> None:
+    assert run_dir_for(tiny_config(), trained.cache_dir).is_dir()
+    assert trained.state.model_a == run_dir_for(tiny_config(), trained.cache_dir).name
+    assert "smoke IoU" in trained.metrics["a"].value
+    assert trained.train_button.layout.display == "none"
+    assert "No trained model" not in trained.status.value
 
 
 def test_without_a_train_config_the_message_points_to_the_notebook(tmp_path: Path) -> None:
-    explorer = CamExplorer(ExplorerData(image_size=16, n_images=2, cache_dir=tmp_path),
+    explorer = CamExplorer(ExplorerData(image_size=32, n_images=2, cache_dir=tmp_path),
                            cache_dir=tmp_path)
     assert "run notebook 02_teacher_student" in explorer.status.value
     assert explorer.train_button.layout.display == "none"
@@ -310,3 +370,26 @@ def test_first_informative_index_finds_a_chimney_image() -> None:
     records = [_record(0), ImageRecord(np.zeros((4, 4, 3), np.uint8), "p"), _record(1)]
     assert first_informative_index(records) == 2
     assert first_informative_index(records, label=0) == 0
+
+
+class _BrokenNet(torch.nn.Module):
+    """A classifier whose forward pass fails, as a corrupt or incompatible model would."""
+
+    family, name, num_classes, layer_names = "cnn", "broken", 1, ["layer4"]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor, layers=()):
+        raise RuntimeError("boom in forward")
+
+
+def test_a_failing_model_is_reported_in_the_widget_not_raised() -> None:
+    data = ExplorerData([_entry("broken")], image_size=32, n_images=2,
+                        networks={"broken": _BrokenNet()})
+    explorer = CamExplorer(data, ExplorerState(model_a="broken"), display_size=32)
+    assert "Could not draw this view: RuntimeError: boom in forward" in explorer.status.value
+    assert "a.cam" not in explorer.arrays
+    with pytest.raises(ValueError, match="Unknown model 'nope'"):
+        explorer.apply(update_state(explorer.state, model_a="nope"))

@@ -55,6 +55,7 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
+from wsss_lib import viz_refinement as V
 from wsss_lib.experiments import refinement as R
 from wsss_lib.experiments.method import (
     method_settings,
@@ -109,19 +110,20 @@ print("tapped layers:", ", ".join(LAYERS), "| scales:", S.scales)"""),
     ("markdown", """\
 ### What each layer attends to
 
-Each row is a test image with smoke (smoke outlined in cyan, chimney in orange, clouds/haze
-dashed white in the first column); then one column per layer, the fused map and the multi-scale
-fused map. The white outline in every CAM tile is the true smoke.
+Each row is a test image with smoke: the plain image, then one column per layer, the fused map
+and the multi-scale fused map. On every map the true smoke is outlined in cyan and the chimney in
+orange.
 
-How to read it: a good map is bright (red) inside the white outline and dark elsewhere. Look
+How to read it: a good map is bright (red) inside the cyan outline and dark elsewhere. Look
 for layers that light up the **chimney** (the shortcut), layers that light up **clouds** (smoke
-look-alikes), and layers that are simply noisy. Averaging layers cancels what they disagree on
-and keeps what they share: that rescues a seed whose last layer is noisy, and dilutes a seed
-whose last layer is already sharp."""),
+look-alikes), and layers that are simply noisy. The paper's explanation of its finding:
+averaging layers cancels what they disagree on and keeps what they share, which rescues a seed
+whose last layer is noisy and dilutes a seed whose last layer is already sharp. The table below
+tests whether that happens here."""),
     ("code", """\
 show = R.pick_showcase(scenes, S.n_gallery)
 for name, maps in seed_maps.items():
-    fig = R.plot_layer_gallery(scenes, R.gallery_columns(maps, S.scales), show,
+    fig = V.plot_layer_gallery(scenes, R.gallery_columns(maps, S.scales), show,
                                title=f"{name}: Grad-CAM per layer, fused, multi-scale")
     fig.savefig(output_dir / f"layer_gallery_{name.split()[0].replace('-', '_')}.png", dpi=100,
                 bbox_inches="tight")
@@ -146,7 +148,7 @@ for name, maps in seed_maps.items():
 table = R.percent_rows({f"{r['seed']} / {r['variant']}": r for r in rows}, keep=R.METRIC_COLUMNS)
 display(Markdown(R.markdown_table(table, R.METRIC_COLUMNS)))"""),
     ("code", """\
-fig = R.plot_variant_bars(rows, title="Smoke IoU per CAM variant (higher is better)")
+fig = V.plot_variant_bars(rows, title="Smoke IoU per CAM variant (higher is better)")
 fig.savefig(output_dir / "fusion_variants.png", dpi=100, bbox_inches="tight")
 display(fig)"""),
     ("markdown", """\

@@ -34,8 +34,10 @@ appearance kernel sxy 60 / srgb 5 / compat 15; AffinityNet with β = 16, radius 
 and bg < 1e-4; CLIP ViT-B/32 patch-text similarity; SAM masks with IoU > 0.4 against the seed,
 unioned with it.
 
-Every refiner here is **class-agnostic**: it knows colour, edges or "objects", not smoke. It can
-sharpen the CAM along an edge, but it cannot tell smoke from a cloud of the same grey. This
+Every refiner but CLIP is **class-agnostic**: it knows colour, edges or "objects", not smoke. It
+can sharpen the CAM along an edge, but it cannot tell smoke from a cloud of the same grey. CLIP
+does know the word "smoke", but (the paper found) its patch features do not separate smoke from
+sky, clouds and haze reliably. This
 notebook runs all of them as pipelines of steps (`wsss_lib.postprocess.run_pipeline`) on the
 same seed CAMs, measures them, and shows *where* their false positives land: on the **sky**, on
 **clouds and haze**, on the **chimney**, or on the ground.
@@ -62,6 +64,7 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
+from wsss_lib import viz_refinement as V
 from wsss_lib.experiments import refinement as R
 from wsss_lib.experiments.method import method_settings, teacher_student_config, train_or_load
 from wsss_lib.postprocess import AffinityRefiner, DenseCRF, PixelAdaptiveRefiner
@@ -127,8 +130,8 @@ clip = R.clip_step(clip_weights)
 sam = R.sam_step(sam_weights)
 for name, step, parameter in (("CLIP", clip, "clip_weights"), ("SAM", sam, "sam_weights")):
     if isinstance(step, str):
-        print(f"{name} refinement {step}: none on this machine and no network; set {parameter}="
-              "'/path/to/file' to run it (nothing is recorded for it but this status).")"""),
+        print(f"{name} refinement not run ({step}): no checkpoint on this machine and no "
+              f"download possible; set {parameter}='/path/to/file' to run it.")"""),
     ("markdown", """\
 ## 3 · The pipelines, measured
 
@@ -146,7 +149,7 @@ run = R.run_pipelines(pipelines, seeds, scenes, threshold=S.threshold,
 table = R.percent_rows(run.rows, keep=R.PIPELINE_KEEP)
 display(Markdown(R.markdown_table(table, R.PIPELINE_COLUMNS, paper=R.PAPER_POSTPROCESS)))"""),
     ("code", """\
-fig = R.plot_pipeline_bars(run, title=f"Post-processing pipelines (seed: {S.seed_cam})")
+fig = V.plot_pipeline_bars(run, title=f"Post-processing pipelines (seed: {S.seed_cam})")
 fig.savefig(output_dir / "pipelines.png", dpi=100, bbox_inches="tight")
 display(fig)"""),
     ("markdown", """\
@@ -157,13 +160,14 @@ possible). **Cyan** pixels are correctly called smoke; wrong smoke pixels are co
 they land: **red** sky, **magenta** clouds/haze, **orange** chimney, **yellow** ground and
 buildings. The white outline is the true smoke: uncoloured area inside it is missed smoke.
 
-What to look for: a step that grows the mask along colour similarity (PAR, AffinityNet) turns
-grey sky and clouds red and magenta next to the plume; the CRF mostly trims the mask to the
-plume's edges; a chimney the classifier attends to stays orange whatever the refiner does,
-because no class-agnostic step knows that a chimney is not smoke."""),
+What to look for: a step that spreads the label along colour similarity turns grey sky and
+clouds next to the plume red and magenta; a step that snaps the mask to the plume's edges
+shrinks the coloured area outside the white outline. No class-agnostic step knows that a chimney
+is not smoke: whether it removes orange pixels depends only on how much the chimney's colour
+differs from the plume's (compare the chimney column of the table)."""),
     ("code", """\
 show = R.pick_showcase(scenes, S.n_show)
-fig = R.plot_bleed_overlays(scenes, run, show, threshold=S.threshold)
+fig = V.plot_bleed_overlays(scenes, run, show, threshold=S.threshold)
 fig.savefig(output_dir / "bleed_overlays.png", dpi=100, bbox_inches="tight")
 display(fig)"""),
     ("markdown", """\

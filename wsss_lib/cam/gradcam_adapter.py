@@ -191,7 +191,8 @@ class GradCamAdapter:
             for param in trainable:
                 param.requires_grad_(False)
             self._in_call = True
-            maps = self._cam(padded, targets=target_list)
+            with torch.enable_grad():  # works inside a caller's torch.no_grad() too
+                maps = self._cam(padded, targets=target_list)
         finally:
             self._in_call = False
             for param in trainable:

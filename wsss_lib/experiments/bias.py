@@ -81,7 +81,7 @@ TEST_SPLITS: dict[str, str] = {"test": "", "test_decoupled": "_decoupled"}
 #: suffix ``_decoupled``. (Same names as :mod:`wsss_lib.experiments.method`.)
 METRIC_KEYS: tuple[str, ...] = ("accuracy", "smoke_iou", "chimney_fp_rate", "cam_chimney_mass")
 
-#: The paper's smoke IoU (%), on real IJmond data at 512 px (Zhang & Hsu 2025, Table 1).
+#: The paper's smoke IoU (%), on real IJmond data at 512 px (Zhang & Hsu 2025).
 PAPER_NUMBERS: dict[str, dict[str, float]] = {
     "resnet50_pcm": {"smoke_iou": 33.56},
     "vit": {"smoke_iou": 13.18},
@@ -584,8 +584,10 @@ def _trend(first: float, last: float, spread: float) -> tuple[str, int]:
 
     A change within the seed spread ``spread``, or below 1 point, counts as no change.
     """
-    delta = 100.0 * (last - first)
     values = f"({100 * first:.1f} -> {100 * last:.1f})"
+    if not (math.isfinite(first) and math.isfinite(last)):
+        return f"cannot be compared {values}: undefined at one end", 0
+    delta = 100.0 * (last - first)
     if abs(delta) <= max(100.0 * spread, 1.0):
         return f"stays flat {values}", 0
     word = "rises" if delta > 0 else "falls"
@@ -652,8 +654,10 @@ def bias_findings(
     if cnn is not None and vit is not None:
         diff = 100 * (cnn["smoke_iou"] - vit["smoke_iou"])
         noise = 100 * max(cnn.get("smoke_iou_test_std", 0.0), vit.get("smoke_iou_test_std", 0.0))
-        if abs(diff) <= max(noise, 1.0):
-            claim = "are on par (within noise)"
+        if not math.isfinite(diff):
+            claim = "CNN and ViT cannot be compared (undefined smoke IoU)"
+        elif abs(diff) <= max(noise, 1.0):
+            claim = "CNN and ViT are on par (within noise)"
         elif diff > 0:
             claim = f"CNN beats the ViT by {diff:.1f} points, as in the paper"
         else:

@@ -35,8 +35,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
@@ -52,7 +50,6 @@ from wsss_lib.cam import (
 from wsss_lib.data import to_tensor_batch
 from wsss_lib.metrics import evaluate_cams, per_image_iou_values
 from wsss_lib.utils import get_device
-from wsss_lib.viz import CHIMNEY_COLOR, DISTRACTOR_COLOR, SMOKE_COLOR, overlay_cam
 
 __all__ = [
     "GAIN_COLUMNS",
@@ -84,10 +81,6 @@ __all__ = [
     "percent_rows",
     "pick_showcase",
     "rank_seeds",
-    "plot_bleed_overlays",
-    "plot_layer_gallery",
-    "plot_pipeline_bars",
-    "plot_variant_bars",
     "postprocess_verdicts",
     "region_masks",
     "run_pipelines",
@@ -133,13 +126,6 @@ PIPELINE_NAMES: tuple[str, ...] = (
 #: Image regions of the false-positive breakdown, in plotting order.
 REGIONS: tuple[str, ...] = ("sky", "cloud/haze", "chimney", "ground/buildings")
 
-_REGION_COLORS = {
-    "sky": "#ff3030",
-    "cloud/haze": "#ff40ff",
-    "chimney": CHIMNEY_COLOR,
-    "ground/buildings": "#ffe030",
-}
-_TRUE_POSITIVE_COLOR = SMOKE_COLOR
 _ROW_METRICS = (
     "smoke_iou", "precision", "recall", "chimney_fp_rate", "distractor_fp_rate",
     "cam_chimney_mass", "best_threshold_iou",
@@ -307,9 +293,8 @@ def layer_gradcams(
     device = get_device(device)
     image_size = (int(images.shape[1]), int(images.shape[2]))
     scales = tuple(float(s) for s in scales)
-    extents = {s: (_scaled_size(image_size, s), tuple(model.grid_extent(_scaled_size(image_size,
-                                                                                      s))))
-               for s in scales}
+    sizes = {s: _scaled_size(image_size, s) for s in scales}
+    extents = {s: (size, tuple(model.grid_extent(size))) for s, size in sizes.items()}
     chunks: dict[float, dict[str, list[Tensor]]] = {s: {n: [] for n in names} for s in scales}
     was_training = model.training
     model.to(device).eval()
@@ -693,6 +678,10 @@ def _points(value: float) -> str:
     return f"{100 * value:+.1f}"
 
 
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
 def _gain_phrase(row: Mapping[str, float]) -> str:
     gain, ci = row["gain"], row["ci95"]
     if math.isnan(ci):
@@ -725,12 +714,12 @@ def fusion_verdicts(summary: Mapping[str, Mapping[str, float]]) -> list[str]:
     weak, strong = rank_seeds(summary)
     single = {s: summary[f"{s} / last layer"]["smoke_iou"] for s in (weak, strong)}
     fused = {s: summary[f"{s} / fused (mean)"] for s in (weak, strong)}
-    lines = [f"Weaker seed here: {weak} (last-layer smoke IoU {single[weak]:.3f}); stronger: "
-             f"{strong} ({single[strong]:.3f})."]
+    lines = [f"Weaker seed here: {weak} (last-layer smoke IoU {_pct(single[weak])}); stronger: "
+             f"{strong} ({_pct(single[strong])})."]
     for s in (weak, strong):
         lines.append(
             f"Fusing the layers changes the {s} seed's smoke IoU by {_gain_phrase(fused[s])}: "
-            f"{single[s]:.3f} -> {fused[s]['smoke_iou']:.3f}, {_effect(fused[s])}."
+            f"{_pct(single[s])} -> {_pct(fused[s]['smoke_iou'])}, {_effect(fused[s])}."
         )
     helps_weak_more = fused[weak]["gain"] > fused[strong]["gain"]
     helps_weak = fused[weak]["gain"] > 0 and _significant(fused[weak])
@@ -1002,16 +991,16 @@ def postprocess_verdicts(run: PipelineRun) -> list[str]:
                 extra.append(f"{region} false positives {100 * before:.1f}% -> {100 * after:.1f}%")
         bleed = f"; smoke bleeds: {', '.join(extra)}" if extra else ""
         lines.append(
-            f"{name} {verdict}: smoke IoU {base['smoke_iou']:.3f} -> {row['smoke_iou']:.3f} "
+            f"{name} {verdict}: smoke IoU {_pct(base['smoke_iou'])} -> {_pct(row['smoke_iou'])} "
             f"({_points(gain)} points){bleed}."
         )
     ran = {n: r for n, r in rows.items() if r.get("status") == "ok"}
     best = max(ran, key=lambda n: ran[n]["smoke_iou"])
-    lines.append(f"Best pipeline here: {best} (smoke IoU {ran[best]['smoke_iou']:.3f}).")
+    lines.append(f"Best pipeline here: {best} (smoke IoU {_pct(ran[best]['smoke_iou'])}).")
     return lines
 
 
-# ============================================================================ figures
+# ============================================================================ selection
 
 
 def pick_showcase(scenes: Any, n: int = 4) -> list[int]:
@@ -1030,185 +1019,3 @@ def pick_showcase(scenes: Any, n: int = 4) -> list[int]:
     score = [2 * has(scenes.chimney_masks, i) + has(scenes.distractor_masks, i) for i in smoke]
     order = sorted(range(len(smoke)), key=lambda k: (-score[k], k))
     return [int(smoke[k]) for k in order[:n]]
-
-
-def _outline(ax: Any, mask: np.ndarray, color: str, style: str = "-") -> None:
-    if mask.any():
-        padded = np.pad(mask.astype(np.float32), 1)
-        ys, xs = np.arange(-1, mask.shape[0] + 1), np.arange(-1, mask.shape[1] + 1)
-        ax.contour(xs, ys, padded, levels=[0.5], colors=[color], linewidths=0.9,
-                   linestyles=style)
-
-
-def _bare(ax: Any) -> None:
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-def plot_layer_gallery(
-    scenes: Any,
-    columns: Mapping[str, Tensor | np.ndarray],
-    indices: Sequence[int],
-    title: str = "",
-    tile_inches: float = 1.45,
-) -> Figure:
-    """Images (smoke cyan, chimney orange, clouds dashed white) next to one CAM per column.
-
-    Args:
-        scenes: The scenes.
-        columns: Column title -> CAMs float ``[N, H, W]`` of all scenes (e.g. each layer, fused).
-        indices: Which scenes (rows).
-        title: Figure title.
-        tile_inches: Size of a tile.
-
-    Returns:
-        A matplotlib figure.
-    """
-    names = list(columns)
-    fig = Figure(figsize=(tile_inches * (len(names) + 1), tile_inches * len(indices) + 0.5),
-                 layout="constrained")
-    axes = fig.subplots(len(indices), len(names) + 1, squeeze=False)
-    for r, i in enumerate(indices):
-        ax = axes[r, 0]
-        ax.imshow(scenes.images[i])
-        _outline(ax, scenes.smoke_masks[i], SMOKE_COLOR)
-        _outline(ax, scenes.chimney_masks[i], CHIMNEY_COLOR)
-        if scenes.distractor_masks is not None:
-            _outline(ax, scenes.distractor_masks[i], DISTRACTOR_COLOR, "--")
-        _bare(ax)
-        if r == 0:
-            ax.set_title("image + masks", fontsize=8)
-        for c, name in enumerate(names, start=1):
-            cam = np.asarray(columns[name][i], dtype=np.float32)
-            ax = axes[r, c]
-            ax.imshow(overlay_cam(scenes.images[i], cam))
-            _outline(ax, scenes.smoke_masks[i], "white")
-            _bare(ax)
-            if r == 0:
-                ax.set_title(name, fontsize=8)
-    fig.suptitle(title + "\n(white outline: true smoke; jet colours: CAM, red = high)",
-                 fontsize=9)
-    return fig
-
-
-def plot_variant_bars(rows: Sequence[Mapping[str, Any]], title: str = "") -> Figure:
-    """Grouped bars of smoke IoU per variant (x) and seed (colour) from :func:`evaluate_variants`.
-
-    Returns:
-        A matplotlib figure.
-    """
-    seeds = list(dict.fromkeys(r["seed"] for r in rows))
-    variants = list(dict.fromkeys(r["variant"] for r in rows))
-    value = {(r["seed"], r["variant"]): r["smoke_iou"] for r in rows}
-    fig = Figure(figsize=(max(6.0, 0.75 * len(variants) + 2), 3.4), layout="constrained")
-    ax = fig.subplots()
-    width = 0.8 / len(seeds)
-    x = np.arange(len(variants))
-    for k, seed in enumerate(seeds):
-        heights = [value.get((seed, v), np.nan) for v in variants]
-        bars = ax.bar(x + (k - (len(seeds) - 1) / 2) * width, heights, width, label=f"{seed} seed")
-        ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
-    ax.set_xticks(x, variants, rotation=30, ha="right", fontsize=8)
-    ax.set_ylabel("smoke IoU (per image)")
-    ax.legend(fontsize=8)
-    ax.set_title(title or "Single layer vs fused vs multi-scale", fontsize=9)
-    return fig
-
-
-def plot_pipeline_bars(run: PipelineRun, title: str = "") -> Figure:
-    """Smoke IoU per pipeline (left) and false-positive rate per region (right).
-
-    Skipped pipelines are listed on the axis with "skipped" instead of a bar.
-
-    Returns:
-        A matplotlib figure.
-    """
-    names = list(run.rows)
-    fig = Figure(figsize=(11, 3.6), layout="constrained")
-    ax_iou, ax_fp = fig.subplots(1, 2)
-    x = np.arange(len(names))
-    ious = [run.rows[n].get("smoke_iou", np.nan) for n in names]
-    bars = ax_iou.bar(x, ious, color="#3a7bd5")
-    ax_iou.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
-    for k, n in enumerate(names):
-        if run.rows[n].get("status") != "ok":
-            ax_iou.text(k, 0.01, "skipped", rotation=90, ha="center", va="bottom", fontsize=7)
-    if "none" in run.rows and run.rows["none"].get("status") == "ok":
-        ax_iou.axhline(run.rows["none"]["smoke_iou"], color="k", lw=0.8, ls="--",
-                       label="none (seed CAM)")
-        ax_iou.legend(fontsize=7)
-    ax_iou.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
-    ax_iou.set_ylabel("smoke IoU (per image)")
-    ax_iou.set_title("Smoke IoU after each pipeline", fontsize=9)
-    width = 0.8 / len(REGIONS)
-    for k, region in enumerate(REGIONS):
-        rates = [run.rows[n].get("fp_rate", {}).get(region, np.nan) for n in names]
-        ax_fp.bar(x + (k - (len(REGIONS) - 1) / 2) * width, rates, width, label=region,
-                  color=_REGION_COLORS[region], edgecolor="#444444", linewidth=0.4)
-    ax_fp.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
-    ax_fp.set_ylabel("share of region called smoke")
-    ax_fp.set_title("False positives by region (lower is better)", fontsize=9)
-    ax_fp.legend(fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
-
-
-def _bleed_image(image: np.ndarray, pred: np.ndarray, gt: np.ndarray,
-                 regions: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Image with true positives tinted cyan and false positives tinted by region."""
-    from matplotlib.colors import to_rgb
-
-    out = image.astype(np.float32)
-    layers = [(pred & gt, _TRUE_POSITIVE_COLOR)]
-    layers += [(pred & regions[name], _REGION_COLORS[name]) for name in REGIONS]
-    for mask, color in layers:
-        out[mask] = 0.35 * out[mask] + 0.65 * np.array(to_rgb(color)) * 255
-    return np.round(out).astype(np.uint8)
-
-
-def plot_bleed_overlays(
-    scenes: Any,
-    run: PipelineRun,
-    indices: Sequence[int],
-    pipelines: Sequence[str] | None = None,
-    threshold: float = 0.3,
-    tile_inches: float = 1.35,
-) -> Figure:
-    """Where each pipeline's smoke label lands: one row per pipeline, one column per image.
-
-    True positives are cyan; false positives are coloured by region (sky red, clouds/haze
-    magenta, chimney orange, ground yellow); the true smoke is outlined in white, so uncovered
-    smoke inside the outline is missed smoke.
-
-    Args:
-        scenes: The scenes.
-        run: From :func:`run_pipelines`.
-        indices: Which scenes (columns), e.g. :func:`pick_showcase`.
-        pipelines: Which rows (default: all that ran).
-        threshold: Pseudo-mask threshold.
-        tile_inches: Size of a tile.
-
-    Returns:
-        A matplotlib figure.
-    """
-    names = [n for n in (pipelines or run.cams) if n in run.cams]
-    regions = region_masks(scenes)
-    fig = Figure(figsize=(tile_inches * len(indices) + 1.2, tile_inches * len(names) + 0.9),
-                 layout="constrained")
-    axes = fig.subplots(len(names), len(indices), squeeze=False)
-    for r, name in enumerate(names):
-        for c, i in enumerate(indices):
-            ax = axes[r, c]
-            pred = run.cams[name][i] > threshold
-            region_i = {k: v[i] for k, v in regions.items()}
-            ax.imshow(_bleed_image(scenes.images[i], pred, scenes.smoke_masks[i], region_i))
-            _outline(ax, scenes.smoke_masks[i], "white")
-            _bare(ax)
-            if c == 0:
-                ax.set_ylabel(name, fontsize=8)
-    handles = [Patch(color=_TRUE_POSITIVE_COLOR, label="smoke (correct)")]
-    handles += [Patch(color=_REGION_COLORS[n], label=f"false: {n}") for n in REGIONS]
-    fig.legend(handles=handles, loc="outside lower center", ncol=5, fontsize=7)
-    fig.suptitle("Where the smoke label lands (white outline: true smoke)", fontsize=9)
-    return fig

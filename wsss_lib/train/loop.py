@@ -248,6 +248,17 @@ def _check_resumable(stored: dict[str, Any], config: TrainConfig, path: Path, ep
         )
 
 
+def _prepare_run_dir(run_path: Path) -> None:
+    """Create the run folder up front: an unusable one fails before an epoch is spent."""
+    try:
+        run_path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(
+            f"Cannot create the run folder {run_path} ({err.strerror or err}; a part of the path "
+            "may be a file). Pass a run_dir you can write to."
+        ) from err
+
+
 def train_classifier(
     config: TrainConfig,
     run_dir: str | os.PathLike[str] | None = None,
@@ -286,7 +297,8 @@ def train_classifier(
         A :class:`TrainedRun` with the networks in eval mode.
 
     Raises:
-        ValueError: on a single-class training set or a checkpoint of another config.
+        ValueError: on a single-class training set, a checkpoint of another config, or a
+            ``run_dir`` that cannot be created.
         FloatingPointError: when the loss becomes NaN/inf (the last good checkpoint is kept).
     """
     device = get_device(device)
@@ -304,6 +316,8 @@ def train_classifier(
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
 
     run_path = Path(run_dir) if run_dir is not None else None
+    if run_path is not None:
+        _prepare_run_dir(run_path)
     checkpoint = run_path / CHECKPOINT_NAME if run_path is not None else None
     history: list[dict[str, Any]] = []
     start = 0

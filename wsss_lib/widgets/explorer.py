@@ -106,7 +106,9 @@ def _assign(widget: Any, name: str, value: Any) -> None:
 
 
 def _caption(text: str) -> w.HTML:
-    return w.HTML(f"<b style='font-size:12px'>{html.escape(text)}</b>")
+    style = "font-size:12px; white-space:nowrap; overflow:hidden; text-overflow:ellipsis"
+    return w.HTML(f"<div style='{style}' title='{html.escape(text)}'><b>{html.escape(text)}</b>"
+                  "</div>")
 
 
 class CamExplorer:
@@ -156,7 +158,6 @@ class CamExplorer:
         self._build_controls()
         self._build_outputs()
         self.widget = self._layout()
-        self._sync_controls()
         self.apply(self.state)
 
     # ------------------------------------------------------------------ construction
@@ -254,7 +255,10 @@ class CamExplorer:
 
     def _build_outputs(self) -> None:
         names = ["image", "smoke", "chimney"] + [f"{s}.{k}" for s in SLOTS for k in ("cam", "mask")]
-        self.panels = {name: w.Image(format="png") for name in names}
+        size = f"{self.display_size}px"
+        # A fixed square box per panel: images of any size line up, and none is stretched.
+        self.panels = {name: w.Image(format="png", layout=w.Layout(
+            width=size, height=size, object_fit="contain")) for name in names}
         for name, panel in self.panels.items():
             panel.add_class(f"wsss-panel-{name.replace('.', '-')}")
         self.metrics = {slot: w.HTML() for slot in SLOTS}
@@ -265,20 +269,24 @@ class CamExplorer:
         self.status.add_class("wsss-status")
 
     def _panel(self, name: str, title: str) -> w.VBox:
-        return w.VBox([_caption(title), self.panels[name]])
+        return w.VBox([_caption(title), self.panels[name]],
+                      layout=w.Layout(width=f"{self.display_size + 8}px"))
 
     def _layout(self) -> w.VBox:
         image_box = w.VBox([self.source, self.index, self.image_info,
                             w.HBox([self.path, self.load_button]), self.upload])
         model_box = w.VBox([self.model_a, self.model_b, w.HBox([self.method, self.fusion]),
                             self.threshold, w.HBox(list(self.steps.values()))])
+        for box in (image_box, model_box, self.layers):
+            box.layout.margin = "0 12px 0 0"
         controls = w.HBox([image_box, model_box, self.layers, self.scales],
-                          layout=w.Layout(flex_flow="row wrap", gap="8px"))
+                          layout=w.Layout(flex_flow="row wrap"))
         truth = w.HBox([self._panel(n, PANEL_TITLES[n]) for n in ("image", "smoke", "chimney")])
         self.rows = {}
         for slot in SLOTS:
             panels = [self._panel(f"{slot}.{k}", PANEL_TITLES[k]) for k in ("cam", "mask")]
-            self.rows[slot] = w.VBox([self.row_titles[slot], w.HBox(panels), self.metrics[slot]])
+            self.metrics[slot].layout = w.Layout(width="330px", margin="24px 0 0 8px")
+            self.rows[slot] = w.VBox([self.row_titles[slot], w.HBox([*panels, self.metrics[slot]])])
         root = w.VBox([self.status, self.train_button, controls, truth, *self.rows.values()])
         root.add_class("wsss-explorer")
         return root
@@ -390,16 +398,28 @@ class CamExplorer:
                 "notebooks appear here automatically.")
 
     def apply(self, state: ExplorerState) -> None:
-        """Show ``state``: sync the controls and redraw only the panels whose inputs changed."""
+        """Show ``state``: sync the controls and redraw only the panels whose inputs changed.
+
+        Raises:
+            ValueError: ``state`` names a model or image source the explorer does not have.
+        """
+        for slot in SLOTS:
+            key = state.model(slot)
+            if key is not None and key not in self.data.models:
+                raise ValueError(f"Unknown model {key!r} for slot {slot!r}; cached models: "
+                                 f"{sorted(self.data.models)}.")
+        if state.source not in self.data.source_names():
+            raise ValueError(f"Unknown image source {state.source!r}; "
+                             f"known: {self.data.source_names()}.")
         self.state = state
-        self._sync_controls()
-        keys = panel_keys(state)
-        stale = stale_panels(self._shown, keys)
-        if not stale:
-            return
-        if any(not self.data.is_cached(state, s) for s in state.active_slots):
-            self._show_status("Computing CAM…")
         try:
+            self._sync_controls()
+            keys = panel_keys(state)
+            stale = stale_panels(self._shown, keys)
+            if not stale:
+                return
+            if any(not self.data.is_cached(state, s) for s in state.active_slots):
+                self._show_status("Computing CAM…")
             self._redraw(state, stale)
         except Exception as err:  # noqa: BLE001 - show any failure in the widget, keep it alive
             self._shown = None  # force a full redraw next time
@@ -425,7 +445,8 @@ class CamExplorer:
             slot, _, kind = name.partition(".")
             if kind == "metrics":
                 view = self.views[slot] = slot_view(self.data, state, slot)
-                self.metrics[slot].value = html.escape(view.text)
+                lines = "<br>".join(html.escape(part) for part in view.text.split(" · "))
+                self.metrics[slot].value = f"<div style='line-height:1.5'>{lines}</div>"
                 model = self.data.models.get(state.model(slot))
                 title = model.label if model else state.model(slot)
                 self.row_titles[slot].value = (

@@ -246,8 +246,11 @@ def chimney_sentence(metrics: Mapping[str, float], record: ImageRecord, who: str
     the ratio says how strongly the CAM concentrates on (> 1) or avoids (< 1) the chimney.
     """
     mass = metrics["cam_chimney_mass"]
-    if record.chimney_mask is None or not record.chimney_mask.any() or math.isnan(mass):
-        return f"{who}: this image has no chimney (or no CAM), so there is no chimney mass."
+    if record.chimney_mask is None or not record.chimney_mask.any():
+        return f"{who}: this image has no chimney, so there is no chimney mass."
+    if math.isnan(mass):  # a chimney but no activation at all
+        return (f"{who}: the CAM is zero everywhere on this image (the model sees nothing "
+                "smoke-like), so none of it lies on the chimney.")
     area = float(record.chimney_mask.mean())
     ratio = mass / area
     if ratio > 1.25:

@@ -35,10 +35,10 @@ FALSE_POSITIVE_COLOR = "#ff1744"
 #: Caption of each panel kind.
 PANEL_TITLES = {
     "image": "image",
-    "smoke": "smoke mask (ground truth)",
+    "smoke": "true smoke mask",
     "chimney": "chimney mask",
     "cam": "CAM overlay",
-    "mask": "pseudo-mask (red: on a chimney)",
+    "mask": "pseudo-mask (red: chimney)",
 }
 
 
@@ -183,8 +183,9 @@ def explorer_figure(data: ExplorerData, state: ExplorerState,
         label = (labels or {}).get(slot) or (cached.label if cached else state.model(slot))
         for ax, kind in zip(axes[row][:2], ("cam", "mask"), strict=True):
             ax.imshow(render_panel(data, state, f"{slot}.{kind}"), interpolation="nearest")
-            ax.set_title(f"model {slot.upper()}: {PANEL_TITLES[kind]}", fontsize=9)
-        text = _describe_state(state, view, label) + "\n\n" + view.text.replace(" · ", "\n")
+            ax.set_title(f"{slot.upper()}: {PANEL_TITLES[kind]}", fontsize=9)
+        text = _describe_state(state, view, f"model {slot.upper()}: {label}")
+        text += "\n\n" + view.text.replace(" · ", "\n")
         if view.notes:
             text += "\n" + "\n".join(view.notes)
         axes[row][2].text(0.0, 1.0, text, va="top", ha="left", fontsize=8,

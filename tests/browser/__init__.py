@@ -1,0 +1,1 @@
+"""Helpers for the real-browser tests (JupyterLab + headless Chromium via Playwright)."""
