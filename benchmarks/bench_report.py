@@ -169,8 +169,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
         rows = _notebook_rows(summary, out)
         rerun = None if args.no_rerun else _run_report(args, notebooks, out, cache)
-        rerun_counts = (json.loads((out / "summary.json").read_text(encoding="utf-8"))["counts"]
-                        if rerun is not None else None)
+        rerun_summary = (json.loads((out / "summary.json").read_text(encoding="utf-8"))
+                         if rerun is not None else None)
     finally:
         if args.keep:
             print(f"kept {work}")
@@ -187,7 +187,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "wsss_report_wall_s": round(cold, 3),
         "runner_total_wall_time_s": summary["total_wall_time_s"],
         "rerun_wall_s": None if rerun is None else round(rerun, 3),
-        "rerun_counts": rerun_counts,
+        "rerun_counts": None if rerun_summary is None else rerun_summary["counts"],
+        "rerun_executed": None if rerun_summary is None else [
+            n["name"] for n in rerun_summary["notebooks"] if n["status"] != "skipped"],
     }
     _print_rows(rows)
     counts = summary["counts"]
@@ -195,7 +197,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           f"({counts['ok']} ok, {counts['failed']} failed); the runner itself measured "
           f"{summary['total_wall_time_s']:.1f} s (the rest is the command's start-up).")
     if rerun is not None:
-        print(f"re-run with nothing changed: {rerun:.1f} s ({rerun_counts})")
+        executed = results["rerun_executed"]
+        print(f"re-run: {rerun:.1f} s wall, {results['rerun_counts']['skipped']} notebooks "
+              "skipped as unchanged" + (f"; re-executed (changed since the first run, e.g. "
+                                        f"edited meanwhile, or failed in it): {executed}"
+                                        if executed else ""))
     path = write_results("report", results, args.out)
     print(f"wrote {path}")
     return results

@@ -52,6 +52,8 @@ TINY = {
     "supervised_epochs": 1,
     "n_examples": 1,
     "vit_epochs": None,
+    "vit_lr": None,
+    "cnn_output_stride": None,
 }
 
 
@@ -73,7 +75,7 @@ def test_levels_are_validated_and_sorted_by_strength():
 
 
 def test_model_config_shares_the_plain_train_split_cache_key_at_its_own_level():
-    S = {**TINY, "vit_epochs": 3}
+    S = {**TINY, "vit_epochs": 3, "vit_lr": 2e-4}
     plain = TrainConfig(
         paradigm="single",
         model=ModelSpec("resnet18"),
@@ -86,7 +88,10 @@ def test_model_config_shares_the_plain_train_split_cache_key_at_its_own_level():
     swept = bias_model_config(S, "cnn", 0.5, 0.5, seed=2)
     assert swept.data.overrides == {"p_chimney_given_smoke": 0.5, "p_chimney_given_clean": 0.5}
     vit = bias_model_config(S, "vit", 1.0, 0.0, seed=0)
-    assert vit.model == ModelSpec("vit_tiny", {"patch_size": 8}) and vit.epochs == 3
+    assert vit.model == ModelSpec("vit_tiny", {"patch_size": 8})
+    assert (vit.epochs, vit.lr) == (3, 2e-4)
+    strided = bias_model_config({**S, "cnn_output_stride": 16}, "cnn", 0.5, 0.5, seed=0)
+    assert strided.model == ModelSpec("resnet18", {"output_stride": 16})
     with pytest.raises(ValueError, match="architecture"):
         bias_model_config(S, "mlp", 0.5, 0.5, seed=0)
     sup = supervised_config(S)

@@ -180,6 +180,21 @@ def test_fusion_verdicts_follow_the_numbers():
     assert noisy[1].endswith("within noise.")
 
 
+def test_fusion_verdicts_refuse_to_judge_equal_seeds():
+    summary = _summary(0.09, -0.02)
+    summary["strong / last layer"]["smoke_iou"] = 0.305  # within MIN_SEED_GAP of the weak seed
+    lines = R.fusion_verdicts(summary)
+    assert lines[0].startswith("The two seeds are about equally good here")
+    assert "cannot be tested here" in lines[3] and "HOLDS" not in lines[3]
+
+
+def test_blank_share_counts_all_zero_maps():
+    cams = np.zeros((4, 5, 5), dtype=np.float32)
+    cams[1, 2, 2] = 0.5
+    assert R.blank_share(cams) == 0.75
+    assert R.blank_share(torch.ones(2, 3, 3)) == 0.0
+
+
 def test_seeds_are_ranked_by_measured_iou():
     summary = _summary(0.0, 0.0)
     summary["weak / last layer"]["smoke_iou"] = 0.9  # the "weak" model scores higher here

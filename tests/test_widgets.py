@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from browser.explorer_fixture import demo_entry, demo_networks
 from PIL import Image
 
-from wsss_lib.data import load_split, to_tensor_batch
-from wsss_lib.models import build_classifier
 from wsss_lib.train import DataSpec, ModelSpec, TrainConfig, run_dir_for
 from wsss_lib.widgets import (
     CachedModel,
@@ -70,24 +69,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> CamExplorer:
 
 
 def _entry(key: str) -> CachedModel:
-    return CachedModel(key=key, run_dir=Path(key), paradigm="single", model_name="resnet18",
-                       teacher_name=None, image_size=32, epochs=1, seed=0, val_acc=None,
-                       config={})
+    return demo_entry(key)
 
 
 @pytest.fixture(scope="module")
 def networks() -> dict[str, torch.nn.Module]:
-    """Two untrained CNNs whose CAMs are non-trivial: the head bias puts the score map's zero
-    at its median over the test images, so about half of the pixels activate."""
-    images = to_tensor_batch(load_split("test", image_size=32, n_images=12).images)
-    nets = {}
-    for seed, key in enumerate(("net-a", "net-b")):
-        torch.manual_seed(seed)
-        model = build_classifier("resnet18", img_size=32, output_stride=8).eval()
-        with torch.no_grad():
-            model.classifier.bias -= model(images).score_map.median()
-        nets[key] = model
-    return nets
+    """Two untrained CNNs with non-trivial CAMs (see ``browser/explorer_fixture.py``)."""
+    return demo_networks(n_images=12)
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +83,7 @@ def shared_explorer(networks: dict[str, torch.nn.Module]) -> CamExplorer:
     data = ExplorerData([_entry(k) for k in networks], image_size=32, n_images=12,
                         networks=networks)
     index = first_informative_index(data.records("test"))
-    return CamExplorer(data, ExplorerState(source="test", index=index, model_a="net-a"),
+    return CamExplorer(data, ExplorerState(source="test", index=index, model_a="demo-a"),
                        display_size=64)
 
 
@@ -105,7 +93,7 @@ def explorer(shared_explorer: CamExplorer) -> CamExplorer:
     computed once per module, which keeps these tests fast)."""
     data = shared_explorer.data
     shared_explorer.apply(ExplorerState(source="test", index=first_informative_index(
-        data.records("test")), model_a="net-a"))
+        data.records("test")), model_a="demo-a"))
     return shared_explorer
 
 
@@ -198,7 +186,7 @@ def test_chimney_sentence_compares_with_an_even_map() -> None:
 
 def test_layers_for_model_drops_layers_the_model_lacks(
         networks: dict[str, torch.nn.Module]) -> None:
-    cnn = networks["net-a"]
+    cnn = networks["demo-a"]
     assert layers_for_model(cnn, "gradcam", ()) == (("layer4",), ())  # its default
     layers, notes = layers_for_model(cnn, "gradcam", ("blocks.3.norm1",))  # a ViT layer
     assert layers == ("layer4",) and "blocks.3.norm1" in notes[0]
@@ -308,7 +296,7 @@ def test_method_layers_and_steps_recompute_what_they_must(explorer: CamExplorer)
 
 def test_comparing_two_models_shows_a_second_row(explorer: CamExplorer) -> None:
     assert explorer.rows["b"].layout.display == "none"
-    explorer.model_b.value = "net-b"
+    explorer.model_b.value = "demo-b"
     assert explorer.state.active_slots == ("a", "b")
     assert explorer.rows["b"].layout.display is None
     assert "smoke IoU" in explorer.metrics["b"].value

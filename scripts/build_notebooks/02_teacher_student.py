@@ -37,8 +37,9 @@ classification accuracy on `test` (chimneys predict smoke, as in training) and `
 (they do not), over several seeds, and put the paper's numbers beside ours, clearly labelled:
 they come from real data, bigger networks and 512-px images, ours from a synthetic benchmark.
 
-Run time: with the `quick` profile (tiny images, one epoch) the notebook only checks that
-everything runs, and its numbers mean nothing. The `full` profile is the real experiment.
+Run time: with the `quick` profile (tiny images, one epoch, and timm's miniature `test_resnet` /
+`test_vit` in place of ResNet-18 / ViT-Tiny) the notebook only checks that everything runs, and
+its numbers mean nothing. The `full` profile is the real experiment.
 Every trained model is cached; notebooks 03–07 reuse the same teacher and students."""),
     ("parameters", """\
 profile = "quick"  # "quick": tiny data/epochs for tests (<~40 s); "full": the real experiment

@@ -34,7 +34,7 @@ our optimum, and does λ matter at all beyond seed noise?
 
 The teacher is the same cached CNN as in notebook 02 (same training settings, shared across
 notebooks 02–07), so only the students are trained here. The `quick` profile sweeps fewer λ
-values on tiny data and only checks that everything runs."""),
+values with miniature networks on tiny data and only checks that everything runs."""),
     ("parameters", """\
 profile = "quick"  # "quick": tiny data/epochs for tests (<~40 s); "full": the real experiment
 output_dir = "."  # where metrics.json and figures are written

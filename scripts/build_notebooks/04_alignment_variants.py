@@ -29,7 +29,8 @@ The paper (real data) reports global cosine 47.37 % > channel cosine 46.85 % > s
 43.70 %, and L1 38.39 %, L2 33.74 %. We rerun that table on the synthetic benchmark, add the
 no-projection and feature-target variants, and ask what each choice does to the chimney
 shortcut. All students are CNN→ViT with λ = 1 and the same cached teacher as notebooks 02–03.
-The `quick` profile runs a few variants on tiny data and only checks that everything runs."""),
+The `quick` profile runs a few variants with miniature networks on tiny data and only checks
+that everything runs."""),
     ("parameters", """\
 profile = "quick"  # "quick": tiny data/epochs for tests (<~40 s); "full": the real experiment
 output_dir = "."  # where metrics.json and figures are written
@@ -94,8 +95,9 @@ print("gradient of spatial cosine w.r.t. the student map: max |grad| =",
     ("markdown", """\
 ## 2 · With and without the projection
 
-The student's patch tokens have 192 channels (ViT-Tiny); the teacher's score map has one. A
-distance between them is undefined, and the loss says so instead of guessing:"""),
+The student's patch tokens have 192 channels (ViT-Tiny; 64 for the quick profile's miniature
+ViT); the teacher's score map has one. A distance between them is undefined, and the loss says so
+instead of guessing:"""),
     ("code", """\
 sets = method.evaluation_sets(S)
 reference = method.train_or_load(method.alignment_config(S, "global_cosine", S.seeds[0]))

@@ -52,7 +52,7 @@ output_dir = "."  # where metrics.json and figures are written
 clip_weights = None  # open_clip ViT-B-32 checkpoint file (None: look in open_clip's cache)
 sam_weights = None  # SAM checkpoint, e.g. sam_vit_b_01ec64.pth (None: <cache>/weights)
 n_eval = None  # test images evaluated (None: from profile)
-seed_cam = None  # seed CAM: "gradcam_fused", "gradcam_last" or "cam" (None: from profile)
+seed_cam = None  # seed CAM: "cam", "gradcam_fused" or "gradcam_last" (None: from profile)
 scales = None  # multi-scale factors, e.g. [0.5, 1.0, 1.5, 2.0] (None: from profile)
 threshold = None  # pseudo-mask threshold (None: from profile; paper 0.3)
 affinity_bg_thresh = None  # CAM value below which AffinityNet labels background (None: profile)
@@ -83,10 +83,12 @@ print({k: S[k] for k in ("image_size", "n_test", "n_eval", "seed_cam", "scales")
 ## 1 · The seed CAMs
 
 The seed is the teacher-student ViT of notebook 02 (loaded from the model cache). `seed_cam`
-picks its CAM: `"gradcam_fused"` (Grad-CAM fused over the paper's four blocks, notebook 05),
-`"gradcam_last"` (the last of them) or `"cam"` (the classifier's score map, what notebooks
-02–04 report). Each comes single-scale and multi-scale; every pipeline starts from one of the
-two."""),
+picks its CAM: `"cam"` (the classifier's score map, what notebooks 02–04 report: the default,
+so the `none` row below is notebook 02's number on these images), `"gradcam_fused"` (Grad-CAM
+fused over the paper's four blocks, notebook 05) or `"gradcam_last"` (the last of them). Grad-CAM
+of a small ViT can be blank on many images (notebook 05 counts them), and a refiner cannot
+refine an empty map. Each seed comes single-scale and multi-scale; every pipeline starts from
+one of the two."""),
     ("code", """\
 model = train_or_load(teacher_student_config(S, S.train_seed)).model
 scenes = R.evaluation_scenes(S)
@@ -105,7 +107,9 @@ print(f"{len(scenes)} test images ({n_smoke} with smoke) at {S.image_size} px; s
 - **AffinityNet** (`AffinityRefiner`): *learns* which pixels belong together from the confident
   parts of training CAMs (cells with CAM ≥ `fg` are smoke, < `bg` background, the rest ignored),
   then random-walks the CAM along those affinities. It is fitted here on CAMs of training images
-  (never on the test images it is scored on).
+  (never on the test images it is scored on). The printed pair counts matter: without
+  background-background and smoke-background pairs it never learns what separates smoke from
+  its surroundings (min-max CAMs rarely fall below the paper's 1e-4; try `affinity_bg_thresh`).
 - **CLIP** (`ClipRefiner`): multiplies the CAM by how much each image patch resembles "smoke"
   prompts rather than "sky / clouds / chimney" prompts in CLIP's joint space.
 - **SAM** (`SamRefiner`): unions the seed with every Segment Anything mask that overlaps it
@@ -210,8 +214,8 @@ print("wrote", output_dir / "metrics.json")"""),
     ("markdown", """\
 ## What to try next
 
-- Switch `seed_cam` to `"cam"` or `"gradcam_last"`: does the ranking of refiners depend on the
-  seed? (A sharper seed leaves the CRF less to fix.)
+- Switch `seed_cam` to `"gradcam_fused"` or `"gradcam_last"`: does the ranking of refiners
+  depend on the seed? (A sharper seed leaves the CRF less to fix.)
 - Raise `affinity_bg_thresh` to 0.05: min-max CAMs rarely reach 1e-4, so AffinityNet may see
   few background cells (the printed pair counts tell) and learn that everything is alike.
 - Try PAR with fewer iterations (`PixelAdaptiveRefiner(iterations=3)`): how far does the bleed

@@ -61,6 +61,15 @@ def find_chromium() -> str:
     raise BrowserUnavailable("Chromium not found; install it with `apt-get install chromium`.")
 
 
+def playwright_api() -> Any:
+    """Playwright's ``sync_playwright``, or raise :class:`BrowserUnavailable`."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as err:
+        raise BrowserUnavailable(f"The playwright package is not installed ({err}).") from err
+    return sync_playwright
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -86,10 +95,14 @@ class JupyterLab:
         root: Folder served (the notebook lives there).
         scratch: Folder for the private Jupyter/IPython/matplotlib settings and the server log.
         env: Extra environment for the server and its kernels (e.g. ``WSSS_CACHE``).
+        preload: Python code every kernel runs at start-up (an IPython startup file), e.g.
+            heavy imports, so they overlap with the browser loading the page.
     """
 
-    def __init__(self, root: Path, scratch: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, scratch: Path, env: dict[str, str] | None = None,
+                 preload: str = "") -> None:
         self.root = Path(root)
+        self.preload = preload
         self.scratch = Path(scratch)
         self.port = free_port()
         self.token = secrets.token_hex(16)
@@ -104,6 +117,10 @@ class JupyterLab:
             "MPLCONFIGDIR")}
         for folder in dirs.values():
             folder.mkdir(parents=True, exist_ok=True)
+        if self.preload:
+            startup = dirs["IPYTHONDIR"] / "profile_default" / "startup"
+            startup.mkdir(parents=True, exist_ok=True)
+            (startup / "00-preload.py").write_text(self.preload + "\n")
         settings = dirs["JUPYTER_CONFIG_DIR"] / "lab" / "user-settings"
         for name, values in LAB_SETTINGS.items():
             path = settings / name
@@ -141,9 +158,12 @@ class JupyterLab:
 
         wait_until(ready, timeout, "JupyterLab to answer on its REST API", interval=0.5)
 
-    def api(self, method: str, path: str) -> Any:
-        request = urllib.request.Request(f"{self.url}{path}", method=method,
-                                         headers={"Authorization": f"token {self.token}"})
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the server's REST API; ``body`` is sent as JSON; returns the decoded answer."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}{path}", method=method, data=data,
+                                         headers={"Authorization": f"token {self.token}",
+                                                  "Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=10) as response:
             body = response.read()
         return json.loads(body) if body else None
@@ -154,6 +174,11 @@ class JupyterLab:
         for session in sessions:
             self.api("DELETE", f"/api/sessions/{session['id']}")
         return len(sessions)
+
+    def start_kernel_for(self, notebook: str) -> None:
+        """Start the notebook's kernel session now (the page attaches to it when it opens)."""
+        self.api("POST", "/api/sessions", {"path": notebook, "name": notebook, "type": "notebook",
+                                           "kernel": {"name": "python3"}})
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
@@ -183,10 +208,10 @@ class JupyterLab:
 
 
 @contextmanager
-def running_lab(root: Path, scratch: Path,
-                env: dict[str, str] | None = None) -> Iterator[JupyterLab]:
+def running_lab(root: Path, scratch: Path, env: dict[str, str] | None = None,
+                preload: str = "") -> Iterator[JupyterLab]:
     """A started :class:`JupyterLab`, always stopped on exit."""
-    lab = JupyterLab(root, scratch, env)
+    lab = JupyterLab(root, scratch, env, preload)
     try:
         lab.start()
         yield lab
@@ -202,10 +227,7 @@ def chromium_page(viewport: tuple[int, int] = (1300, 1900)) -> Iterator[Any]:
         BrowserUnavailable: Playwright or Chromium is missing or cannot start.
     """
     executable = find_chromium()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as err:
-        raise BrowserUnavailable(f"The playwright package is not installed ({err}).") from err
+    sync_playwright = playwright_api()
     with sync_playwright() as playwright:
         try:
             browser = playwright.chromium.launch(executable_path=executable, headless=True,

@@ -196,7 +196,8 @@ def bias_model_config(S: Mapping[str, Any], arch: str, p_smoke: float, p_clean: 
     Args:
         S: Notebook settings (``image_size``, ``n_train``, ``n_val``, ``epochs``, ``batch_size``,
             ``lr``, ``cnn_model``, ``vit_model``, ``vit_patch_size``; optional
-            ``cnn_output_stride`` (None: the model's own, 32 for a ResNet) and ``vit_epochs``).
+            ``cnn_output_stride`` (None: the model's own, 32 for a ResNet), ``vit_epochs`` and
+            ``vit_lr`` (None: ``epochs`` and ``lr``).
         arch: ``"cnn"`` or ``"vit"``.
         p_smoke, p_clean: The training split's ``P(chimney | smoke)`` and ``P(chimney | clean)``
             (validation uses the same level).
@@ -208,16 +209,18 @@ def bias_model_config(S: Mapping[str, Any], arch: str, p_smoke: float, p_clean: 
     from wsss_lib.train import TrainConfig
 
     (p_smoke, p_clean), = cooccurrence_levels([(p_smoke, p_clean)])
-    epochs = S["epochs"]
-    if arch == "vit" and S.get("vit_epochs") is not None:
-        epochs = S["vit_epochs"]
+    epochs, lr = S["epochs"], S["lr"]
+    if arch == "vit":
+        # ViTs trained from scratch need a smaller learning rate and more steps than a ResNet.
+        epochs = S.get("vit_epochs") or epochs
+        lr = S.get("vit_lr") or lr
     return TrainConfig(
         paradigm="single",
         model=_model_spec(S, arch),
         data=_data_spec(S, p_smoke, p_clean),
         epochs=int(epochs),
         batch_size=int(S["batch_size"]),
-        lr=float(S["lr"]),
+        lr=float(lr),
         seed=int(seed),
     )
 

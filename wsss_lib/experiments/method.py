@@ -43,7 +43,7 @@ from wsss_lib.train import (
     evaluate_model,
     get_or_train,
 )
-from wsss_lib.train.paradigms import StepOutput, _accuracy, _bce, teacher_target
+from wsss_lib.train.paradigms import StepOutput, teacher_target
 
 __all__ = [
     "ALIGNMENT_LABELS",
@@ -291,10 +291,6 @@ def teacher_config(S: Mapping[str, Any], seed: int = 0) -> TrainConfig:
     return single_config(S, "cnn", seed)
 
 
-def _kt_spec(lam: float, **kt: Any) -> KTSpec:
-    return KTSpec(lam=lam, **kt)
-
-
 def teacher_student_config(
     S: Mapping[str, Any],
     seed: int = 0,
@@ -321,7 +317,7 @@ def teacher_student_config(
         paradigm="teacher_student",
         student=model_spec(S, student),
         teacher=model_spec(S, teacher),
-        kt=_kt_spec(lam, **kt),
+        kt=KTSpec(lam=lam, **kt),
         **_common(S, seed),
     )
 
@@ -333,7 +329,7 @@ def co_training_config(S: Mapping[str, Any], seed: int = 0, *, lam: float = 1.0,
         paradigm="co_training",
         student=model_spec(S, "vit"),
         teacher=model_spec(S, "cnn"),
-        kt=_kt_spec(lam, **kt),
+        kt=KTSpec(lam=lam, **kt),
         **_common(S, seed),
     )
 
@@ -387,7 +383,9 @@ class ScoreMapTeacherStudent(TeacherStudent):
 
     def step(self, batch: dict[str, Tensor]) -> StepOutput:
         images, labels = batch["image"], batch["label"]
-        out, logits, bce = _bce(self.modules["student"], images, labels)
+        student = self.modules["student"]
+        out = student(images)
+        bce = student.classification_loss(out, labels)
         with torch.no_grad():
             target = teacher_target(
                 self.modules["teacher"](images, layers=self._teacher_layers),
@@ -395,8 +393,11 @@ class ScoreMapTeacherStudent(TeacherStudent):
                 self.teacher_layer,
             )
         weighted_kt, kt_value = self._kt_term(out.score_map, target)
+        correct = ((out.logits.detach()[:, 0] > 0) == (labels > 0.5)).sum().item()
         return StepOutput(
-            bce + weighted_kt, {"bce": bce, "kt": kt_value}, {"acc": _accuracy(logits, labels)}
+            bce + weighted_kt,
+            {"bce": bce, "kt": kt_value},
+            {"acc": (float(correct), float(labels.numel()))},
         )
 
 

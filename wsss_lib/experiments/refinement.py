@@ -54,6 +54,7 @@ from wsss_lib.utils import get_device
 __all__ = [
     "GAIN_COLUMNS",
     "METRIC_COLUMNS",
+    "MIN_SEED_GAP",
     "PAPER_FUSION",
     "PAPER_POSTPROCESS",
     "PAPER_SCALES",
@@ -66,6 +67,7 @@ __all__ = [
     "Pipeline",
     "PipelineRun",
     "SEED_CAMS",
+    "blank_share",
     "cam_row",
     "clip_step",
     "evaluate_variants",
@@ -132,6 +134,7 @@ _ROW_METRICS = (
 )
 # Row entries that are fractions (converted by percent_rows); "fp_rate" holds a dict of them.
 _FRACTION_KEYS = frozenset(_ROW_METRICS) | {
+    "blank_share",
     "gain", "ci95", "improved_share", "gain_vs_none", "fp_rate", "fp_share",
 }
 #: Table columns (entry key -> header) of CAM variants and pipelines; values in %.
@@ -142,6 +145,7 @@ METRIC_COLUMNS: dict[str, str] = {
     "chimney_fp_rate": "chimney FP",
     "distractor_fp_rate": "cloud/haze FP",
     "cam_chimney_mass": "CAM mass on chimney",
+    "blank_share": "blank CAMs",
 }
 #: Columns of the paper comparison (:func:`fusion_summary`); values in %, gains in points.
 GAIN_COLUMNS: dict[str, str] = {
@@ -163,6 +167,10 @@ PIPELINE_COLUMNS: dict[str, str] = {
 PIPELINE_KEEP: tuple[str, ...] = (
     "status", "smoke_iou", "gain_vs_none", "precision", "recall", "fp_rate", "seconds",
 )
+#: A map whose maximum is at most this is blank (min-max normalisation maps all-zero to zero).
+_BLANK_LEVEL = 1e-6
+#: Smallest gap in last-layer smoke IoU for :func:`fusion_verdicts` to call one seed the weaker.
+MIN_SEED_GAP = 0.02
 #: Seed CAMs of notebook 06 (:func:`seed_cams`).
 SEED_CAMS = ("gradcam_fused", "gradcam_last", "cam")
 
@@ -529,12 +537,20 @@ def fusion_variants(
     return variants
 
 
+def blank_share(cam: Tensor | np.ndarray) -> float:
+    """Share of images whose CAM ``[N, H, W]`` is blank (all zero): Grad-CAM gives such maps when
+    the ReLU removes everything (a network that has not learned, or a layer the logit ignores);
+    their pseudo-mask is empty, which scores 0 smoke IoU on a smoke image."""
+    flat = np.asarray(cam, dtype=np.float32).reshape(len(cam), -1)
+    return float((flat.max(axis=1) <= _BLANK_LEVEL).mean()) if len(flat) else math.nan
+
+
 def _metric_row(cam: Tensor | np.ndarray, scenes: Any, threshold: float) -> dict[str, float]:
     metrics = evaluate_cams(
         cam, scenes.smoke_masks, chimney_masks=scenes.chimney_masks, labels=scenes.labels,
         threshold=threshold, distractor_masks=scenes.distractor_masks,
     )
-    return {k: float(metrics[k]) for k in _ROW_METRICS}
+    return {**{k: float(metrics[k]) for k in _ROW_METRICS}, "blank_share": blank_share(cam)}
 
 
 def cam_row(
@@ -716,6 +732,12 @@ def fusion_verdicts(summary: Mapping[str, Mapping[str, float]]) -> list[str]:
     fused = {s: summary[f"{s} / fused (mean)"] for s in (weak, strong)}
     lines = [f"Weaker seed here: {weak} (last-layer smoke IoU {_pct(single[weak])}); stronger: "
              f"{strong} ({_pct(single[strong])})."]
+    distinct = single[strong] - single[weak] >= MIN_SEED_GAP
+    if not distinct:
+        lines[0] = (f"The two seeds are about equally good here (last-layer smoke IoU "
+                    f"{_pct(single[weak])} for {weak}, {_pct(single[strong])} for {strong}; less "
+                    f"than {100 * MIN_SEED_GAP:.0f} points apart), so the poor-vs-good-seed "
+                    "comparison cannot be tested on these models.")
     for s in (weak, strong):
         lines.append(
             f"Fusing the layers changes the {s} seed's smoke IoU by {_gain_phrase(fused[s])}: "
@@ -724,7 +746,9 @@ def fusion_verdicts(summary: Mapping[str, Mapping[str, float]]) -> list[str]:
     helps_weak_more = fused[weak]["gain"] > fused[strong]["gain"]
     helps_weak = fused[weak]["gain"] > 0 and _significant(fused[weak])
     hurts_strong = fused[strong]["gain"] <= 0
-    if helps_weak and helps_weak_more:
+    if not distinct:
+        claim = "cannot be tested here: the two seeds are not a poor and a good one"
+    elif helps_weak and helps_weak_more:
         claim = ("HOLDS here" if hurts_strong else
                  "holds in part here: fusion helps the weaker seed more, but it does not hurt the "
                  "stronger one")

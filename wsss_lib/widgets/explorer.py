@@ -231,7 +231,8 @@ class CamExplorer:
         self.threshold = w.FloatSlider(description="threshold", min=0.0, max=1.0, step=0.05,
                                        readout_format=".2f", continuous_update=True, style=style,
                                        layout=wide)
-        self.steps = {name: w.Checkbox(description=label, indent=False)
+        self.steps = {name: w.Checkbox(description=label, indent=False,
+                                       layout=w.Layout(width="auto", margin="0 12px 0 0"))
                       for name, (label, _) in POSTPROCESS_STEPS.items()}
         self.train_button = w.Button(description="Train the quick model", button_style="warning",
                                      icon="play", layout=w.Layout(width="220px"))
