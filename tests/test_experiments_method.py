@@ -257,3 +257,32 @@ def test_alignment_verdicts_and_table():
 def test_configs_round_trip_through_json():
     for config in M.paradigm_configs(TINY, 2).values():
         assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+
+
+# ---------------------------------------------------------------------------------- figures
+
+
+def test_method_figures_draw_ours_and_label_the_paper():
+    from wsss_lib import viz_method
+
+    rows = [_row(name, s, 0.1 * (i + 1) + 0.01 * s) for s in (0, 1)
+            for i, name in enumerate(M.PARADIGM_ROWS)]
+    summary = M.summarize(rows)
+    fig = viz_method.plot_metric_bars(summary, ["smoke_iou", "accuracy"],
+                                      labels=M.PARADIGM_SHORT, paper=M.PAPER_PARADIGMS)
+    smoke_ax = fig.axes[0]
+    assert len(fig.axes) == 2 and len(smoke_ax.patches) == len(M.PARADIGM_ROWS)
+    expected = 100 * summary["co_training"]["smoke_iou"]
+    assert smoke_ax.patches[-1].get_height() == pytest.approx(expected)
+    assert smoke_ax.get_legend().get_texts()[0].get_text() == "paper, real data"
+
+    by_lam = M.summarize([{**_row(str(lam), s, 0.2 + lam / 10), "lam": lam}
+                          for lam in (0.0, 0.5, 1.0) for s in (0, 1)], key="lam")
+    fig = viz_method.plot_lambda_curve(by_lam, M.PAPER_LAMBDA)
+    assert "paper, real data" in fig.axes[1].get_title()
+    assert fig.axes[0].lines[0].get_ydata()[-1] == pytest.approx(100 * by_lam[1.0]["smoke_iou"])
+
+    fig = viz_method.plot_alignment({"a": summary["single_cnn"]})
+    assert len(fig.axes) == 3
+    with pytest.raises(ValueError, match="non-empty"):
+        viz_method.plot_alignment({})
