@@ -38,7 +38,7 @@ TINY = {
     "image_size": 32,
     "n_train": 16,
     "n_val": 8,
-    "n_test": 24,
+    "n_test": 16,
     "epochs": 1,
     "batch_size": 16,
     "lr": 1e-3,
@@ -196,6 +196,10 @@ def test_cam_gallery_checks_shapes_and_draws_one_row_per_image():
         cam_gallery(images, {"CAM": cam}, annotations={"CAM": ["x"]})
     with pytest.raises(ValueError, match="at least one column"):
         cam_gallery(images, {})
+    # Real data has no chimney masks: None columns and outlines are skipped.
+    fig = cam_gallery(images, {"chimney mask": None, "CAM": cam},
+                      outlines={"chimney": (None, "orange")}, show_image=False)
+    assert len([ax for ax in fig.axes if ax.images]) == 3
 
 
 def test_threshold_sweep_figure_labels_oracle_as_upper_bound():

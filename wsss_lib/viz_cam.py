@@ -58,6 +58,8 @@ def _column_arrays(
         )
     out: dict[str, np.ndarray] = {}
     for name, maps in columns.items():
+        if maps is None:  # e.g. scenes.chimney_masks of real data without chimney masks
+            continue
         arr = _as_numpy(maps)
         if arr.ndim == 4 and arr.shape[1] == 1:
             arr = arr[:, 0]
@@ -111,11 +113,12 @@ def cam_gallery(
     Args:
         images: ``uint8 [N, H, W, 3]`` (or float in ``[0, 1]``), e.g. ``scenes.images[idx]``.
         columns: Ordered ``name -> [N, H, W]`` maps (numpy or torch), e.g.
-            ``{"smoke mask": smoke, "chimney mask": chimney, "CNN CAM": cam_cnn}``.
+            ``{"smoke mask": smoke, "chimney mask": chimney, "CNN CAM": cam_cnn}``. ``None``
+            values are skipped, so ``scenes.chimney_masks`` of real data can be passed as is.
         row_titles: One label per image, written left of the row (e.g. ``"test_decoupled:
             chimney, no smoke"``).
         outlines: ``name -> (masks bool [N, H, W], colour)`` outlined on the soft-map columns,
-            e.g. ``{"smoke": (smoke, SMOKE_COLOR)}``; listed in the legend.
+            e.g. ``{"smoke": (smoke, SMOKE_COLOR)}``; listed in the legend (None masks skipped).
         annotations: ``column name -> one short text per image``, printed in the panel's
             corner (e.g. the classifier's smoke probability). Use ``"image"`` for the first column.
         cam_threshold: When given, the pseudo-mask ``map > cam_threshold`` of every soft-map column
@@ -149,6 +152,8 @@ def cam_gallery(
         raise ValueError(f"row_titles has {len(row_titles)} entries for {n} images.")
     outline_arrays: list[tuple[str, np.ndarray, str]] = []
     for name, (masks, color) in (outlines or {}).items():
+        if masks is None:
+            continue
         arr = _as_numpy(masks).astype(bool)
         if arr.shape != (n, *size):
             raise ValueError(
@@ -157,6 +162,8 @@ def cam_gallery(
             )
         outline_arrays.append((str(name), arr, color))
     panel_names = (["image"] if show_image else []) + list(cols)
+    if not panel_names:
+        raise ValueError("Nothing to draw: every column is None and show_image is False.")
     for name, texts in (annotations or {}).items():
         if name not in panel_names:
             raise ValueError(f"annotations names column {name!r}; columns are {panel_names}.")

@@ -97,7 +97,7 @@ EXAMPLE_KINDS: tuple[tuple[str, int, bool, str], ...] = (
 )
 
 # Image-classification metrics: undefined for the supervised segmenter.
-_CLASSIFIER_ONLY = ("accuracy", "accuracy_decoupled", "shortcut_gap")
+_CLASSIFIER_ONLY = ("accuracy", "accuracy_decoupled", "shortcut_gap", "train_accuracy")
 _ARCH_TITLES = {"cnn": "CNN", "vit": "ViT"}
 _ARCH_COLORS = {"cnn": "#1f77b4", "vit": "#d62728"}
 _MIN_SMOKE_FRACTION = 0.02  # gallery smoke must cover at least 2 % of the image to be readable
@@ -474,7 +474,7 @@ def sweep_curves(
 # ------------------------------------------------------------------------------ reporting
 
 
-def _pct(value: float) -> float | None:
+def _pct(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else round(100.0 * value, 2)
 
 
@@ -491,13 +491,13 @@ def bias_results(
     ref_iou = math.nan if supervised is None else float(supervised["smoke_iou"])
     results: dict[str, dict[str, Any]] = {}
     keys = [f"{m}{s}" for m in METRIC_KEYS for s in TEST_SPLITS.values()] + [
-        "shortcut_gap", "best_threshold_iou", "oracle_iou"
+        "shortcut_gap", "train_accuracy", "best_threshold_iou", "oracle_iou"
     ]
     for row in summary:
         out: dict[str, Any] = {"model": row["model"], "level": row["level"],
                                "n_seeds": row["n_seeds"]}
         for key in keys:
-            out[key] = _pct(row[key])
+            out[key] = _pct(row.get(key))
             if row.get(f"{key}_std") is not None and row["n_seeds"] > 1:
                 out[f"{key}_std"] = _pct(row[f"{key}_std"])
         out["best_threshold"] = row["best_threshold"]
@@ -520,11 +520,15 @@ def bias_metrics(
     findings: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The whole ``metrics.json`` of notebook 01: results in %, the paper's numbers, notes."""
+    cnn = bias_model_config(S, "cnn", *DEFAULT_LEVELS[0], seed=0)
+    vit = bias_model_config(S, "vit", *DEFAULT_LEVELS[0], seed=0)
     setup = (
         f"Ours: synthetic scenes at {S['image_size']} px, {S['n_train']} training images per "
-        f"level, {S['n_test']} images in each of test and test_decoupled, networks trained from "
-        f"scratch for {S['epochs']} epochs, seeds {list(S['seeds'])} (mean; *_std = std over "
-        "seeds). Rows 'cnn@0.95' = trained at P(chimney|smoke)=0.95 (see 'level')."
+        f"level, {S['n_test']} images in each of test and test_decoupled; networks trained from "
+        f"scratch (CNN {cnn.model.name}: {cnn.epochs} epoch(s) at lr {cnn.lr:g}; ViT "
+        f"{vit.model.name}: {vit.epochs} epoch(s) at lr {vit.lr:g}); seeds {list(S['seeds'])} "
+        "(mean; *_std = std over seeds). Row 'cnn@0.95' = trained at P(chimney|smoke)=0.95, "
+        "see its 'level'."
     )
     units = (
         "IoU, rates, CAM mass and accuracies in % (2 decimals); smoke IoU per image averaged over "

@@ -136,8 +136,13 @@ def read_weights_file(path: str | os.PathLike[str]) -> Any:
             return load_file(str(path), device="cpu")
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt zip, truncated file, refused pickle, bad header ...
+        # torch's own message for a refused pickle suggests weights_only=False, which would run
+        # arbitrary code from the file: keep only the exception type for that case.
+        detail = type(err).__name__
+        if "weights_only" not in str(err):
+            detail += f": {str(err).splitlines()[0] if str(err) else ''}"
         raise RuntimeError(
-            f"Could not read weights file {path}: {type(err).__name__}: {err}. The file is "
+            f"Could not read weights file {path}: {detail}. The file is "
             "corrupt, truncated, or holds Python objects that weights_only loading refuses. "
             "Download it again, or re-save plain tensors with "
             "torch.save(model.state_dict(), path) / safetensors.torch.save_file."
