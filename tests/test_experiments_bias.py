@@ -164,6 +164,10 @@ def test_findings_say_plainly_whether_the_shortcut_shows():
     rows = [dict(r, cam_chimney_mass_decoupled=0.05) for r in _fake_rows(strong_gap=0.0)]
     neither = bias_findings(summarize_sweep(rows), train_level=(1.0, 0.0))
     assert "does NOT show up" in neither[0]
+    assert not any("near chance" in s for s in shows)
+    chance = [dict(r, accuracy=0.52) if r["p_smoke"] == 0.5 else r for r in _fake_rows(0.3)]
+    flagged = bias_findings(summarize_sweep(chance), train_level=(1.0, 0.0))
+    assert "near chance on test at 0.50/0.50 (52 %)" in flagged[0]
     assert any("on par" in s for s in flat)  # identical fake IoUs for CNN and ViT
 
 

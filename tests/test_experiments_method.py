@@ -217,6 +217,7 @@ def test_paradigm_verdicts_follow_the_numbers():
     verdicts = M.paradigm_verdicts(M.summarize(rows))
     assert "beats single ViT" in verdicts[0]
     assert "does NOT beat single CNN" in verdicts[1]
+    assert "pixel precision" in verdicts[2]
     assert "Best smoke IoU here: single CNN" in verdicts[-1]
 
 

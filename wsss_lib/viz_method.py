@@ -28,6 +28,8 @@ __all__ = [
 METRIC_TITLES = {
     "smoke_iou": "smoke IoU, test (%) ↑",
     "smoke_iou_decoupled": "smoke IoU, test_decoupled (%) ↑",
+    "precision": "pixel precision, test (%) ↑",
+    "recall": "pixel recall, test (%) ↑",
     "chimney_fp_rate": "chimney FP rate, test (%) ↓",
     "chimney_fp_rate_decoupled": "chimney FP rate, test_decoupled (%) ↓",
     "cam_chimney_mass": "CAM mass on chimneys, test (%) ↓",

@@ -119,6 +119,10 @@ Metrics (all in %, mean ± std over seeds):
 
 - **smoke IoU**: the paper's "mIoU": intersection over union of the pseudo-mask (CAM > 0.3, CAMs
   min-max normalised per image) with the true smoke, per smoke image, averaged. Higher is better.
+- **pixel precision / recall**: of all pixels the pseudo-masks call smoke, the share that is
+  smoke; of all smoke pixels, the share they find (pooled over `test`). A map that simply covers
+  the whole sky finds most smoke (high recall) but is mostly wrong (low precision), and can still
+  raise the smoke IoU: read the IoU together with these two.
 - **chimney FP rate**: the fraction of chimney pixels the pseudo-mask calls smoke. Lower is better.
 - **CAM mass on chimneys**: the share of the CAM's total activation that lies on chimney pixels,
   without any threshold. Lower is better.
@@ -127,8 +131,8 @@ Metrics (all in %, mean ± std over seeds):
 sets = method.evaluation_sets(S)
 rows = method.train_and_evaluate(lambda seed: method.paradigm_configs(S, seed), S.seeds, sets)
 summary = method.summarize(rows)
-columns = ["smoke_iou", "chimney_fp_rate", "cam_chimney_mass", "accuracy", "accuracy_decoupled",
-           "smoke_iou_decoupled", "chimney_fp_rate_decoupled"]
+columns = ["smoke_iou", "precision", "recall", "chimney_fp_rate", "cam_chimney_mass", "accuracy",
+           "accuracy_decoupled", "smoke_iou_decoupled", "chimney_fp_rate_decoupled"]
 display(Markdown(method.markdown_table(summary, columns, labels=method.PARADIGM_ROWS)))"""),
     ("markdown", """\
 How to read the bars: each bar is the mean over seeds, the error bar one standard deviation. A row
@@ -138,8 +142,8 @@ that relies on the chimney has a high CAM mass on chimneys, a high chimney FP ra
 the ordering of the rows, not the heights."""),
     ("code", """\
 fig = viz_method.plot_metric_bars(
-    summary, ["smoke_iou", "cam_chimney_mass", "chimney_fp_rate_decoupled", "accuracy",
-              "accuracy_decoupled"],
+    summary, ["smoke_iou", "precision", "cam_chimney_mass", "chimney_fp_rate_decoupled",
+              "accuracy", "accuracy_decoupled"],
     labels=method.PARADIGM_SHORT, paper=method.PAPER_PARADIGMS,
     title=f"Five paradigms on the synthetic benchmark ({len(S.seeds)} seed(s))")
 fig.savefig(output_dir / "paradigms.png", dpi=100, bbox_inches="tight")
@@ -150,8 +154,9 @@ fig"""),
 The same images for every model (first seed): smoke rising from a chimney (`test`), smoke without
 a chimney and a clean image with a bare chimney (both `test_decoupled`). Smoke is outlined in cyan,
 the chimney in orange, and the pseudo-mask (CAM > 0.3) dashed white. Look for: does the CAM sit
-on the plume or on the stack? Is it one blob (CNN-like) or scattered patches (ViT-like)? Does the
-student's map inherit the shape of its teacher's?"""),
+on the plume, on the stack, or on a whole region such as the sky or the ground? Is it one blob
+(CNN-like) or scattered patches (ViT-like)? Does the student's map inherit the shape of its
+teacher's? The CAMs are min-max normalised per image, so even a clean image gets a map."""),
     ("code", """\
 gallery = method.gallery_scenes(sets, S.gallery_per_kind)
 cams = method.gallery_cams(configs, gallery)
@@ -187,6 +192,8 @@ atomic_write_json(output_dir / "metrics.json", method.metrics_document(
 - The verdict above says whether the paper's central claim, "a CNN teacher makes a better ViT
   student than training the ViT alone", holds on this benchmark, and whether the student gets
   past its teacher as it does in the paper (47.37 vs 33.56 %).
+- The precision sentence says whether a smoke IoU gain comes from outlining the plume better or
+  from covering more of the image: compare it with the gallery before trusting the IoU alone.
 - The chimney columns say whether knowledge transfer carries the shortcut along. A teacher whose
   CAM sits on the chimney can only teach the chimney; where the student's CAM mass on chimneys is
   close to its teacher's, that is what happened.

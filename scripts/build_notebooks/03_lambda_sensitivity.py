@@ -70,8 +70,8 @@ rows = method.train_and_evaluate(lambda seed: method.lambda_configs(S, S.lams, s
                                  sets)
 summary = method.summarize(rows)  # keyed by λ
 display(Markdown(method.markdown_table(
-    summary, ["smoke_iou", "cam_chimney_mass", "chimney_fp_rate_decoupled", "accuracy",
-              "accuracy_decoupled"],
+    summary, ["smoke_iou", "precision", "cam_chimney_mass", "chimney_fp_rate_decoupled",
+              "accuracy", "accuracy_decoupled"],
     paper={lam: {"smoke_iou": v} for lam, v in method.PAPER_LAMBDA.items()},
     labels={lam: f"λ = {lam:g}" for lam in summary})))"""),
     ("markdown", """\

@@ -125,8 +125,8 @@ rows = method.train_and_evaluate(
     lambda seed: {v: method.alignment_config(S, v, seed) for v in S.variants}, S.seeds, sets)
 summary = method.summarize(rows)
 display(Markdown(method.markdown_table(
-    summary, ["smoke_iou", "cam_chimney_mass", "chimney_fp_rate_decoupled", "accuracy",
-              "accuracy_decoupled"],
+    summary, ["smoke_iou", "precision", "cam_chimney_mass", "chimney_fp_rate_decoupled",
+              "accuracy", "accuracy_decoupled"],
     paper=method.PAPER_ALIGNMENT, labels=method.ALIGNMENT_LABELS)))"""),
     ("markdown", """\
 Read the table like the paper's: smoke IoU per variant, with the paper's number (real data)

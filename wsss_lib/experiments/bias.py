@@ -39,6 +39,7 @@ __all__ = [
     "DEFAULT_LEVELS",
     "EXAMPLE_KINDS",
     "METRIC_KEYS",
+    "NEAR_CHANCE_ACCURACY",
     "PAPER_NUMBERS",
     "BiasExample",
     "bias_examples",
@@ -100,6 +101,9 @@ EXAMPLE_KINDS: tuple[tuple[str, int, bool, str], ...] = (
 _CLASSIFIER_ONLY = ("accuracy", "accuracy_decoupled", "shortcut_gap", "train_accuracy")
 _ARCH_TITLES = {"cnn": "CNN", "vit": "ViT"}
 _ARCH_COLORS = {"cnn": "#1f77b4", "vit": "#d62728"}
+#: Test accuracy below which :func:`bias_findings` calls a classifier untrained (chance is 0.5).
+NEAR_CHANCE_ACCURACY = 0.6
+
 _MIN_SMOKE_FRACTION = 0.02  # gallery smoke must cover at least 2 % of the image to be readable
 
 
@@ -616,18 +620,30 @@ def bias_findings(
 ) -> list[str]:
     """Plain-English sentences computed from the numbers, true whichever way they came out.
 
-    Covers, per architecture: whether the accuracy gap (test - test_decoupled) and the CAM
-    chimney mass grow from the weakest to the strongest co-occurrence (a change within the seed
-    spread, or below 1 point, is reported as flat); the smoke IoU as a fraction of the fully
-    supervised reference; and whether the CNN beats the ViT as in the paper.
+    Covers, per architecture: the levels where the classifier stayed near chance on ``test``
+    (accuracy below ``NEAR_CHANCE_ACCURACY``: there its CAMs describe an untrained network);
+    whether the accuracy gap (test - test_decoupled) and the CAM chimney mass grow from the
+    weakest to the strongest co-occurrence (a change within the seed spread, or below 1 point,
+    is reported as flat); the smoke IoU as a fraction of the fully supervised reference; and
+    whether the CNN beats the ViT as in the paper.
     """
     sentences = []
     for arch in ARCHS:
         rows = sorted((r for r in summary if r["arch"] == arch), key=lambda r: r["strength"])
+        if not rows:
+            continue
+        name = f"{_ARCH_TITLES[arch]} ({rows[0]['model']})"
+        untrained = [r for r in rows if not r["accuracy"] >= NEAR_CHANCE_ACCURACY]
+        if untrained:
+            where = ", ".join(f"{r['level']} ({100 * r['accuracy']:.0f} %)" for r in untrained)
+            sentences.append(
+                f"{name} stayed near chance on test at {where}: it did not learn to recognise "
+                "smoke there in this training budget, so its CAM numbers at those levels describe "
+                "an untrained network, not a shortcut-free one."
+            )
         if len(rows) < 2:
             continue
         weak, strong = rows[0], rows[-1]
-        name = f"{_ARCH_TITLES[arch]} ({weak['model']})"
         span = f"from {weak['level']} to {strong['level']}"
 
         def spread(key: str, weak=weak, strong=strong) -> float:

@@ -126,6 +126,8 @@ PARADIGM_SHORT = {
 #: Metrics measured per run (fractions in [0, 1]).
 ROW_METRICS = (
     "smoke_iou",
+    "precision",
+    "recall",
     "chimney_fp_rate",
     "cam_chimney_mass",
     "accuracy",
@@ -139,6 +141,8 @@ ROW_METRICS = (
 #: Readable names of :data:`ROW_METRICS` for sentences.
 METRIC_NAMES = {
     "smoke_iou": "smoke IoU",
+    "precision": "pixel precision",
+    "recall": "pixel recall",
     "chimney_fp_rate": "chimney FP rate",
     "cam_chimney_mass": "CAM mass on chimneys",
     "accuracy": "accuracy on test",
@@ -488,13 +492,15 @@ def evaluation_sets(S: Mapping[str, Any]) -> dict[str, Any]:
 def evaluate_run(run: TrainedRun, sets: Mapping[str, Any]) -> dict[str, float]:
     """:data:`ROW_METRICS` of a run's main network (the student of KT runs), as fractions.
 
+    ``precision`` / ``recall`` are the pseudo-masks' smoke pixel scores on ``test``, pooled over
+    all its images: a map that covers the whole sky has a high recall and a low precision.
     ``shortcut_gap`` = accuracy on ``test`` minus accuracy on ``test_decoupled``: how much the
     classifier loses when chimneys stop predicting smoke.
     """
     test = evaluate_model(run, sets["test"]).metrics
     decoupled = evaluate_model(run, sets["test_decoupled"]).metrics
-    row = {k: float(test[k]) for k in ("smoke_iou", "chimney_fp_rate", "cam_chimney_mass",
-                                       "accuracy")}
+    row = {k: float(test[k]) for k in ("smoke_iou", "precision", "recall", "chimney_fp_rate",
+                                       "cam_chimney_mass", "accuracy")}
     for key in ("smoke_iou", "chimney_fp_rate", "cam_chimney_mass", "accuracy"):
         row[f"{key}_decoupled"] = float(decoupled[key])
     row["shortcut_gap"] = row["accuracy"] - row["accuracy_decoupled"]
@@ -690,6 +696,7 @@ def paradigm_verdicts(summary: Mapping[str, Mapping[str, float]]) -> list[str]:
     out = [
         compare_rows(summary, "ts_cnn_to_vit", "single_vit", labels=labels),
         compare_rows(summary, "ts_cnn_to_vit", "single_cnn", labels=labels),
+        compare_rows(summary, "ts_cnn_to_vit", "single_vit", "precision", labels=labels),
         compare_rows(summary, "ts_cnn_to_vit", "single_vit", "cam_chimney_mass",
                      higher_is_better=False, labels=labels),
         compare_rows(summary, "ts_cnn_to_vit", "single_vit", "chimney_fp_rate_decoupled",
