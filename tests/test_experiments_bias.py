@@ -239,13 +239,14 @@ def test_examples_have_the_kind_they_claim():
 
 def test_tiny_sweep_end_to_end():
     # timm's test-sized ResNet and ViT keep this fast; the notebook uses resnet18 / vit_tiny.
-    tiny = {**TINY, "cnn_model": "test_resnet", "vit_model": "test_vit", "cnn_output_stride": 16}
+    tiny = {**TINY, "cnn_model": "test_resnet", "vit_model": "test_vit", "cnn_output_stride": 16,
+            "levels": [[1.0, 0.0]]}
     S = notebook_settings("01_co_occurrence_bias", "quick", **{
         k: v for k, v in tiny.items() if v is not None
     })
     rows = run_bias_sweep(S, progress=False)
-    assert [(r["arch"], r["level"]) for r in rows] == [
-        ("cnn", "0.50/0.50"), ("vit", "0.50/0.50"), ("cnn", "1.00/0.00"), ("vit", "1.00/0.00")
+    assert [(r["arch"], r["level"], r["model"]) for r in rows] == [
+        ("cnn", "1.00/0.00", "test_resnet"), ("vit", "1.00/0.00", "test_vit")
     ]
     for row in rows:
         for key in ("accuracy", "smoke_iou", "chimney_fp_rate_decoupled",

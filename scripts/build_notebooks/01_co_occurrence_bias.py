@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
+from _notebook import write_notebook
 
 STEM = "01_co_occurrence_bias"
 ROOT = Path(__file__).resolve().parents[2]
@@ -271,28 +271,5 @@ Things to try:
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    """The notebook, without outputs, with stable cell ids."""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata.update({
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    })
-    for i, (kind, source) in enumerate(CELLS):
-        if kind == "markdown":
-            cell = nbformat.v4.new_markdown_cell(source)
-        else:
-            cell = nbformat.v4.new_code_cell(source)
-            if kind == "parameters":
-                cell.metadata["tags"] = ["parameters"]
-        cell.id = f"{STEM[:2]}-{i:02d}"
-        nb.cells.append(cell)
-    nbformat.validate(nb)
-    return nb
-
-
 if __name__ == "__main__":
-    path = ROOT / "notebooks" / f"{STEM}.ipynb"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(build(), path)
-    print("wrote", path)
+    print("wrote", write_notebook(STEM, CELLS))

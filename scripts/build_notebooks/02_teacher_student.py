@@ -7,7 +7,7 @@ outputs; this script is its reviewable source. The logic lives in
 
 from __future__ import annotations
 
-from _method_notebook import write_notebook
+from _notebook import write_notebook
 
 STEM = "02_teacher_student"
 

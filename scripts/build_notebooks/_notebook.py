@@ -1,4 +1,4 @@
-"""Shared builder of the method notebooks (02–04): cells as ``(kind, source)`` -> ``.ipynb``.
+"""Shared builder of the notebooks: cells as ``(kind, source)`` -> ``.ipynb``.
 
 ``kind`` is ``"markdown"``, ``"code"`` or ``"parameters"`` (a code cell tagged ``parameters``
 for papermill). Notebooks are written without outputs and with stable cell ids.
