@@ -231,6 +231,10 @@ def test_lambda_verdicts_find_the_optimum_and_whether_it_matters():
     peaked = M.lambda_verdicts(summary({0.0: 0.10, 0.5: 0.20, 1.0: 0.40, 1.5: 0.15}, 0.01))
     assert "Our best λ is 1" in peaked[0] and "λ matters here" in peaked[1]
     assert "(λ = 1) adds +30.00 points" in peaked[2]
+    assert "spans 25.00 points, beyond twice" in peaked[3]
+    plateau = M.lambda_verdicts(summary({0.0: 0.10, 0.5: 0.30, 1.0: 0.31}, 0.02))
+    assert "λ matters here" in plateau[1] and "within twice" in plateau[3]
+    assert "hardly matters once the teacher is used" in plateau[3]
     flat = M.lambda_verdicts(summary({0.0: 0.30, 1.0: 0.31}, 0.05))
     assert "does NOT clearly matter" in flat[1]
     worse = M.lambda_verdicts(summary({0.0: 0.30, 0.5: 0.25, 1.0: 0.20}, 0.0))

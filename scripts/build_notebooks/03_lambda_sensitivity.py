@@ -91,7 +91,8 @@ fig"""),
 
 Computed from the numbers above. "λ matters" requires the spread of the mean smoke IoU across λ
 to exceed twice the typical seed standard deviation; otherwise the curve's shape is within noise,
-whatever it looks like."""),
+whatever it looks like. The same test among the λ > 0 alone asks a second question: once the
+teacher is used at all, does its exact weight matter?"""),
     ("code", """\
 verdicts = method.lambda_verdicts(summary)
 for sentence in verdicts:

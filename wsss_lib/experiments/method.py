@@ -751,6 +751,14 @@ def lambda_verdicts(summary: Mapping[float, Mapping[str, float]]) -> list[str]:
             out.append(f"No λ > 0 beats λ = 0 (no teacher, the single ViT by construction: "
                        f"{100 * base:.2f} %); the best λ > 0 (λ = {best_kt:g}) is "
                        f"{abs(gain):.2f} points lower.")
+        kt_means = np.array([summary[lam]["smoke_iou"] for lam in positive])
+        if len(positive) > 1 and math.isfinite(noise):
+            kt_spread = 100 * (np.nanmax(kt_means) - np.nanmin(kt_means))
+            flat = kt_spread <= 2 * noise
+            effect = "hardly matters once the teacher is used" if flat else "matters"
+            out.append(f"Among λ > 0 alone the mean smoke IoU spans {kt_spread:.2f} points, "
+                       f"{'within' if flat else 'beyond'} twice the typical seed std "
+                       f"({noise:.2f}): the exact value of λ {effect}.")
     return out
 
 
