@@ -29,6 +29,7 @@ from wsss_lib.experiments.bias import (
     supervised_config,
     sweep_curves,
     sweep_table,
+    whole_image_baseline,
 )
 from wsss_lib.metrics import threshold_sweep
 from wsss_lib.train import DataSpec, ModelSpec, TrainConfig
@@ -143,8 +144,10 @@ def test_summary_averages_seeds_and_results_are_percent():
     assert strong["sweep_ious"] == pytest.approx([0.1, 0.35, 0.0])
     supervised = dict(_fake_row("supervised", 1.0, 0.0, 0, 0.0, 0.0), smoke_iou=0.6,
                       threshold=0.5)
-    results = bias_results(summary, supervised)
-    assert set(results) == {"cnn@0.50", "cnn@1.00", "vit@0.50", "vit@1.00", "supervised"}
+    results = bias_results(summary, supervised, {"smoke_iou": 0.1, "smoke_iou_decoupled": 0.12})
+    assert set(results) == {"cnn@0.50", "cnn@1.00", "vit@0.50", "vit@1.00", "supervised",
+                            "whole_image_baseline"}
+    assert results["whole_image_baseline"] == {"smoke_iou": 10.0, "smoke_iou_decoupled": 12.0}
     assert results["cnn@1.00"]["shortcut_gap"] == 31.0
     assert results["cnn@1.00"]["shortcut_gap_std"] == 1.0
     assert results["cnn@1.00"]["fraction_of_supervised"] == 50.0  # 0.30 / 0.60
@@ -169,11 +172,14 @@ def test_findings_say_plainly_whether_the_shortcut_shows():
     flagged = bias_findings(summarize_sweep(chance), train_level=(1.0, 0.0))
     assert "near chance on test at 0.50/0.50 (52 %)" in flagged[0]
     assert any("on par" in s for s in flat)  # identical fake IoUs for CNN and ViT
+    above = bias_findings(summarize_sweep(_fake_rows(0.3)), train_level=(1.0, 0.0),
+                          baseline={"smoke_iou": 0.35})
+    assert "scores 35.0 % smoke IoU" in above[-2] and "30.0 % (NOT above it)" in above[-2]
 
 
 def test_sweep_figure_has_four_panels_with_both_models():
     summary = summarize_sweep(_fake_rows(strong_gap=0.3))
-    fig = plot_bias_sweep(summary)
+    fig = plot_bias_sweep(summary, baseline={"smoke_iou": 0.1})
     assert len(fig.axes) == 4
     assert len(fig.axes[0].lines) >= 4  # 2 architectures x {test, decoupled}
 
@@ -262,6 +268,9 @@ def test_tiny_sweep_end_to_end():
     assert 0.0 <= reference["smoke_iou"] <= 1.0 and math.isnan(reference["shortcut_gap"])
 
     tests = load_test_sets(S)
+    baseline = whole_image_baseline(tests)
+    smoke_fraction = tests["test"].smoke_masks[tests["test"].labels == 1].mean(axis=(1, 2))
+    assert baseline["smoke_iou"] == pytest.approx(smoke_fraction.mean())
     maps = gallery_maps(S, bias_examples(tests, n_per_kind=1), tests)
     assert maps["images"].shape == (4, 32, 32, 3)
     assert set(maps["cams"]) == {"CNN CAM @1.00/0.00", "ViT CAM @1.00/0.00"}
