@@ -315,6 +315,23 @@ def test_wrong_parameter_type_names_parameter_type_and_notebook(
         run_report(notebooks, out_dir=tmp_path / "out", overrides={"label": 3})
 
 
+def test_editing_another_notebooks_profile_section_reruns_a_notebook(tmp_path: Path) -> None:
+    # Notebooks 03-07 read training settings from the 02 section: its edits must invalidate them.
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    paths = [make_notebook(folder / f"{stem}.ipynb", "", []) for stem in ("02_a", "03_b")]
+    profile = tmp_path / "p.json"
+
+    def digests(sections: dict) -> list[str]:
+        profile.write_text(json.dumps(sections))
+        return [job.digest for job in plan_jobs(paths, profile, tmp_path / "out")]
+
+    base = digests({"*": {}, "02_a": {"epochs": 2}, "03_b": {"lams": [0.5]}})
+    assert digests({"*": {}, "02_a": {"epochs": 2}, "03_b": {"lams": [0.5]}}) == base
+    changed = digests({"*": {}, "02_a": {"epochs": 3}, "03_b": {"lams": [0.5]}})
+    assert changed[0] != base[0] and changed[1] != base[1]
+
+
 def test_none_default_takes_its_type_from_the_profile(tmp_path: Path) -> None:
     folder = tmp_path / "notebooks"
     folder.mkdir()

@@ -190,8 +190,10 @@ def notebook_digest(path: Path, parameters: Mapping[str, Any], settings: Mapping
     """Hash deciding whether a notebook must re-run.
 
     Covers the notebook's cells (type, source, tags; outputs and execution counts stripped), the
-    injected parameters except ``output_dir``, the profile settings it will read, and the
-    installed ``wsss_lib`` version.
+    injected parameters except ``output_dir``, ``settings`` (the report passes the *whole*
+    profile: notebooks 03-07 read their training settings from the ``02_teacher_student``
+    section, so a notebook's own section is not all it depends on), and the installed
+    ``wsss_lib`` version.
     """
     nb = nbformat.read(path, as_version=4)
     cells = [
@@ -262,7 +264,9 @@ def plan_jobs(
             parameters[name] = value
             if target is None:
                 used_global.add(name)
-        digest = notebook_digest(path, parameters, settings)
+        # The whole profile, not just this notebook's section: sections are read across
+        # notebooks. Over-invalidation is cheap because trained models come from the cache.
+        digest = notebook_digest(path, parameters, profile_data)
         jobs.append(NotebookJob(stem, path.resolve(), output_dir, parameters, digest))
 
     unused = sorted({name for target, name, _ in parsed if target is None} - used_global)

@@ -3,9 +3,10 @@
 A profile is a data file (``wsss_lib/profiles/<name>.json``) mapping a notebook's stem to its
 settings, with ``"*"`` holding settings shared by all notebooks. The notebooks resolve their own
 settings from it (:func:`wsss_lib.experiments.notebook_settings`), so the report only passes the
-profile's *name* as the notebook's ``profile`` parameter. It still reads the profile to fold
-each notebook's settings into the skip-unchanged hash: editing a profile re-runs the notebooks
-it touches.
+profile's *name* as the notebook's ``profile`` parameter. It still reads the profile to check
+override types and to fold the whole profile into the skip-unchanged hash: editing any section
+re-runs every notebook of that profile (notebooks 03-07 read training settings from the 02
+section; models whose config did not change are loaded from the training cache, not retrained).
 """
 
 from __future__ import annotations
