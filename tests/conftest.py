@@ -19,3 +19,38 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     import torch
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread for tests of many tiny tensor ops: on a shared, loaded CPU two OpenMP
+    threads waiting for each other made them 3-10x slower than the work itself. Use it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    """An untrained ResNet-18 smoke classifier in eval mode (seeded)."""
+    import torch
+
+    from wsss_lib.models import build_classifier
+
+    torch.manual_seed(0)
+    return build_classifier("resnet18").eval()
+
+
+@pytest.fixture(scope="module")
+def vit():
+    """An untrained ViT-Tiny/8 smoke classifier for 32 px inputs, in eval mode (seeded)."""
+    import torch
+
+    from wsss_lib.models import build_classifier
+
+    torch.manual_seed(0)
+    return build_classifier("vit_tiny", patch_size=8, img_size=32).eval()

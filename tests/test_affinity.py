@@ -18,19 +18,11 @@ from wsss_lib.postprocess.affinity import (
     neighbour_offsets,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SIZE = 64
 SKY, SMOKE_GREY = (90, 150, 225), (150, 150, 150)
 CLOUD_GREY, HILL_GREEN = (165, 165, 168), (60, 120, 50)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Many tiny tensor ops: on a shared, loaded CPU, OpenMP threads waiting for each other cost
-    ~10x the work itself, so these tests run single-threaded."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _noisy(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

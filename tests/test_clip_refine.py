@@ -13,21 +13,14 @@ import torch
 from wsss_lib.postprocess.clip_refine import ClipRefiner
 from wsss_lib.postprocess.weights import WeightsUnavailableError, clip_weights_available
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 TINY = "wsss-test-tiny-clip"
 TINY_CONFIG = {
     "embed_dim": 32,
     "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 8, "head_width": 32},
     "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
 }
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: single-threaded is faster than two threads on a shared, loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

@@ -12,14 +12,7 @@ import torch
 from wsss_lib.experiments import method as M
 from wsss_lib.train import TrainConfig
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on a shared 2-core machine two threads are several times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # timm's test_resnet / test_vit build in milliseconds (vit_tiny's init takes seconds on a busy CPU).

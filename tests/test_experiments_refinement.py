@@ -16,16 +16,9 @@ from wsss_lib.experiments import refinement as R
 from wsss_lib.models import build_classifier
 from wsss_lib.postprocess import RefinementStep
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SIZE = 32
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """These tensors are tiny: one thread avoids thread thrashing on a shared, loaded CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

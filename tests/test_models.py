@@ -17,22 +17,12 @@ from wsss_lib.models import (
     save_classifier,
 )
 
+# Models: the ``resnet`` and ``vit`` fixtures of conftest.py.
+
 
 def _images(size: int, batch: int = 2, seed: int = 0) -> torch.Tensor:
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(batch, 3, size, size, generator=generator)
-
-
-@pytest.fixture(scope="module")
-def resnet() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return build_classifier("resnet18").eval()
-
-
-@pytest.fixture(scope="module")
-def vit() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return build_classifier("vit_tiny", patch_size=8, img_size=32).eval()
 
 
 def _check_output(model, out, batch: int, grid: int, layers) -> None:

@@ -35,19 +35,11 @@ from wsss_lib.train import (
 )
 from wsss_lib.utils import atomic_write_json
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 # timm's tiny test architectures keep the tests fast on a shared CPU.
 CNN = ModelSpec("test_resnet", {"output_stride": 8})
 TINY_DATA = DataSpec(image_size=32, n_train=16, val_split=None)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a shared, oversubscribed CPU two threads made these tiny
-    networks ~10x slower (threads spinning while waiting for a core)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_config(**overrides) -> TrainConfig:

@@ -39,6 +39,8 @@ from wsss_lib.train import (
 )
 from wsss_lib.utils import atomic_write_json
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CONFIG = TrainConfig(
     paradigm="single",
     model=ModelSpec("test_resnet", {"output_stride": 8}),
@@ -50,16 +52,6 @@ CONFIG = TrainConfig(
 #: Seconds a killed-subprocess test waits for its child to reach the point where it is killed
 #: (the child imports torch first, which is slow on a loaded machine).
 CHILD_DEADLINE_S = 240
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on a shared, oversubscribed CPU two threads made these tiny
-    networks ~10x slower (threads spinning while waiting for a core)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def assert_same_run(a: TrainedRun, b: TrainedRun) -> None:

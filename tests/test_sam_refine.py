@@ -21,6 +21,8 @@ from wsss_lib.postprocess.weights import (
     weights_dir,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 SIZE = 32
 TINY_SAM = SamArchitecture(
     encoder_embed_dim=32, encoder_depth=2, encoder_num_heads=2, encoder_global_attn_indexes=(1,),
@@ -30,15 +32,6 @@ TINY_SAM = SamArchitecture(
 # Random weights predict poor masks: keep every proposal so the test sees some.
 KEEP_ALL = {"points_per_side": 4, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0,
             "box_nms_thresh": 1.0}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: single-threaded is faster than two threads on a shared, loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _box(top: int, left: int, bottom: int, right: int) -> np.ndarray:
