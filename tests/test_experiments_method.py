@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from wsss_lib.experiments import method as M
-from wsss_lib.train import TrainConfig
+from wsss_lib.train import TrainConfig, get_or_train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -116,7 +116,7 @@ def test_shipped_profiles_have_every_method_notebook():
 
 
 def test_projection_mismatch_error_names_both_channel_counts():
-    run = M.train_or_load(M.teacher_student_config(TINY), progress=False)
+    run = get_or_train(M.teacher_student_config(TINY), progress=False)
     scenes = M.evaluation_sets(TINY)["test"]
     message = M.projection_mismatch_error(run, scenes)
     assert "student 64, teacher 1" in message and "projection=True" in message
@@ -125,14 +125,15 @@ def test_projection_mismatch_error_names_both_channel_counts():
 def test_score_map_variant_aligns_the_students_score_map():
     from wsss_lib.losses import kt_loss
     from wsss_lib.train import build_model
+    from wsss_lib.train.paradigms import TeacherStudent
 
     config = M.alignment_config(TINY, "no_projection_score_maps")
-    assert M.uses_student_score_map(config)
-    assert not M.uses_student_score_map(M.alignment_config(TINY, "global_cosine"))
+    assert config.kt.student_map == "score_map" and not config.kt.projection
+    assert M.alignment_config(TINY, "global_cosine").kt.student_map == "features"
     torch.manual_seed(0)
     student = build_model(config.student, 32)
     teacher = build_model(config.teacher, 32)
-    paradigm = M.ScoreMapTeacherStudent(student, teacher, config.kt, 32, 0)
+    paradigm = TeacherStudent(student, teacher, config.kt, 32, 0)
     images = torch.randn(4, 3, 32, 32)
     labels = torch.tensor([1.0, 0.0, 1.0, 0.0])
     paradigm.train()
@@ -146,15 +147,11 @@ def test_score_map_variant_aligns_the_students_score_map():
     assert all(p.grad is None for p in paradigm.modules["teacher"].parameters())
 
 
-def test_train_or_load_trains_the_score_map_variant_and_restores_the_library():
-    from wsss_lib.train import loop
-
-    original = loop.build_paradigm
+def test_score_map_variant_trains_and_caches_like_any_run():
     config = M.alignment_config(TINY, "no_projection_score_maps")
-    run = M.train_or_load(config, progress=False)
-    assert loop.build_paradigm is original
+    run = get_or_train(config, progress=False)
     assert run.history[-1]["train_kt"] >= 0 and math.isfinite(run.history[-1]["train_loss"])
-    again = M.train_or_load(config, progress=False)  # now from the cache
+    again = get_or_train(config, progress=False)  # now from the cache
     assert again.history == run.history
 
 
@@ -168,7 +165,7 @@ def test_evaluation_sets_gallery_and_evaluate_run():
     has_chimney = gallery.chimney_masks.reshape(len(gallery), -1).any(axis=1)
     assert list(gallery.labels) == [1, 1, 0]
     assert list(has_chimney) == [True, False, True]
-    run = M.train_or_load(M.teacher_config(TINY), progress=False)
+    run = get_or_train(M.teacher_config(TINY), progress=False)
     row = M.evaluate_run(run, sets)
     assert set(row) == set(M.ROW_METRICS)
     assert row["shortcut_gap"] == pytest.approx(row["accuracy"] - row["accuracy_decoupled"])

@@ -74,6 +74,18 @@ def test_co_training_kt_gradients_flow_into_both_networks():
     assert {"bce", "bce_teacher", "kt"} <= set(out.terms)
 
 
+def test_student_score_map_is_aligned_without_projection_in_co_training():
+    seed_everything(0)
+    kt = KTSpec(projection=False, student_map="score_map")
+    paradigm = CoTraining(build_model(VIT, SIZE), build_model(CNN, SIZE), kt, SIZE, seed=0)
+    paradigm.train()
+    out = paradigm.step(batch_of())
+    assert paradigm.modules["kt"].projection is None
+    out.terms["kt"].backward()
+    head = paradigm.modules["student"].backbone.head.weight.grad
+    assert head is not None and head.abs().sum() > 0  # the classifier head is what is aligned
+
+
 def test_feature_target_aligns_to_an_intermediate_teacher_layer_vit_to_cnn():
     """ViT teacher -> CNN student, aligned to the teacher's block 1 token grid."""
     seed_everything(0)

@@ -86,6 +86,8 @@ def test_bad_lambda_reports_validate_lambda_message_and_unknown_keys_are_listed(
         TrainConfig.from_dict({**tiny_config().to_dict(), "learning_rate": 0.1})
     with pytest.raises(ValueError, match="teacher_layer"):
         KTSpec(target="features")
+    with pytest.raises(ValueError, match="KTSpec.student_map"):
+        KTSpec(student_map="logits")
     with pytest.raises(ValueError, match="allowed keys"):
         DataSpec(overrides={"n_images": 3})
 

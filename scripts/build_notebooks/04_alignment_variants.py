@@ -47,6 +47,7 @@ from IPython.display import Markdown, display
 from wsss_lib import viz_method
 from wsss_lib.experiments import method
 from wsss_lib.losses import kt_loss
+from wsss_lib.train import get_or_train
 from wsss_lib.utils import atomic_write_json, default_cache_dir, get_device, seed_everything
 
 S = method.method_settings(profile, "04_alignment_variants", variants=variants, seeds=seeds,
@@ -100,17 +101,16 @@ ViT); the teacher's score map has one. A distance between them is undefined, and
 instead of guessing:"""),
     ("code", """\
 sets = method.evaluation_sets(S)
-reference = method.train_or_load(method.alignment_config(S, "global_cosine", S.seeds[0]))
+reference = get_or_train(method.alignment_config(S, "global_cosine", S.seeds[0]))
 print(method.projection_mismatch_error(reference, sets["test"]))"""),
     ("markdown", """\
 The learned 1×1 projection is one fix. Without a projection, the honest one-channel counterpart
 of the student is **its own score map**: its classification head applied to every patch token,
 i.e. the student's raw CAM. The variant `no_projection_score_maps` aligns that map with the
-teacher's score map (global cosine). It is not a crippled version of the paper's loss but a
-different design: the map that is aligned is the map that classifies, so there is no separate
-projection that could absorb the teacher's signal without changing the student's CAM. (This
-variant is implemented by `method.ScoreMapTeacherStudent`; the training library's own
-teacher-student always aligns the patch-token features.)
+teacher's score map (global cosine; `KTSpec(projection=False, student_map="score_map")`). It
+is not a crippled version of the paper's loss but a different design: the map that is aligned is
+the map that classifies, so there is no separate projection that could absorb the teacher's
+signal without changing the student's CAM.
 
 ## 3 · Score map or intermediate features?
 

@@ -61,8 +61,8 @@ from wsss_lib.experiments.method import (
     method_settings,
     single_config,
     teacher_student_config,
-    train_or_load,
 )
+from wsss_lib.train import get_or_train
 from wsss_lib.utils import atomic_write_json, default_cache_dir, get_device, seed_everything
 
 S = method_settings(profile, "05_cam_fusion", n_eval=n_eval, scales=scales,
@@ -82,8 +82,8 @@ later one loads it. `single_config` and `teacher_student_config` are the same bu
 02–04 use, so these are exactly the models measured there."""),
     ("code", """\
 SEEDS = {
-    "single ViT": train_or_load(single_config(S, "vit", S.train_seed)),
-    "teacher-student ViT": train_or_load(teacher_student_config(S, S.train_seed)),
+    "single ViT": get_or_train(single_config(S, "vit", S.train_seed)),
+    "teacher-student ViT": get_or_train(teacher_student_config(S, S.train_seed)),
 }
 scenes = R.evaluation_scenes(S)
 n_smoke = int(scenes.labels.sum())

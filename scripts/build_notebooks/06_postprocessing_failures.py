@@ -66,8 +66,9 @@ from IPython.display import Markdown, display
 
 from wsss_lib import viz_refinement as V
 from wsss_lib.experiments import refinement as R
-from wsss_lib.experiments.method import method_settings, teacher_student_config, train_or_load
+from wsss_lib.experiments.method import method_settings, teacher_student_config
 from wsss_lib.postprocess import AffinityRefiner, DenseCRF, PixelAdaptiveRefiner
+from wsss_lib.train import get_or_train
 from wsss_lib.utils import atomic_write_json, default_cache_dir, get_device, seed_everything
 
 S = method_settings(profile, "06_postprocessing_failures", n_eval=n_eval, seed_cam=seed_cam,
@@ -90,7 +91,7 @@ of a small ViT can be blank on many images (notebook 05 counts them), and a refi
 refine an empty map. Each seed comes single-scale and multi-scale; every pipeline starts from
 one of the two."""),
     ("code", """\
-model = train_or_load(teacher_student_config(S, S.train_seed)).model
+model = get_or_train(teacher_student_config(S, S.train_seed)).model
 scenes = R.evaluation_scenes(S)
 seeds = R.seed_cams(model, scenes.images, S.seed_cam, S.scales, batch_size=S.cam_batch_size)
 n_smoke = int(scenes.labels.sum())

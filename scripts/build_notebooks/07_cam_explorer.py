@@ -69,9 +69,8 @@ from wsss_lib.experiments.method import (
     method_settings,
     paradigm_configs,
     teacher_config,
-    train_or_load,
 )
-from wsss_lib.train import run_dir_for
+from wsss_lib.train import get_or_train, run_dir_for
 from wsss_lib.utils import atomic_write_json, default_cache_dir, get_device, seed_everything
 
 S = method_settings(profile, "07_cam_explorer", split=split, image_index=image_index,
@@ -97,7 +96,7 @@ teacher)."""),
     ("code", """\
 configs = paradigm_configs(S, S.train_seed)
 wanted = {row: configs[row] for row in S.ensure_models}
-trained_now = W.ensure_cached(wanted, trainer=train_or_load)
+trained_now = W.ensure_cached(wanted, trainer=get_or_train)
 models = W.list_cached_models()
 print(f"trained now: {trained_now or 'nothing (all were cached)'}")
 print(f"{len(models)} finished run(s) in the cache:")

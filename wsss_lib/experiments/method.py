@@ -21,14 +21,12 @@ and ``metrics.json``.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 from tqdm.auto import tqdm
 
 from wsss_lib.experiments.settings import NotebookSettings, load_profile, notebook_settings
@@ -36,14 +34,11 @@ from wsss_lib.train import (
     DataSpec,
     KTSpec,
     ModelSpec,
-    TeacherStudent,
     TrainConfig,
     TrainedRun,
-    build_model,
     evaluate_model,
     get_or_train,
 )
-from wsss_lib.train.paradigms import StepOutput, teacher_target
 
 __all__ = [
     "ALIGNMENT_LABELS",
@@ -57,7 +52,6 @@ __all__ = [
     "PARADIGM_SHORT",
     "ROW_METRICS",
     "TRAINING_KEYS",
-    "ScoreMapTeacherStudent",
     "alignment_config",
     "alignment_verdicts",
     "as_percent",
@@ -83,8 +77,6 @@ __all__ = [
     "teacher_config",
     "teacher_student_config",
     "train_and_evaluate",
-    "train_or_load",
-    "uses_student_score_map",
 ]
 
 #: The notebook whose profile section holds the training settings every method model shares.
@@ -184,7 +176,8 @@ ALIGNMENT_VARIANTS: dict[str, dict[str, Any]] = {
     "global_l2": {"level": "global", "distance": "l2"},
     "global_l1_raw": {"level": "global", "distance": "l1", "normalize": False},
     "global_l2_raw": {"level": "global", "distance": "l2", "normalize": False},
-    "no_projection_score_maps": {"level": "global", "distance": "cosine", "projection": False},
+    "no_projection_score_maps": {"level": "global", "distance": "cosine", "projection": False,
+                                 "student_map": "score_map"},
     "features_global_cosine": {"level": "global", "distance": "cosine", "target": "features",
                                "teacher_layer": "layer3"},
     "features_spatial_cosine": {"level": "spatial", "distance": "cosine", "target": "features",
@@ -358,91 +351,7 @@ def alignment_config(S: Mapping[str, Any], variant: str, seed: int = 0) -> Train
     return teacher_student_config(S, seed, **ALIGNMENT_VARIANTS[variant])
 
 
-# ------------------------------------------------- the no-projection variant: student score map
-
-
-def uses_student_score_map(config: TrainConfig) -> bool:
-    """Whether ``config`` is the no-projection score-map variant (:class:`ScoreMapTeacherStudent`).
-
-    Without a projection the student's feature map (``embed_dim`` channels) cannot be compared
-    with a one-channel teacher score map; the one meaningful reading of "no projection, score
-    map target" is to compare the two networks' *score maps*.
-    """
-    kt = config.kt
-    return (
-        config.paradigm == "teacher_student"
-        and kt is not None
-        and not kt.projection
-        and kt.target == "score_map"
-    )
-
-
-class ScoreMapTeacherStudent(TeacherStudent):
-    """Teacher-student whose KT term aligns the student's own score map with the teacher's.
-
-    The student's score map is its classifier head applied at every patch token (its raw CAM),
-    so no extra projection is learned: the head that classifies is the map that is aligned.
-    Everything else (frozen teacher, ``BCE + λ·L_kt``) is :class:`TeacherStudent`.
-    """
-
-    def step(self, batch: dict[str, Tensor]) -> StepOutput:
-        images, labels = batch["image"], batch["label"]
-        student = self.modules["student"]
-        out = student(images)
-        bce = student.classification_loss(out, labels)
-        with torch.no_grad():
-            target = teacher_target(
-                self.modules["teacher"](images, layers=self._teacher_layers),
-                self.kt_spec,
-                self.teacher_layer,
-            )
-        weighted_kt, kt_value = self._kt_term(out.score_map, target)
-        correct = ((out.logits.detach()[:, 0] > 0) == (labels > 0.5)).sum().item()
-        return StepOutput(
-            bce + weighted_kt,
-            {"bce": bce, "kt": kt_value},
-            {"acc": (float(correct), float(labels.numel()))},
-        )
-
-
-@contextlib.contextmanager
-def _score_map_paradigm() -> Iterator[None]:
-    """Let :func:`wsss_lib.train.train_classifier` build :class:`ScoreMapTeacherStudent`.
-
-    ``wsss_lib.train`` has no option to align the student's score map (its KT term always uses
-    ``feature_map``), so for the duration of one call its paradigm factory is wrapped: configs
-    for which :func:`uses_student_score_map` holds get this module's paradigm, built in the same
-    order (student after seeding) as ``build_paradigm`` does; all others are untouched.
-    """
-    from wsss_lib.train import loop
-
-    original = loop.build_paradigm
-
-    def build(config: TrainConfig, teacher: Any = None) -> Any:
-        if not uses_student_score_map(config):
-            return original(config, teacher=teacher)
-        size = config.data.image_size
-        student = build_model(config.student, size)
-        return ScoreMapTeacherStudent(student, teacher, config.kt, size, config.seed)
-
-    loop.build_paradigm = build
-    try:
-        yield
-    finally:
-        loop.build_paradigm = original
-
-
-def train_or_load(config: TrainConfig, progress: bool = True, device: Any = None) -> TrainedRun:
-    """:func:`wsss_lib.train.get_or_train`, plus the no-projection score-map variant.
-
-    A cached run is loaded as usual; only training the score-map variant needs
-    :class:`ScoreMapTeacherStudent` (its checkpoint holds the same networks as any
-    teacher-student run, so loading needs nothing special).
-    """
-    if not uses_student_score_map(config):
-        return get_or_train(config, progress=progress, device=device)
-    with _score_map_paradigm():
-        return get_or_train(config, progress=progress, device=device)
+# ------------------------------------------------------------ the projection's necessity
 
 
 def projection_mismatch_error(run: TrainedRun, scenes: Any) -> str:
@@ -531,7 +440,7 @@ def train_and_evaluate(
     jobs = [(name, config, seed) for seed in seeds for name, config in build(seed).items()]
     rows = []
     for name, config, seed in tqdm(jobs, desc="runs", disable=not progress):
-        run = train_or_load(config, progress=progress)
+        run = get_or_train(config, progress=progress)
         rows.append({"name": name, "seed": seed, **evaluate_run(run, sets)})
     return rows
 
@@ -552,7 +461,7 @@ def gallery_cams(
         ``{name: float [N, H, W]}`` in ``[0, 1]``, in the order of ``configs``.
     """
     return {
-        name: evaluate_model(train_or_load(config, progress=progress), scenes).cams
+        name: evaluate_model(get_or_train(config, progress=progress), scenes).cams
         for name, config in configs.items()
     }
 

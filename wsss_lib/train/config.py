@@ -21,6 +21,7 @@ from wsss_lib.utils import to_jsonable
 __all__ = [
     "AMP_MODES",
     "KT_PARADIGMS",
+    "KT_STUDENT_MAPS",
     "KT_TARGETS",
     "PARADIGMS",
     "DataSpec",
@@ -33,6 +34,8 @@ PARADIGMS = ("single", "teacher_student", "co_training", "supervised")
 KT_PARADIGMS = ("teacher_student", "co_training")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 KT_TARGETS = ("score_map", "features")
+#: What of the student is aligned: its last ``feature_map`` (the paper) or its own ``score_map``.
+KT_STUDENT_MAPS = ("features", "score_map")
 
 
 def _check_choice(value: Any, choices: tuple[str, ...], name: str) -> None:
@@ -161,8 +164,9 @@ class DataSpec:
 class KTSpec:
     """Knowledge-transfer settings of the teacher-student and co-training paradigms.
 
-    The loss term is ``lam * KnowledgeTransferLoss(level, distance)(proj(student.feature_map),
-    teacher_target)``. The direction (CNN->ViT as in the paper, or ViT->CNN) follows from which
+    The loss term is ``lam * KnowledgeTransferLoss(level, distance)(proj(student_map),
+    teacher_target)``, where ``student_map`` is the student's last feature map (the paper) or its
+    own score map. The direction (CNN->ViT as in the paper, or ViT->CNN) follows from which
     :class:`ModelSpec` is the teacher.
 
     Attributes:
@@ -176,6 +180,10 @@ class KTSpec:
             or an index accepted by ``WSSSClassifier.resolve_layers``); must be None otherwise.
         match_to: Grid both maps are resized to: ``"teacher"`` or ``"student"``.
         normalize: Unit-RMS rescaling of vectors before L1/L2 (see ``wsss_lib.losses``).
+        student_map: What of the student is aligned: ``"features"`` (its last feature map,
+            ``embed_dim`` channels, the paper) or ``"score_map"`` (its classifier head applied at
+            every location: its raw one-channel CAM). With ``projection=False`` and a score-map
+            target only ``"score_map"`` has matching channels.
     """
 
     lam: float = 1.0
@@ -186,6 +194,7 @@ class KTSpec:
     teacher_layer: str | int | None = None
     match_to: str = "teacher"
     normalize: bool = True
+    student_map: str = "features"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "lam", float(validate_lambda(self.lam)))
@@ -198,6 +207,7 @@ class KTSpec:
                 )
         _check_choice(self.match_to, MATCH_TO, "KTSpec.match_to")
         _check_choice(self.target, KT_TARGETS, "KTSpec.target")
+        _check_choice(self.student_map, KT_STUDENT_MAPS, "KTSpec.student_map")
         if self.target == "features" and self.teacher_layer is None:
             raise ValueError(
                 "KTSpec.target='features' needs teacher_layer (e.g. 'layer3' or -2) naming the "

@@ -180,12 +180,13 @@ class _KnowledgeTransfer(Paradigm):
         if kt.target == "features":
             self.teacher_layer = teacher.resolve_layers([kt.teacher_layer])[0]
         teacher_channels = self._probe_target_channels(teacher, image_size)
+        student_channels = student.embed_dim if kt.student_map == "features" else 1
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed + _PROJECTION_SEED_OFFSET)
             kt_loss = KnowledgeTransferLoss(
                 level=kt.level,
                 distance=kt.distance,
-                student_channels=student.embed_dim,
+                student_channels=student_channels,
                 teacher_channels=teacher_channels,
                 projection=kt.projection,
                 match_to=kt.match_to,
@@ -210,8 +211,16 @@ class _KnowledgeTransfer(Paradigm):
         teacher.train(was_training)
         return int(teacher_target(out, self.kt_spec, self.teacher_layer).shape[1])
 
-    def _kt_term(self, student_features: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
-        """``(λ·L_kt for the loss, L_kt for the log)``; at λ = 0 the term is only logged."""
+    def _kt_term(self, student_out: Any, target: Tensor) -> tuple[Tensor, Tensor]:
+        """``(λ·L_kt for the loss, L_kt for the log)``; at λ = 0 the term is only logged.
+
+        ``student_out`` is the student's forward output; ``KTSpec.student_map`` picks its
+        ``feature_map`` ``(B, C, h, w)`` or its ``score_map`` ``(B, 1, h, w)``.
+        """
+        student_features = (
+            student_out.feature_map if self.kt_spec.student_map == "features"
+            else student_out.score_map
+        )
         if self.kt_spec.lam == 0:
             with torch.no_grad():
                 value = self.modules["kt"](student_features, target)
@@ -247,7 +256,7 @@ class TeacherStudent(_KnowledgeTransfer):
                 self.kt_spec,
                 self.teacher_layer,
             )
-        weighted_kt, kt_value = self._kt_term(out.feature_map, target)
+        weighted_kt, kt_value = self._kt_term(out, target)
         return StepOutput(
             bce + weighted_kt,
             {"bce": bce, "kt": kt_value},
@@ -278,7 +287,7 @@ class CoTraining(_KnowledgeTransfer):
         out_s, logits_s, bce_s = _bce(self.modules["student"], images, labels)
         out_t, logits_t, bce_t = _bce(self.modules["teacher"], images, labels, self._teacher_layers)
         target = teacher_target(out_t, self.kt_spec, self.teacher_layer)
-        weighted_kt, kt_value = self._kt_term(out_s.feature_map, target)
+        weighted_kt, kt_value = self._kt_term(out_s, target)
         return StepOutput(
             bce_s + bce_t + weighted_kt,
             {"bce": bce_s, "bce_teacher": bce_t, "kt": kt_value},

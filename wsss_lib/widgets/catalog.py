@@ -156,7 +156,7 @@ def ensure_cached(
 
     Args:
         configs: Name -> ``TrainConfig`` (e.g. rows of ``wsss_lib.experiments.method``).
-        trainer: Called with each missing config, e.g. ``method.train_or_load`` (which also
+        trainer: Called with each missing config, e.g. ``wsss_lib.train.get_or_train`` (which also
             trains a teacher-student run's teacher when that is missing).
         cache_dir: Cache root (default ``$WSSS_CACHE``); must be where ``trainer`` writes.
 
