@@ -199,3 +199,51 @@ def test_interrupted_entry_resumes_from_its_last_epoch(tmp_path, count_trainings
     assert count_trainings == ["single"]
     assert [r["epoch"] for r in run.history] == [1, 2]
     assert run.history[0] == first_epoch  # epoch 1 was kept, not retrained
+
+
+# ------------------------------------------------------------------------- your own data
+
+
+def _folder_like_scenes(seed: int, n: int = 16, size: int = 32) -> wsss_lib.data.SmokeScenes:
+    """Scenes standing in for a user's folder: generated, then stripped of generator metadata."""
+    scenes = wsss_lib.data.generate_scenes(wsss_lib.data.SceneConfig(image_size=size, n_images=n,
+                                                                     seed=seed))
+    return wsss_lib.data.SmokeScenes(scenes.images, scenes.labels, scenes.smoke_masks)
+
+
+def test_fingerprint_follows_content_not_names():
+    scenes = _folder_like_scenes(0)
+    renamed = wsss_lib.data.SmokeScenes(scenes.images.copy(), scenes.labels.copy(),
+                                        scenes.smoke_masks, names=[f"x{i}" for i in range(16)])
+    assert renamed.fingerprint() == scenes.fingerprint()
+    flipped = scenes.labels.copy()
+    flipped[0] = 1 - flipped[0]
+    relabelled = wsss_lib.data.SmokeScenes(scenes.images, flipped, scenes.smoke_masks)
+    assert relabelled.fingerprint() != scenes.fingerprint()
+    brighter = scenes.images.copy()
+    brighter[0, 0, 0, 0] ^= 1
+    assert wsss_lib.data.SmokeScenes(brighter, scenes.labels).fingerprint() != (
+        wsss_lib.data.SmokeScenes(scenes.images, scenes.labels).fingerprint()
+    )
+
+
+def test_runs_on_own_data_are_cached_per_content_including_the_teacher(tmp_path, count_trainings):
+    mine, other = _folder_like_scenes(1), _folder_like_scenes(2)
+    config = TrainConfig(paradigm="teacher_student", student=VIT, teacher=CNN, data=TINY.data,
+                         epochs=1, batch_size=16)
+    first = get_or_train(config, tmp_path, progress=False, train_scenes=mine)
+    again = get_or_train(config, tmp_path, progress=False, train_scenes=mine)
+    assert count_trainings == ["single", "teacher_student"]
+    assert same_weights(first.student, again.student)
+    assert first.run_dir == run_dir_for(config, tmp_path, train_scenes=mine)
+    assert first.run_dir != run_dir_for(config, tmp_path)  # never the synthetic entry
+    key = json.loads((first.run_dir / "config.json").read_text())
+    assert key["data_fingerprint"] == {"train": mine.fingerprint(), "val": None}
+
+    get_or_train(config, tmp_path, progress=False, train_scenes=other)
+    assert count_trainings[2:] == ["single", "teacher_student"]  # other data: teacher too
+    with pytest.raises(ValueError, match="val_scenes without train_scenes"):
+        run_dir_for(config, tmp_path, val_scenes=mine)
+    with pytest.raises(ValueError, match=r"40x40 px but config.data.image_size is 32"):
+        get_or_train(config.teacher_config(), tmp_path, progress=False,
+                     train_scenes=_folder_like_scenes(3, size=40))

@@ -12,6 +12,7 @@ per-image parameter dicts (plus ``meta``) as JSON text in a ``uint8`` array. Not
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -158,6 +159,23 @@ class SmokeScenes:
     def image_size(self) -> tuple[int, int]:
         """``(H, W)`` of the images."""
         return int(self.images.shape[1]), int(self.images.shape[2])
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of what training can see: images, labels and the three mask arrays.
+
+        Equal for equal content whatever the names, params or meta; used by
+        :func:`wsss_lib.train.get_or_train` to cache runs trained on your own data.
+        """
+        digest = hashlib.sha256()
+        for name in ("images", "labels", "smoke_masks", "chimney_masks", "distractor_masks"):
+            array = getattr(self, name)
+            if array is None:
+                digest.update(f"{name}:none;".encode())
+                continue
+            array = np.ascontiguousarray(array)
+            digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+            digest.update(array.tobytes())
+        return digest.hexdigest()
 
     def subset(self, indices: Sequence[int] | np.ndarray | slice) -> SmokeScenes:
         """Return a new container with the selected images (copies, in the given order).

@@ -2,7 +2,8 @@
 
 An entry is the folder ``<cache>/runs/<paradigm>-<model>-<hash>`` where the hash covers the whole
 :class:`~wsss_lib.train.config.TrainConfig`, :data:`wsss_lib.data.GENERATOR_VERSION` and
-:data:`TRAIN_CODE_VERSION`. The entry keeps that key as ``config.json`` and inside its checkpoint;
+:data:`TRAIN_CODE_VERSION` (and, for runs on your own data, the content fingerprint of the
+scenes). The entry keeps that key as ``config.json`` and inside its checkpoint;
 both must equal the requested key before anything is reused, so an entry made by another config
 is never silently loaded. A file lock per entry makes parallel notebooks train a shared model once:
 the second caller waits, then loads.
@@ -14,7 +15,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from filelock import FileLock, Timeout
@@ -26,6 +27,9 @@ from wsss_lib.train.loop import train_classifier
 from wsss_lib.train.run import CHECKPOINT_NAME, TrainedRun, load_run
 from wsss_lib.utils import atomic_write_json, config_hash, default_cache_dir
 
+if TYPE_CHECKING:
+    from wsss_lib.data import SmokeScenes
+
 __all__ = ["TRAIN_CODE_VERSION", "cache_key", "get_or_train", "run_dir_for"]
 
 # Bump when a change to wsss_lib.train alters what a given config trains into, so stale cache
@@ -35,22 +39,46 @@ TRAIN_CODE_VERSION = "1"
 KEY_NAME = "config.json"
 
 
-def cache_key(config: TrainConfig) -> dict[str, Any]:
-    """Everything that determines the trained weights: the config and the code versions."""
+def cache_key(
+    config: TrainConfig,
+    train_scenes: SmokeScenes | None = None,
+    val_scenes: SmokeScenes | None = None,
+) -> dict[str, Any]:
+    """Everything that determines the trained weights: the config and the code versions, plus
+    the content fingerprints of ``train_scenes`` / ``val_scenes`` when the data is your own
+    (otherwise ``config.data`` names the synthetic splits)."""
     from wsss_lib.data import GENERATOR_VERSION
 
-    return {
+    key: dict[str, Any] = {
         "config": config.to_dict(),
         "generator_version": GENERATOR_VERSION,
         "train_code_version": TRAIN_CODE_VERSION,
     }
+    if train_scenes is not None:
+        key["data_fingerprint"] = {
+            "train": train_scenes.fingerprint(),
+            "val": None if val_scenes is None else val_scenes.fingerprint(),
+        }
+    elif val_scenes is not None:
+        raise ValueError(
+            "val_scenes without train_scenes: pass your training scenes too, or neither (then "
+            "config.data's synthetic splits are used)."
+        )
+    return key
 
 
-def run_dir_for(config: TrainConfig, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The cache folder of ``config`` (it may not exist yet)."""
+def run_dir_for(
+    config: TrainConfig,
+    cache_dir: str | os.PathLike[str] | None = None,
+    train_scenes: SmokeScenes | None = None,
+    val_scenes: SmokeScenes | None = None,
+) -> Path:
+    """The cache folder of ``config`` (trained on ``train_scenes`` when given); it may not
+    exist yet."""
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     model = re.sub(r"[^A-Za-z0-9_.]+", "_", config.main_spec.name)
-    return root / "runs" / f"{config.paradigm}-{model}-{config_hash(cache_key(config))}"
+    digest = config_hash(cache_key(config, train_scenes, val_scenes))
+    return root / "runs" / f"{config.paradigm}-{model}-{digest}"
 
 
 def _differences(stored: Any, wanted: Any, prefix: str = "") -> list[str]:
@@ -98,12 +126,14 @@ def get_or_train(
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
     device: str | torch.device | None = None,
+    train_scenes: SmokeScenes | None = None,
+    val_scenes: SmokeScenes | None = None,
 ) -> TrainedRun:
     """Load the trained run of ``config`` from the cache, or train (or finish) it first.
 
-    A teacher-student config first gets its teacher the same way (``config.teacher_config()``),
-    so one teacher serves every student that names it. An interrupted entry resumes from its
-    last epoch.
+    A teacher-student config first gets its teacher the same way (``config.teacher_config()``,
+    on the same scenes), so one teacher serves every student that names it. An interrupted entry
+    resumes from its last epoch.
 
     Args:
         config: What to train.
@@ -111,6 +141,11 @@ def get_or_train(
             are cached there too.
         progress: Show progress bars and a note while waiting for another process.
         device: Device for training and the returned networks (default: CUDA when present).
+        train_scenes: Your own training data (e.g. from :func:`wsss_lib.data.load_folder`)
+            instead of ``config.data``'s synthetic split; its content fingerprint joins the
+            cache key, so other data never reuses the entry. ``config.data.image_size`` must
+            match the images.
+        val_scenes: Validation data for the per-epoch log (only with ``train_scenes``).
 
     Returns:
         The :class:`~wsss_lib.train.run.TrainedRun`, networks in eval mode.
@@ -119,8 +154,8 @@ def get_or_train(
         RuntimeError: when the entry's stored config differs from ``config`` (tampered or stale).
         ValueError: when the entry's checkpoint is not a valid wsss-lab checkpoint.
     """
-    run_dir = run_dir_for(config, cache_dir)
-    key = cache_key(config)
+    key = cache_key(config, train_scenes, val_scenes)
+    run_dir = run_dir_for(config, cache_dir, train_scenes, val_scenes)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(run_dir) + ".lock")
     _acquire(lock, run_dir, progress)
@@ -136,10 +171,19 @@ def get_or_train(
                 return load_run(checkpoint, device, payload=payload)
         teacher = None
         if config.paradigm == "teacher_student":
-            teacher = get_or_train(config.teacher_config(), cache_dir, progress, device).model
+            teacher = get_or_train(
+                config.teacher_config(), cache_dir, progress, device, train_scenes, val_scenes
+            ).model
         atomic_write_json(key_path, key)
         return train_classifier(
-            config, run_dir, teacher=teacher, device=device, progress=progress, cache_dir=cache_dir
+            config,
+            run_dir,
+            train_scenes=train_scenes,
+            val_scenes=val_scenes,
+            teacher=teacher,
+            device=device,
+            progress=progress,
+            cache_dir=cache_dir,
         )
     finally:
         lock.release()

@@ -82,11 +82,20 @@ def check_training_set(config: TrainConfig, scenes: Any) -> None:
     """Refuse data a paradigm cannot learn from, before any training starts.
 
     Raises:
-        ValueError: for an empty set, a single-class set (classifiers need smoke *and* clean
-            images), or a supervised set without masks or without smoke/background pixels.
+        ValueError: for an empty set, images of another size than ``config.data.image_size``,
+            a single-class set (classifiers need smoke *and* clean images), or a supervised set
+            without masks or without smoke/background pixels.
     """
     if len(scenes) == 0:
         raise ValueError("The training set is empty; generate or load some images first.")
+    size = config.data.image_size
+    if tuple(scenes.image_size) != (size, size):
+        height, width = scenes.image_size
+        raise ValueError(
+            f"The training images are {height}x{width} px but config.data.image_size is {size}: "
+            f"the networks are built for {size} px. Load them at that size "
+            f"(load_folder(..., image_size={size})) or set DataSpec(image_size={height})."
+        )
     if config.paradigm == "supervised":
         if scenes.smoke_masks is None:
             raise ValueError(
