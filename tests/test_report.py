@@ -21,6 +21,7 @@ from wsss_lib.report import (
     PAPER_LABEL,
     build_index_html,
     discover_notebooks,
+    key_results_rows,
     notebook_digest,
     parse_value,
     plan_jobs,
@@ -446,6 +447,26 @@ def test_results_table_pairs_ours_with_paper_rows() -> None:
         {"row": "total", "metric": "", "ours": 3, "paper": None},
         {"row": "setr", "metric": "smoke_iou", "ours": None, "paper": 68.27},
     ]
+
+
+def test_key_results_put_smoke_iou_with_spread_beside_the_papers() -> None:
+    metrics = {
+        "results": {
+            "ts": {"smoke_iou": 11.554, "smoke_iou_std": 4.16, "chimney_fp_rate": 25.5},
+            "timing": {"seconds": 3.0},  # no smoke IoU: not a key row
+            "single": {"smoke_iou": 4.0, "accuracy": "n/a"},
+        },
+        "paper": {"ts": {"smoke_iou": 47.37}, "setr": {"smoke_iou": 68.27}},
+    }
+    rows = key_results_rows(metrics)
+    assert [r["row"] for r in rows] == ["ts", "single", "setr"]
+    assert rows[0]["smoke_iou"] == "11.55 ± 4.16" and rows[0]["chimney_fp_rate"] == "25.50"
+    assert rows[0]["cam_chimney_mass"] is None and rows[0]["paper"] == 47.37
+    assert rows[1]["accuracy"] == "n/a" and rows[1]["paper"] is None
+    assert rows[2]["smoke_iou"] is None and rows[2]["paper"] == 68.27
+    notebook = {"name": "02_x", "status": "ok", "wall_time_s": 1.0, "metrics": metrics}
+    page = build_index_html({"notebooks": [notebook]})
+    assert ">11.55 ± 4.16<" in page and "<details><summary>All metrics" in page
 
 
 def test_index_without_paper_numbers_has_no_paper_column() -> None:

@@ -11,6 +11,7 @@ from wsss_lib.report.execute import NotebookResult, cell_timings, execute_job
 from wsss_lib.report.html import (
     PAPER_LABEL,
     build_index_html,
+    key_results_rows,
     render_notebook_html,
     results_table_rows,
     write_index_html,
@@ -36,6 +37,7 @@ __all__ = [
     "cell_timings",
     "discover_notebooks",
     "execute_job",
+    "key_results_rows",
     "load_profile",
     "notebook_digest",
     "notebook_profile_settings",

@@ -21,13 +21,24 @@ from wsss_lib.utils import atomic_write_text
 
 __all__ = [
     "PAPER_LABEL",
+    "KEY_METRICS",
     "build_index_html",
+    "key_results_rows",
     "render_notebook_html",
     "results_table_rows",
     "write_index_html",
 ]
 
 PAPER_LABEL = "paper (real IJmond data, different from ours)"
+
+#: Columns of the key-results table: ``(metric in metrics.json, column title)``; values in %.
+KEY_METRICS = (
+    ("smoke_iou", "smoke IoU"),
+    ("chimney_fp_rate", "chimney FP rate"),
+    ("cam_chimney_mass", "CAM chimney mass"),
+    ("accuracy", "acc. test"),
+    ("accuracy_decoupled", "acc. test_decoupled"),
+)
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 75em; color: #222; }
@@ -105,6 +116,41 @@ def results_table_rows(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def key_results_rows(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows of the key-results table for one notebook's ``metrics.json``.
+
+    One row per result row that reports a ``smoke_iou`` (or that only the paper reports), with
+    the :data:`KEY_METRICS` as ``"x"`` or ``"x ± std"`` strings (``None`` where absent) and
+    the paper's smoke IoU.
+
+    Returns:
+        Dicts with keys ``row``, one per :data:`KEY_METRICS` name, and ``paper``.
+    """
+    results = metrics.get("results")
+    paper = metrics.get("paper")
+    results = results if isinstance(results, Mapping) else {}
+    paper = paper if isinstance(paper, Mapping) else {}
+    names = [r for r, v in results.items() if isinstance(v, Mapping) and "smoke_iou" in v]
+    names += [r for r, v in paper.items()
+              if r not in results and isinstance(v, Mapping) and "smoke_iou" in v]
+    rows = []
+    for name in names:
+        ours = results.get(name) or {}
+        row: dict[str, Any] = {"row": str(name)}
+        for metric, _ in KEY_METRICS:
+            value, std = ours.get(metric), ours.get(f"{metric}_std")
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                row[metric] = None if value is None else str(value)
+            elif isinstance(std, (int, float)) and std:
+                row[metric] = f"{value:.2f} ± {std:.2f}"
+            else:
+                row[metric] = f"{value:.2f}"
+        paper_row = paper.get(name)
+        row["paper"] = paper_row.get("smoke_iou") if isinstance(paper_row, Mapping) else None
+        rows.append(row)
+    return rows
+
+
 def _format_value(value: Any) -> str:
     if value is None:
         return "—"
@@ -160,11 +206,27 @@ def _notebooks_table(notebooks: list[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _results_table(notebooks: list[Mapping[str, Any]]) -> str:
-    with_metrics = [nb for nb in notebooks if isinstance(nb.get("metrics"), Mapping)]
-    if not with_metrics:
-        return "<p>No notebook wrote a <code>metrics.json</code>.</p>"
-    has_paper = any(isinstance(nb["metrics"].get("paper"), Mapping) for nb in with_metrics)
+def _key_results_table(with_metrics: list[Mapping[str, Any]], has_paper: bool) -> str:
+    header = "<tr><th>notebook</th><th>row</th>" + "".join(
+        f"<th>{_esc(title)} (%)</th>" for _, title in KEY_METRICS
+    )
+    if has_paper:
+        header += f'<th class="paper">smoke IoU, {_esc(PAPER_LABEL)}</th>'
+    lines = ["<table>", header + "</tr>"]
+    for nb in with_metrics:
+        for row in key_results_rows(nb["metrics"]):
+            cells = f"<td>{_esc(nb['name'])}</td><td>{_esc(row['row'])}</td>" + "".join(
+                f'<td class="num">{_esc(_format_value(row[metric]))}</td>'
+                for metric, _ in KEY_METRICS
+            )
+            if has_paper:
+                cells += f'<td class="num paper">{_esc(_format_value(row["paper"]))}</td>'
+            lines.append(f"<tr>{cells}</tr>")
+    lines.append("</table>")
+    return "\n".join(lines)
+
+
+def _all_metrics_table(with_metrics: list[Mapping[str, Any]], has_paper: bool) -> str:
     header = "<tr><th>notebook</th><th>row</th><th>metric</th><th>ours (synthetic data)</th>"
     if has_paper:
         header += f'<th class="paper">{_esc(PAPER_LABEL)}</th>'
@@ -180,6 +242,21 @@ def _results_table(notebooks: list[Mapping[str, Any]]) -> str:
             lines.append(f"<tr>{cells}</tr>")
     lines.append("</table>")
     return "\n".join(lines)
+
+
+def _results_table(notebooks: list[Mapping[str, Any]]) -> str:
+    """Key results (smoke IoU and friends, one line per result row) beside the paper's smoke
+    IoU, then every metric of every notebook in a collapsed table."""
+    with_metrics = [nb for nb in notebooks if isinstance(nb.get("metrics"), Mapping)]
+    if not with_metrics:
+        return "<p>No notebook wrote a <code>metrics.json</code>.</p>"
+    has_paper = any(isinstance(nb["metrics"].get("paper"), Mapping) for nb in with_metrics)
+    return (
+        _key_results_table(with_metrics, has_paper)
+        + "\n<details><summary>All metrics of every notebook</summary>\n"
+        + _all_metrics_table(with_metrics, has_paper)
+        + "\n</details>"
+    )
 
 
 def _notebook_section(nb: Mapping[str, Any]) -> str:
