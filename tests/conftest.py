@@ -21,10 +21,12 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def one_torch_thread():
-    """One intra-op thread for tests of many tiny tensor ops: on a shared, loaded CPU two OpenMP
-    threads waiting for each other made them 3-10x slower than the work itself. Use it with
+    """One intra-op thread for a whole test module of many tiny tensor ops: on a shared, loaded
+    CPU two OpenMP threads waiting for each other made them 3-10x slower than the work itself.
+    Module scope, so module-scoped fixtures (reference runs compared bit for bit) use the same
+    thread count as the tests. Use it with
     ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
     import torch
 

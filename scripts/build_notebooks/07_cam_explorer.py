@@ -200,7 +200,9 @@ if set(views) == {"a", "b"}:
           f"{better} than model A's ({a['cam_chimney_mass']:.3f}).")"""),
     ("code", """\
 def row(view):
-    return {**view.metrics, "threshold": explorer.state.threshold}
+    # one image's metrics in % (as in every other notebook's metrics.json), plus the threshold
+    percent = {k: None if v is None else round(100.0 * v, 2) for k, v in view.metrics.items()}
+    return {**percent, "threshold": explorer.state.threshold}
 
 
 results = {
@@ -221,6 +223,7 @@ metrics = {
         f"model A: {labels.get('a')}; model B: {labels.get('b')}",
         f"example image: {explorer.state.source} #{explorer.state.index}; clean chimney image: "
         f"test_decoupled #{decoupled}",
+        "image metrics (smoke IoU, CAM chimney mass, chimney FP rate, predicted fraction) in %; "
         "timings in ms of a redraw triggered by setting the control's value (no browser); "
         f"device {device}",
     ],
