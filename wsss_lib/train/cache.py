@@ -75,10 +75,15 @@ def run_dir_for(
 ) -> Path:
     """The cache folder of ``config`` (trained on ``train_scenes`` when given); it may not
     exist yet."""
+    return _run_dir_of_key(config, cache_key(config, train_scenes, val_scenes), cache_dir)
+
+
+def _run_dir_of_key(
+    config: TrainConfig, key: dict[str, Any], cache_dir: str | os.PathLike[str] | None
+) -> Path:
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     model = re.sub(r"[^A-Za-z0-9_.]+", "_", config.main_spec.name)
-    digest = config_hash(cache_key(config, train_scenes, val_scenes))
-    return root / "runs" / f"{config.paradigm}-{model}-{digest}"
+    return root / "runs" / f"{config.paradigm}-{model}-{config_hash(key)}"
 
 
 def _differences(stored: Any, wanted: Any, prefix: str = "") -> list[str]:
@@ -154,8 +159,8 @@ def get_or_train(
         RuntimeError: when the entry's stored config differs from ``config`` (tampered or stale).
         ValueError: when the entry's checkpoint is not a valid wsss-lab checkpoint.
     """
-    key = cache_key(config, train_scenes, val_scenes)
-    run_dir = run_dir_for(config, cache_dir, train_scenes, val_scenes)
+    key = cache_key(config, train_scenes, val_scenes)  # fingerprints the scenes once
+    run_dir = _run_dir_of_key(config, key, cache_dir)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(run_dir) + ".lock")
     _acquire(lock, run_dir, progress)
