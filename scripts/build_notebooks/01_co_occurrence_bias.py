@@ -8,12 +8,9 @@ in :mod:`wsss_lib.experiments.bias` and :mod:`wsss_lib.viz_cam`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from _notebook import write_notebook
 
 STEM = "01_co_occurrence_bias"
-ROOT = Path(__file__).resolve().parents[2]
 
 CELLS: list[tuple[str, str]] = [
     ("markdown", """\

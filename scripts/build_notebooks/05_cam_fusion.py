@@ -5,12 +5,9 @@ The notebook is committed without outputs; this script is its reviewable source.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from _notebook import write_notebook
 
 STEM = "05_cam_fusion"
-ROOT = Path(__file__).resolve().parents[2]
 
 CELLS: list[tuple[str, str]] = [
     ("markdown", """\

@@ -32,7 +32,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from wsss_lib.metrics import SweepResult, threshold_sweep
+from wsss_lib.metrics import SweepResult, per_image_smoke_iou, threshold_sweep
 
 __all__ = [
     "ARCHS",
@@ -269,8 +269,6 @@ def whole_image_baseline(test_sets: Mapping[str, Any]) -> dict[str, float]:
     A CAM is only useful where its pseudo-mask beats this. Keys: ``smoke_iou`` (``test``) and
     ``smoke_iou_decoupled``, fractions in ``[0, 1]``.
     """
-    from wsss_lib.metrics import per_image_smoke_iou
-
     out = {}
     for split, suffix in TEST_SPLITS.items():
         scenes = test_sets[split]
