@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from wsss_lib.data.folder import load_folder, save_folder
+from wsss_lib.data.resize import PAD_VALUE, scene_geometry, valid_masks
 from wsss_lib.data.scenes import SmokeScenes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,7 +58,12 @@ def test_save_then_load_round_trip_is_exact(tmp_path):
     for field in ("smoke_masks", "chimney_masks", "distractor_masks"):
         np.testing.assert_array_equal(getattr(loaded, field), getattr(scenes, field))
     assert loaded.names == scenes.names
-    assert loaded.params[0] == {"file": "images/img_0.png", "original_size": [10, 12]}
+    assert loaded.params[0] == {
+        "file": "images/img_0.png",
+        "original_size": [10, 12],
+        "resize_box": [0, 0, 10, 12],
+    }
+    assert loaded.meta["resize"] == "pad" and loaded.meta["image_size"] is None
     csv_lines = (tmp_path / "out" / "labels.csv").read_text().splitlines()
     assert csv_lines[:3] == ["file,label", "images/img_0.png,clean", "images/img_1.png,smoke"]
 
@@ -117,6 +123,70 @@ def test_clean_image_with_smoke_in_its_mask_is_an_error(tmp_path):
         load_folder(root)
 
 
+def test_clean_image_with_a_single_smoke_pixel_is_an_error(tmp_path):
+    """Strict: one smoke pixel in a clean image's mask is enough (not "all pixels")."""
+    root = _folder(tmp_path, "file,label\nimages/a.png,clean\n", images=("a.png",))
+    one_pixel = np.zeros((10, 12), bool)
+    one_pixel[4, 5] = True
+    _write_mask(root / "masks" / "a.png", one_pixel)
+    with pytest.raises(ValueError, match=r"labelled clean but its mask .* has 1 smoke pixels"):
+        load_folder(root)
+
+
+@pytest.mark.parametrize("row", ["images/a.png,", "images/a.png,   ", 'images/a.png,""'])
+def test_empty_label_cell_is_an_error_not_clean(tmp_path, row):
+    root = _folder(tmp_path, f"file,label\nimages/b.png,smoke\n{row}\n")
+    with pytest.raises(ValueError, match=r"labels\.csv line 3: the label cell is empty"):
+        load_folder(root)
+
+
+def _wide_folder(tmp_path: Path) -> Path:
+    """One 40x20 (WxH) smoke image: left half red, right half blue; smoke = 4x4 block at
+    rows 8..11, columns 30..33 (in the blue half)."""
+    image = np.zeros((20, 40, 3), np.uint8)
+    image[:, :20] = (255, 0, 0)
+    image[:, 20:] = (0, 0, 255)
+    (tmp_path / "images").mkdir(parents=True)
+    Image.fromarray(image).save(tmp_path / "images" / "wide.png")
+    mask = np.zeros((20, 40), bool)
+    mask[8:12, 30:34] = True
+    _write_mask(tmp_path / "masks" / "wide.png", mask)
+    (tmp_path / "labels.csv").write_text("file,label\nimages/wide.png,smoke\n")
+    return tmp_path
+
+
+def test_resize_modes_move_the_mask_exactly_with_the_image(tmp_path):
+    root = _wide_folder(tmp_path)
+    # pad: scale 0.5 -> 20x10 content in rows 5..14; the block lands at rows 9..10, cols 15..16.
+    pad = load_folder(root, image_size=20)
+    assert pad.params[0]["resize_box"] == [5, 0, 10, 20] and pad.meta["resize"] == "pad"
+    assert np.argwhere(pad.smoke_masks[0]).tolist() == [[9, 15], [9, 16], [10, 15], [10, 16]]
+    assert pad.images[0, 9, 15].tolist() == [0, 0, 255]  # the smoke pixel is in the blue half
+    assert pad.images[0, 2, 2].tolist() == list(PAD_VALUE)
+    assert valid_masks(pad)[0].sum() == 200 and not valid_masks(pad)[0, :5].any()
+    # crop: scale 1 -> the centre 20 columns (10..29); the block at columns 30..33 is cut off,
+    # and the crop's right edge (original column 29) is blue.
+    crop = load_folder(root, image_size=20, resize="crop")
+    assert crop.params[0]["resize_box"] == [0, -10, 20, 40]
+    assert not crop.smoke_masks[0].any()
+    assert crop.images[0, 10, 19].tolist() == [0, 0, 255]
+    assert crop.images[0, 10, 0].tolist() == [255, 0, 0]
+    # squash: columns halve, rows stay: the block lands at rows 8..11, columns 15..16.
+    squash = load_folder(root, image_size=20, resize="squash")
+    assert np.argwhere(squash.smoke_masks[0].any(axis=0)).ravel().tolist() == [15, 16]
+    assert np.argwhere(squash.smoke_masks[0].any(axis=1)).ravel().tolist() == [8, 9, 10, 11]
+    # image_size=None keeps the original size whatever the mode.
+    same = load_folder(root, resize="crop")
+    assert same.images.shape == (1, 20, 40, 3) and same.smoke_masks[0, 8:12, 30:34].all()
+    assert scene_geometry(same, 0).is_identity
+
+
+def test_unknown_resize_mode_is_refused(tmp_path):
+    root = _wide_folder(tmp_path)
+    with pytest.raises(ValueError, match=r"resize='stretch' is not a resize mode.*pad, crop"):
+        load_folder(root, image_size=8, resize="stretch")
+
+
 def test_different_sizes_need_image_size(tmp_path):
     _write_image(tmp_path / "images" / "a.png", size=(12, 10))
     _write_image(tmp_path / "images" / "b.png", size=(20, 16))
@@ -126,10 +196,16 @@ def test_different_sizes_need_image_size(tmp_path):
     (tmp_path / "labels.csv").write_text("file,label\nimages/a.png,clean\nimages/b.png,smoke\n")
     with pytest.raises(ValueError, match=r"different sizes.*image_size="):
         load_folder(tmp_path)
-    scenes = load_folder(tmp_path, image_size=8)
-    assert scenes.images.shape == (2, 8, 8, 3) and scenes.smoke_masks.shape == (2, 8, 8)
-    assert scenes.smoke_masks[1, :, :4].all() and not scenes.smoke_masks[1, :, 4:].any()
-    assert scenes.params[1]["original_size"] == [16, 20]
+    squashed = load_folder(tmp_path, image_size=8, resize="squash")
+    assert squashed.images.shape == (2, 8, 8, 3) and squashed.smoke_masks.shape == (2, 8, 8)
+    assert squashed.smoke_masks[1, :, :4].all() and not squashed.smoke_masks[1, :, 4:].any()
+    assert squashed.params[1]["original_size"] == [16, 20]
+    # The default keeps the aspect ratio: 20x16 -> 8x6 (rounded 6.4) in rows 1..6, padding around.
+    padded = load_folder(tmp_path, image_size=8)
+    assert padded.meta["resize"] == "pad" and padded.params[1]["resize_box"] == [1, 0, 6, 8]
+    assert padded.smoke_masks[1, 1:7, :4].all() and not padded.smoke_masks[1, :, 4:].any()
+    assert not padded.smoke_masks[1, [0, 7]].any()
+    assert padded.images[1, 0, 0].tolist() == list(PAD_VALUE)
 
 
 @pytest.mark.parametrize(

@@ -89,17 +89,24 @@ fig"""),
     ("markdown", """\
 ## 3 · Verdict
 
-Computed from the numbers above. "λ matters" requires the spread of the mean smoke IoU across λ
-to exceed twice the typical seed standard deviation; otherwise the curve's shape is within noise,
-whatever it looks like. The same test among the λ > 0 alone asks a second question: once the
-teacher is used at all, does its exact weight matter?"""),
+Computed from the numbers above, on paired runs (one seed = one teacher and one training set
+for every λ). The λ to test is **chosen on `val`** (the λ > 0 with the best mean smoke IoU on the
+validation images), never on `test`; the claims are then judged on `test`:
+
+- *using the teacher helps*: the chosen λ beats λ = 0 (the single ViT);
+- *λ has an interior optimum* (the paper's peak at λ = 1): the chosen λ is neither end of the grid
+  and beats both ends.
+
+*Supported* / *contradicted* / *inconclusive* follow the 95 % interval of the mean paired
+difference (Student's t over seeds)."""),
     ("code", """\
-verdicts = method.lambda_verdicts(summary)
+verdicts = method.lambda_verdicts(summary, rows)
 for sentence in verdicts:
-    print("-", sentence)
+    display(Markdown("- " + sentence))
 atomic_write_json(output_dir / "metrics.json", method.metrics_document(
     "03_lambda_sensitivity", profile, summary,
-    {float(lam): {"smoke_iou": v} for lam, v in method.PAPER_LAMBDA.items()}, verdicts, S))"""),
+    {float(lam): {"smoke_iou": v} for lam, v in method.PAPER_LAMBDA.items()}, verdicts, S,
+    claims=method.lambda_claims(rows)))"""),
     ("markdown", """\
 ## 4 · What we learned, and what to try
 

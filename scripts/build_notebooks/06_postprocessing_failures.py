@@ -182,14 +182,20 @@ display(Markdown(R.markdown_table(shares, {f"fp_share.{r}": r for r in R.REGIONS
     ("markdown", """\
 ## 5 · Verdicts
 
-Computed from the table, one sentence per pipeline: whether it helps, hurts or changes little
+First the paper's claims, each tested on the per-image smoke IoU of the same test images with
+and without the refinement (paired over images; a percentile-bootstrap 95 % interval decides
+*supported* / *contradicted* / *inconclusive*; this is about the one model refined here, not
+about training seeds). Then one sentence per pipeline: whether it helps, hurts or changes little
 (±0.5 points) against the raw seed, and which regions' false-positive rates rose by more than one
 point. Compare with the paper's reading: CRF and SAM help, AffinityNet and CLIP fail because
 they spread smoke to whatever looks alike. One training seed and small synthetic images limit
 how far these sentences generalise."""),
     ("code", """\
-verdicts = R.postprocess_verdicts(run)
-for line in verdicts:
+claims = R.postprocess_claims(run, scenes, threshold=S.threshold)
+for claim in claims:
+    display(Markdown("- " + claim["sentence"]))
+verdicts = [claim["sentence"] for claim in claims] + R.postprocess_verdicts(run)
+for line in verdicts[len(claims):]:
     print(line)
 
 metrics = {
@@ -197,6 +203,8 @@ metrics = {
     "profile": profile,
     "results": table,
     "paper": R.PAPER_POSTPROCESS,
+    "claims": [{k: c[k] for k in ("claim", "verdict", "mean", "low", "high", "n") if k in c}
+               for c in claims],
     "notes": verdicts + [
         "Smoke IoU, rates and gains in %. Ours: synthetic scenes, small networks, "
         f"{S.image_size} px, {len(scenes)} test images, seed CAM {S.seed_cam}, threshold "

@@ -1,4 +1,5 @@
-"""Datasets: the synthetic smoke-and-chimney benchmark, user image folders, torch wrappers.
+"""Datasets: the synthetic smoke-and-chimney benchmark, user image folders and COCO exports,
+aspect-preserving resizing, torch wrappers.
 
 Every dataset is a :class:`SmokeScenes` (``uint8`` images, 0/1 labels, optional ``bool`` masks).
 
@@ -7,9 +8,32 @@ Every dataset is a :class:`SmokeScenes` (``uint8`` images, 0/1 labels, optional 
 >>> x = to_tensor_batch(train.images[:8])               # float [8, 3, 96, 96], normalised
 """
 
+from .coco import load_coco, save_coco
 from .folder import load_folder, save_folder
+from .resize import (
+    PAD_VALUE,
+    RESIZE_MODES,
+    ResizeGeometry,
+    cam_to_original,
+    cams_to_original,
+    plan_resize,
+    resize_image,
+    resize_mask,
+    scene_geometry,
+    valid_masks,
+    valid_region,
+)
 from .scenes import SmokeScenes
-from .splits import SPLITS, dataset_cache_path, load_split, make_split, split_config, split_seed
+from .splits import (
+    DEFAULT_PRESET,
+    SCENE_PRESETS,
+    SPLITS,
+    dataset_cache_path,
+    load_split,
+    make_split,
+    split_config,
+    split_seed,
+)
 from .synthetic import (
     GENERATOR_VERSION,
     MASK_ALPHA_THRESHOLD,
@@ -35,6 +59,8 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "MASK_ALPHA_THRESHOLD",
+    "DEFAULT_PRESET",
+    "SCENE_PRESETS",
     "SPLITS",
     "RenderedScene",
     "SceneConfig",
@@ -55,4 +81,17 @@ __all__ = [
     "split_config",
     "split_seed",
     "to_tensor_batch",
+    "load_coco",
+    "save_coco",
+    "PAD_VALUE",
+    "RESIZE_MODES",
+    "ResizeGeometry",
+    "cam_to_original",
+    "cams_to_original",
+    "plan_resize",
+    "resize_image",
+    "resize_mask",
+    "scene_geometry",
+    "valid_masks",
+    "valid_region",
 ]

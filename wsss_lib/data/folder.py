@@ -11,7 +11,9 @@ The folder layout (the shape of IJmond / SMOKE5K style exports)::
 
 ``file`` is a path relative to ``root`` (``images/0001.jpg``); a bare file name is also looked up
 in ``root/images/``. ``label`` is ``smoke``/``clean``/``1``/``0`` (case and surrounding spaces do
-not matter). The CSV is the source of truth: images in the folder without a row are ignored.
+not matter; an empty label cell is an error, never "clean"). The CSV is the source of truth: images
+in the folder without a row are ignored. Images are resized with :mod:`wsss_lib.data.resize`
+(``resize="pad"`` by default: aspect ratio kept, letterboxed to the square ``image_size``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from PIL import Image
 
 from wsss_lib.utils import atomic_write_bytes, atomic_write_text
 
+from .resize import PAD_VALUE, check_resize_mode, plan_resize, resize_image, resize_mask
 from .scenes import SmokeScenes
 
 __all__ = ["IMAGE_SUFFIXES", "load_folder", "save_folder"]
@@ -86,6 +89,11 @@ def _read_rows(csv_path: Path) -> list[tuple[int, str, str]]:
 
 
 def _parse_label(value: str, where: str) -> int:
+    if not value.strip():
+        raise ValueError(
+            f"{where}: the label cell is empty. Write smoke or clean (or 1 / 0) for every image; "
+            "an empty cell is never read as clean."
+        )
     label = _LABEL_VALUES.get(value.strip().lower())
     if label is None:
         raise ValueError(f"{where}: label {value!r} is not valid. Use one of: smoke, clean, 1, 0.")
@@ -166,19 +174,18 @@ def _read_mask(path: Path, image_size: tuple[int, int], image_path: Path) -> np.
 
 
 def _resize_pair(
-    image: Image.Image, masks: list[np.ndarray | None], size: int | None
-) -> tuple[np.ndarray, list[np.ndarray | None]]:
-    """Resize an image (bilinear) and its masks (nearest) to ``size x size`` when given."""
-    image = image.convert("RGB")  # before resizing: PIL resizes palette images with nearest
-    if size is not None and image.size != (size, size):
-        image = image.resize((size, size), Image.BILINEAR)
-        masks = [
-            None
-            if m is None
-            else np.asarray(Image.fromarray(m).resize((size, size), Image.NEAREST), dtype=bool)
-            for m in masks
-        ]
-    return np.asarray(image, dtype=np.uint8), masks
+    image: Image.Image, masks: list[np.ndarray | None], size: int | None, resize: str
+) -> tuple[np.ndarray, list[np.ndarray | None], list[int]]:
+    """Resize an image (bilinear) and its masks (nearest) through one geometry.
+
+    Returns:
+        ``uint8 [S, S, 3]``, the masks ``bool [S, S]`` (None stays None) and the geometry's box
+        ``[top, left, height, width]`` (see :mod:`wsss_lib.data.resize`).
+    """
+    geometry = plan_resize((image.size[1], image.size[0]), size, resize)
+    pixels = resize_image(image, geometry)
+    masks = [None if m is None else resize_mask(m, geometry) for m in masks]
+    return pixels, masks, list(geometry.box)
 
 
 # ---------------------------------------------------------------------------- load
@@ -268,6 +275,7 @@ def load_folder(
     labels: str | os.PathLike[str] = "labels.csv",
     masks: str | os.PathLike[str] | None = "masks",
     image_size: int | None = None,
+    resize: str = "pad",
 ) -> SmokeScenes:
     """Load images, image labels and optional masks from a folder (see the module docstring).
 
@@ -282,21 +290,30 @@ def load_folder(
         labels: The labels CSV, relative to ``root`` (or absolute).
         masks: Name of the mask subfolder, or None to ignore masks.
         image_size: Resize every image (bilinear) and mask (nearest) to this square side. Needed
-            when the images do not all have the same size.
+            when the images do not all have the same size; None keeps the original size.
+        resize: How a non-square image becomes square: ``"pad"`` (keep the aspect ratio,
+            letterbox; the default), ``"crop"`` (keep the aspect ratio, cut the centre) or
+            ``"squash"`` (distort). Masks follow their image exactly. See
+            :mod:`wsss_lib.data.resize`; :func:`~wsss_lib.data.resize.valid_masks` gives the
+            non-padded pixels and :func:`~wsss_lib.data.resize.cam_to_original` maps CAMs back.
 
     Returns:
         :class:`SmokeScenes` with ``images uint8 [N, H, W, 3]``, ``labels int64 [N]``, masks
-        ``bool [N, H, W]`` or None, ``names`` = image stems in CSV order, and per-image ``params``
-        ``{"file": <path in the CSV>, "original_size": [H, W]}``.
+        ``bool [N, H, W]`` or None, ``names`` = image stems in CSV order, per-image ``params``
+        ``{"file": <path in the CSV>, "original_size": [h, w], "resize_box": [top, left, height,
+        width]}`` and ``meta`` ``{"source": "folder", "root", "image_size", "resize",
+        "pad_value"}``.
 
     Raises:
         FileNotFoundError: the folder, the CSV or a listed image does not exist, or a smoke image
             has no mask.
-        ValueError: bad CSV content (label, path outside the folder, duplicate, no rows), a
-            corrupt image, a mask whose size differs from its image, a clean image whose mask has
-            smoke, or images of different sizes without ``image_size``.
+        ValueError: bad CSV content (label, empty label cell, path outside the folder, duplicate,
+            no rows), an unknown ``resize``, a corrupt image, a mask whose size differs from its
+            image, a clean image whose mask has smoke, or images of different sizes without
+            ``image_size``.
     """
     image_size = _check_image_size(image_size)
+    check_resize_mode(resize)
     root = Path(root).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(
@@ -332,13 +349,19 @@ def load_folder(
             _extra_mask(chimney_dir, rel.stem, image, image_path),
             _extra_mask(distractor_dir, rel.stem, image, image_path),
         ]
-        pixels, (smoke_mask, chimney_mask, distractor_mask) = _resize_pair(
-            image, raw_masks, image_size
+        pixels, (smoke_mask, chimney_mask, distractor_mask), box = _resize_pair(
+            image, raw_masks, image_size, resize
         )
         images.append(pixels)
         label_list.append(label)
         names.append(rel.stem)
-        params.append({"file": file_value, "original_size": [image.size[1], image.size[0]]})
+        params.append(
+            {
+                "file": file_value,
+                "original_size": [image.size[1], image.size[0]],
+                "resize_box": box,
+            }
+        )
         smoke.append(smoke_mask)
         chimney.append(chimney_mask)
         distractor.append(distractor_mask)
@@ -350,7 +373,8 @@ def load_folder(
             f"Images in {root} have different sizes, e.g. {params[0]['file']} is "
             f"{first[1]}x{first[0]} and {params[other]['file']} is "
             f"{images[other].shape[1]}x{images[other].shape[0]} (WxH). Pass image_size=<side> "
-            "(e.g. image_size=224) to resize them all to one square size."
+            "(e.g. image_size=224) to resize them all to one square size (resize='pad' keeps "
+            "the aspect ratio)."
         )
     return SmokeScenes(
         images=np.stack(images).astype(np.uint8),
@@ -360,7 +384,13 @@ def load_folder(
         distractor_masks=_stack_masks(distractor),
         names=names,
         params=params,
-        meta={"source": "folder", "root": str(root), "image_size": image_size},
+        meta={
+            "source": "folder",
+            "root": str(root),
+            "image_size": image_size,
+            "resize": resize,
+            "pad_value": list(PAD_VALUE),
+        },
     )
 
 

@@ -8,6 +8,9 @@ On disk a container is one ``.npz`` file written with ``np.savez_compressed`` an
 ``allow_pickle=False``: arrays are stored as they are, names as a fixed-width unicode array and the
 per-image parameter dicts (plus ``meta``) as JSON text in a ``uint8`` array. Nothing is pickled, and
 ``SmokeScenes.load(path)`` returns arrays that are bit-identical to the saved ones.
+
+``opacity_maps`` (optional, ``uint8 [N, H, W]``) is stored only when present, so files without
+it keep the same layout (and the same format version).
 """
 
 from __future__ import annotations
@@ -58,6 +61,28 @@ def _bytes_to_json(array: np.ndarray) -> Any:
     return json.loads(array.tobytes().decode("utf-8"))
 
 
+def _as_label_map(name: str, labels: Any, shape: tuple[int, int, int]) -> np.ndarray | None:
+    """Check a per-pixel class map: ``uint8 [N, H, W]`` (other integer arrays in 0..255 too)."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels)
+    if not np.issubdtype(labels.dtype, np.integer) or labels.dtype == np.bool_:
+        raise ValueError(
+            f"SmokeScenes.{name} must be an integer class map (0 = none, k = class k), got dtype "
+            f"{labels.dtype}; convert it with .astype(np.uint8)."
+        )
+    if labels.size and (labels.min() < 0 or labels.max() > 255):
+        raise ValueError(
+            f"SmokeScenes.{name} values must lie in 0..255, got {labels.min()}..{labels.max()}."
+        )
+    if labels.shape != shape:
+        raise ValueError(
+            f"SmokeScenes.{name} has shape {labels.shape} but the images need {shape} "
+            "(one H x W map per image); pass maps with the same size as the images."
+        )
+    return labels.astype(np.uint8, copy=False)
+
+
 def _as_mask(name: str, mask: Any, shape: tuple[int, int, int]) -> np.ndarray | None:
     """Check one mask stack: ``bool [N, H, W]`` (integer 0/1 arrays are converted)."""
     if mask is None:
@@ -91,6 +116,9 @@ class SmokeScenes:
         names: one string per image (file stem or ``"<split>_00042"``); filled in when empty.
         params: one JSON-able dict per image (generator parameters; ``{}`` for real data).
         meta: JSON-able dict about the whole set (e.g. the generator config and version).
+        opacity_maps: ``uint8 [N, H, W]`` per-pixel smoke class (0 = no smoke, k = the k-th
+            class of ``meta["opacity_classes"]``, e.g. low/high opacity from
+            :func:`~wsss_lib.data.load_coco` with ``keep_opacity=True``), or ``None``.
 
     Raises:
         ValueError: when shapes, dtypes or lengths do not agree; the message names the field.
@@ -104,6 +132,7 @@ class SmokeScenes:
     names: list[str] = field(default_factory=list)
     params: list[dict[str, Any]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+    opacity_maps: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         images = np.asarray(self.images)
@@ -129,6 +158,7 @@ class SmokeScenes:
         self.labels = labels.astype(np.int64, copy=False)
         for name in _MASK_FIELDS:
             setattr(self, name, _as_mask(name, getattr(self, name), (n, h, w)))
+        self.opacity_maps = _as_label_map("opacity_maps", self.opacity_maps, (n, h, w))
 
         self.names = [str(s) for s in self.names] or [f"scene_{i:05d}" for i in range(n)]
         if len(self.names) != n:
@@ -145,6 +175,8 @@ class SmokeScenes:
     def __repr__(self) -> str:
         n_smoke = int(self.labels.sum())
         masks = [m for m in _MASK_FIELDS if getattr(self, m) is not None]
+        if self.opacity_maps is not None:
+            masks.append("opacity_maps")
         return (
             f"SmokeScenes(n={len(self)}, size={self.image_size}, smoke={n_smoke}, "
             f"clean={len(self) - n_smoke}, masks={masks})"
@@ -161,9 +193,11 @@ class SmokeScenes:
         return int(self.images.shape[1]), int(self.images.shape[2])
 
     def fingerprint(self) -> str:
-        """SHA-256 (hex) of what training can see: images, labels and the three mask arrays.
+        """SHA-256 (hex) of what training can see: images, labels, the three mask arrays and,
+        when present, the opacity maps.
 
-        Equal for equal content whatever the names, params or meta; used by
+        Equal for equal content whatever the names, params or meta (scenes without opacity maps
+        hash exactly as before that field existed); used by
         :func:`wsss_lib.train.get_or_train` to cache runs trained on your own data.
         """
         digest = hashlib.sha256()
@@ -174,6 +208,10 @@ class SmokeScenes:
                 continue
             array = np.ascontiguousarray(array)
             digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+            digest.update(array.tobytes())
+        if self.opacity_maps is not None:
+            array = np.ascontiguousarray(self.opacity_maps)
+            digest.update(f"opacity_maps:{array.dtype.str}:{array.shape};".encode())
             digest.update(array.tobytes())
         return digest.hexdigest()
 
@@ -213,6 +251,7 @@ class SmokeScenes:
             names=[self.names[i] for i in idx.tolist()],
             params=[self.params[i] for i in idx.tolist()],
             meta=dict(self.meta),
+            opacity_maps=take(self.opacity_maps),
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -233,6 +272,8 @@ class SmokeScenes:
             mask = getattr(self, name)
             if mask is not None:
                 arrays[name] = mask
+        if self.opacity_maps is not None:
+            arrays["opacity_maps"] = self.opacity_maps
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         return atomic_write_bytes(path, buffer.getvalue())
@@ -283,5 +324,6 @@ class SmokeScenes:
             names=arrays["names"].tolist(),
             params=_bytes_to_json(arrays["params_json"]),
             meta=_bytes_to_json(arrays["meta_json"]),
+            opacity_maps=arrays.get("opacity_maps"),
             **masks,
         )

@@ -529,6 +529,9 @@ class RenderedScene:
         smoke_mask: ``bool [H, W]`` visible smoke (``smoke_alpha >= MASK_ALPHA_THRESHOLD``).
         chimney_mask: ``bool [H, W]`` visible chimney pixels (not covered by smoke).
         distractor_mask: ``bool [H, W]`` visible cloud / haze pixels (not covered by anything).
+        ground_mask: ``bool [H, W]`` visible ground, skyline and shed pixels (not covered by
+            haze, chimney or smoke); with the masks above it splits the image into layers (the
+            rest is open sky), which the proxy pre-training of ``wsss_lib.train.pretrain`` uses.
     """
 
     image: np.ndarray
@@ -536,6 +539,7 @@ class RenderedScene:
     smoke_mask: np.ndarray
     chimney_mask: np.ndarray
     distractor_mask: np.ndarray
+    ground_mask: np.ndarray
 
 
 def _render_sky(params: dict[str, Any], size: int, low_noise: np.ndarray) -> np.ndarray:
@@ -773,9 +777,12 @@ def render_scene(params: dict[str, Any]) -> RenderedScene:
     smoke_mask = smoke_alpha >= MASK_ALPHA_THRESHOLD
     chimney_mask &= ~smoke_mask
     distractor_mask &= ~(front | smoke_mask)
+    ground_mask = ~(sky_region | distractor_mask | chimney_mask | smoke_mask)
 
     pixels = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return RenderedScene(pixels, smoke_alpha, smoke_mask, chimney_mask, distractor_mask)
+    return RenderedScene(
+        pixels, smoke_alpha, smoke_mask, chimney_mask, distractor_mask, ground_mask
+    )
 
 
 # ----------------------------------------------------------------------------- datasets

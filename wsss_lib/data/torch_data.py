@@ -139,6 +139,7 @@ def augment_batch(
     masks: Tensor | None = None,
     generator: torch.Generator | None = None,
     crop_scale: tuple[float, float] | None = None,
+    color: bool = True,
 ) -> tuple[Tensor, Tensor | None]:
     """Randomly flip / crop / colour-jitter a batch, keeping masks aligned with their images.
 
@@ -147,6 +148,7 @@ def augment_batch(
         masks: ``bool [B, K, H, W]`` masks to transform geometrically with the images, or None.
         generator: Random source (default: torch's global one).
         crop_scale: Area range of the random resized crop; None for no crop.
+        color: Apply the colour jitter (False: geometry only).
 
     Returns:
         ``(images01, masks)`` of the same shapes and dtypes.
@@ -186,7 +188,8 @@ def augment_batch(
         if masks is not None:
             masks = F.grid_sample(masks.float(), grid, mode="nearest", align_corners=False) > 0.5
 
-    images01 = _color_jitter(images01, uniform)
+    if color:
+        images01 = _color_jitter(images01, uniform)
     return images01, masks
 
 
@@ -204,11 +207,12 @@ def _make_batch(
     augment: bool,
     generator: torch.Generator | None,
     crop_scale: tuple[float, float] | None,
+    color: bool = True,
 ) -> dict[str, Tensor]:
     images01 = _to_unit_float(scenes.images[index], None)
     masks = torch.stack([_mask_tensor(scenes, key, index) for key in _MASK_KEYS], dim=1)
     if augment:
-        images01, masks = augment_batch(images01, masks, generator, crop_scale)
+        images01, masks = augment_batch(images01, masks, generator, crop_scale, color)
     return {
         "image": normalize(images01),
         "label": torch.from_numpy(scenes.labels[index].astype(np.float32)),
@@ -227,6 +231,7 @@ def iterate_batches(
     *,
     drop_last: bool = False,
     crop_scale: tuple[float, float] | None = None,
+    color: bool = True,
 ) -> Iterator[dict[str, Tensor]]:
     """Yield batches straight from the in-memory arrays (a fast stand-in for a DataLoader).
 
@@ -241,6 +246,7 @@ def iterate_batches(
         augment: Apply :func:`augment_batch`.
         drop_last: Skip a final incomplete batch.
         crop_scale: Random resized crop area range when augmenting (None: no crop).
+        color: Colour-jitter when augmenting (False: flips / crops only).
 
     Yields:
         Dicts with ``image float [B, 3, H, W]`` (normalised), ``label float [B]``,
@@ -256,7 +262,7 @@ def iterate_batches(
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
         index = order[start : start + batch_size]
-        yield _make_batch(scenes, index, augment, generator, crop_scale)
+        yield _make_batch(scenes, index, augment, generator, crop_scale, color)
 
 
 class SmokeDataset(Dataset):

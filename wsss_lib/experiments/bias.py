@@ -170,10 +170,21 @@ def _model_spec(S: Mapping[str, Any], arch: str):
     from wsss_lib.train import ModelSpec
 
     _check_arch(arch)
+    pretrain = {} if S.get("pretrain") else None
     if arch == "cnn":
         stride = S.get("cnn_output_stride")
-        return ModelSpec(S["cnn_model"], {} if stride is None else {"output_stride": int(stride)})
-    return ModelSpec(S["vit_model"], {"patch_size": int(S["vit_patch_size"])})
+        return ModelSpec(S["cnn_model"], {} if stride is None else {"output_stride": int(stride)},
+                         pretrain=pretrain)
+    return ModelSpec(S["vit_model"], {"patch_size": int(S["vit_patch_size"])}, pretrain=pretrain)
+
+
+def _recipe(S: Mapping[str, Any]) -> dict[str, Any]:
+    """Optimisation settings beyond epochs / lr (defaults: the kit's first recipe)."""
+    return {
+        "schedule": S.get("schedule") or "constant",
+        "augment": S.get("augment", True),
+        "weight_decay": float(S.get("weight_decay") or 0.01),
+    }
 
 
 def _data_spec(S: Mapping[str, Any], p_smoke: float, p_clean: float):
@@ -191,6 +202,7 @@ def _data_spec(S: Mapping[str, Any], p_smoke: float, p_clean: float):
         n_train=int(S["n_train"]),
         n_val=int(S["n_val"]),
         seed=int(S.get("data_seed", 0)),
+        preset=S.get("scene_preset"),
         overrides=overrides,
     )
 
@@ -227,6 +239,7 @@ def bias_model_config(S: Mapping[str, Any], arch: str, p_smoke: float, p_clean: 
         batch_size=int(S["batch_size"]),
         lr=float(lr),
         seed=int(seed),
+        **_recipe(S),
     )
 
 
@@ -247,6 +260,7 @@ def supervised_config(S: Mapping[str, Any], seed: int | None = None):
         batch_size=int(S["batch_size"]),
         lr=float(S["lr"]),
         seed=int(S["seeds"][0] if seed is None else seed),
+        **_recipe(S),
     )
 
 
@@ -258,6 +272,7 @@ def load_test_sets(S: Mapping[str, Any]) -> dict[str, Any]:
         split: load_split(
             split, image_size=int(S["image_size"]), n_images=int(S["n_test"]),
             seed=int(S.get("data_seed", 0)),
+            **({"preset": S["scene_preset"]} if S.get("scene_preset") else {}),
         )
         for split in TEST_SPLITS
     }

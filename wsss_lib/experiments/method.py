@@ -45,6 +45,7 @@ __all__ = [
     "ALIGNMENT_VARIANTS",
     "METHOD_NOTEBOOK",
     "METRIC_NAMES",
+    "OPTIONAL_TRAINING_KEYS",
     "PAPER_ALIGNMENT",
     "PAPER_LAMBDA",
     "PAPER_PARADIGMS",
@@ -52,23 +53,27 @@ __all__ = [
     "PARADIGM_SHORT",
     "ROW_METRICS",
     "TRAINING_KEYS",
+    "alignment_claims",
     "alignment_config",
     "alignment_verdicts",
     "as_percent",
     "co_training_config",
-    "compare_rows",
     "data_spec",
     "evaluate_run",
     "evaluation_sets",
     "gallery_cams",
     "gallery_row_titles",
     "gallery_scenes",
+    "lambda_claims",
     "lambda_configs",
     "lambda_verdicts",
     "markdown_table",
     "metrics_document",
     "method_settings",
     "model_spec",
+    "paired_claim",
+    "paired_rows",
+    "paradigm_claims",
     "paradigm_configs",
     "paradigm_verdicts",
     "projection_mismatch_error",
@@ -96,6 +101,16 @@ TRAINING_KEYS = (
     "vit",
     "vit_patch_size",
 )
+
+#: Training settings a profile may leave out, with the value used then (the v1 recipe).
+OPTIONAL_TRAINING_KEYS: dict[str, Any] = {
+    "schedule": "constant",
+    "augment": True,
+    "weight_decay": 0.01,
+    "pretrain": False,
+    "scene_preset": None,
+    "vit_lr": None,
+}
 
 #: Rows of notebook 02: name -> what it is.
 PARADIGM_ROWS = {
@@ -128,6 +143,7 @@ ROW_METRICS = (
     "cam_chimney_mass_decoupled",
     "accuracy_decoupled",
     "shortcut_gap",
+    "smoke_iou_val",
 )
 
 #: Readable names of :data:`ROW_METRICS` for sentences.
@@ -143,6 +159,7 @@ METRIC_NAMES = {
     "cam_chimney_mass_decoupled": "CAM mass on chimneys in test_decoupled",
     "accuracy_decoupled": "accuracy on test_decoupled",
     "shortcut_gap": "accuracy gap test - test_decoupled",
+    "smoke_iou_val": "smoke IoU on val (for choosing settings)",
 }
 
 # The paper's smoke IoU in % (arXiv 2507.21959, real IJmond data, 512 px, ResNet-50+PCM teacher,
@@ -184,6 +201,13 @@ ALIGNMENT_VARIANTS: dict[str, dict[str, Any]] = {
                                 "teacher_layer": "layer3"},
     "features_channel_cosine": {"level": "channel", "distance": "cosine", "target": "features",
                                 "teacher_layer": "layer3"},
+    # Co-training (both networks from scratch or from the same pre-training), for the paper's
+    # claim that L1 and L2 lose to cosine there too.
+    "co_training_cosine": {"paradigm": "co_training", "level": "global", "distance": "cosine"},
+    "co_training_l1_raw": {"paradigm": "co_training", "level": "global", "distance": "l1",
+                           "normalize": False},
+    "co_training_l2_raw": {"paradigm": "co_training", "level": "global", "distance": "l2",
+                           "normalize": False},
 }
 
 
@@ -200,6 +224,9 @@ ALIGNMENT_LABELS: dict[str, str] = {
     "features_global_cosine": "teacher layer3 · global cosine",
     "features_spatial_cosine": "teacher layer3 · spatial cosine",
     "features_channel_cosine": "teacher layer3 · channel cosine",
+    "co_training_cosine": "co-training · global cosine",
+    "co_training_l1_raw": "co-training · global L1 (raw)",
+    "co_training_l2_raw": "co-training · global L2 (raw)",
 }
 
 
@@ -235,7 +262,10 @@ def method_settings(
         )
     own = notebook_settings(notebook, profile)
     training = notebook_settings(METHOD_NOTEBOOK, profile)
-    settings = NotebookSettings({**own, **{k: training[k] for k in TRAINING_KEYS}})
+    optional = {k: training.get(k, default) for k, default in OPTIONAL_TRAINING_KEYS.items()}
+    settings = NotebookSettings(
+        {**own, **optional, **{k: training[k] for k in TRAINING_KEYS}}
+    )
     unknown = sorted(k for k in overrides if k not in settings)
     if unknown:
         raise ValueError(
@@ -249,9 +279,16 @@ def method_settings(
 # ------------------------------------------------------------------------------ config builders
 
 
-def data_spec(S: Mapping[str, Any]) -> DataSpec:
-    """Training data of the method: the biased ``train`` split (and ``val``) at ``S.image_size``."""
-    return DataSpec(image_size=S["image_size"], n_train=S["n_train"], n_val=S["n_val"])
+def data_spec(S: Mapping[str, Any], seed: int = 0) -> DataSpec:
+    """Training data of the method: the biased ``train`` split (and ``val``) at ``S.image_size``.
+
+    ``seed`` is the benchmark replicate: every row of one training seed sees the same images
+    (paired comparisons), and each seed draws new ones.
+    """
+    return DataSpec(
+        image_size=S["image_size"], n_train=S["n_train"], n_val=S["n_val"], seed=int(seed),
+        preset=S.get("scene_preset"),
+    )
 
 
 def model_spec(S: Mapping[str, Any], family: str) -> ModelSpec:
@@ -261,19 +298,26 @@ def model_spec(S: Mapping[str, Any], family: str) -> ModelSpec:
         S: Settings with ``cnn``, ``cnn_output_stride``, ``vit``, ``vit_patch_size``.
         family: ``"cnn"`` or ``"vit"``.
     """
+    pretrain = {} if S.get("pretrain") else None
     if family == "cnn":
-        return ModelSpec(S["cnn"], {"pcm": True, "output_stride": S["cnn_output_stride"]})
+        return ModelSpec(
+            S["cnn"], {"pcm": True, "output_stride": S["cnn_output_stride"]}, pretrain=pretrain
+        )
     if family == "vit":
-        return ModelSpec(S["vit"], {"patch_size": S["vit_patch_size"]})
+        return ModelSpec(S["vit"], {"patch_size": S["vit_patch_size"]}, pretrain=pretrain,
+                         lr=S.get("vit_lr"))
     raise ValueError(f"family must be 'cnn' or 'vit'; got {family!r}.")
 
 
 def _common(S: Mapping[str, Any], seed: int) -> dict[str, Any]:
     return {
-        "data": data_spec(S),
+        "data": data_spec(S, seed),
         "epochs": S["epochs"],
         "batch_size": S["batch_size"],
         "lr": S["lr"],
+        "schedule": S.get("schedule", OPTIONAL_TRAINING_KEYS["schedule"]),
+        "augment": S.get("augment", OPTIONAL_TRAINING_KEYS["augment"]),
+        "weight_decay": S.get("weight_decay", OPTIONAL_TRAINING_KEYS["weight_decay"]),
         "seed": int(seed),
     }
 
@@ -348,7 +392,10 @@ def alignment_config(S: Mapping[str, Any], variant: str, seed: int = 0) -> Train
         raise ValueError(
             f"Unknown alignment variant {variant!r}; choose from {list(ALIGNMENT_VARIANTS)}."
         )
-    return teacher_student_config(S, seed, **ALIGNMENT_VARIANTS[variant])
+    kt = dict(ALIGNMENT_VARIANTS[variant])
+    if kt.pop("paradigm", "teacher_student") == "co_training":
+        return co_training_config(S, seed, **kt)
+    return teacher_student_config(S, seed, **kt)
 
 
 # ------------------------------------------------------------ the projection's necessity
@@ -389,12 +436,15 @@ def projection_mismatch_error(run: TrainedRun, scenes: Any) -> str:
 
 
 def evaluation_sets(S: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``test`` (biased, like training) and ``test_decoupled`` (shortcut broken) scenes."""
+    """The ``val`` (for choosing settings), ``test`` (biased, like training) and
+    ``test_decoupled`` (shortcut broken) scenes, at the profile's scene preset."""
     from wsss_lib.data import load_split
 
+    preset = {"preset": S["scene_preset"]} if S.get("scene_preset") else {}
+    sizes = {"val": S["n_val"], "test": S["n_test"], "test_decoupled": S["n_test"]}
     return {
-        split: load_split(split, image_size=S["image_size"], n_images=S["n_test"])
-        for split in ("test", "test_decoupled")
+        split: load_split(split, image_size=S["image_size"], n_images=n, **preset)
+        for split, n in sizes.items()
     }
 
 
@@ -413,6 +463,8 @@ def evaluate_run(run: TrainedRun, sets: Mapping[str, Any]) -> dict[str, float]:
     for key in ("smoke_iou", "chimney_fp_rate", "cam_chimney_mass", "accuracy"):
         row[f"{key}_decoupled"] = float(decoupled[key])
     row["shortcut_gap"] = row["accuracy"] - row["accuracy_decoupled"]
+    if "val" in sets:
+        row["smoke_iou_val"] = float(evaluate_model(run, sets["val"]).metrics["smoke_iou"])
     return row
 
 
@@ -563,124 +615,203 @@ def _fmt(entry: Mapping[str, float], metric: str) -> str:
     return f"{mean:.2f} ± {std:.2f}" if math.isfinite(std) else f"{mean:.2f}"
 
 
-def compare_rows(
-    summary: Mapping[str, Mapping[str, float]],
-    a: str,
-    b: str,
-    metric: str = "smoke_iou",
-    higher_is_better: bool = True,
-    labels: Mapping[str, str] | None = None,
-) -> str:
-    """A sentence saying whether row ``a`` beats row ``b`` on ``metric``, and how surely.
+def paired_rows(
+    rows: Sequence[Mapping[str, Any]], a: Any, b: Any, metric: str = "smoke_iou",
+    key: str = "name",
+) -> tuple[list[float], list[float], list[int]]:
+    """Values of ``metric`` for rows ``a`` and ``b``, paired by seed (seeds missing in either or
+    with a NaN value are left out).
 
-    "Beats" needs a difference larger than the larger seed std of the two; with one seed the
-    sentence says no spread was measured. Differences are in percentage points.
+    Returns:
+        ``(values_a, values_b, seeds)`` in seed order.
     """
-    labels = labels or {}
-    name_a, name_b = labels.get(a, a), labels.get(b, b)
-    ea, eb = summary[a], summary[b]
-    diff = 100 * (ea[metric] - eb[metric])
-    if not math.isfinite(diff):
-        return f"{name_a} vs {name_b}: {metric} is undefined (NaN) for one of them."
-    better = diff > 0 if higher_is_better else diff < 0
-    noise = 100 * max(ea.get(f"{metric}_std", math.nan), eb.get(f"{metric}_std", math.nan))
-    n = int(min(ea["n_seeds"], eb["n_seeds"]))
-    values = f"({_fmt(ea, metric)} vs {_fmt(eb, metric)}, {n} seed{'s' if n != 1 else ''})"
+    by_seed: dict[int, dict[Any, float]] = {}
+    for row in rows:
+        by_seed.setdefault(int(row["seed"]), {})[row[key]] = float(row[metric])
+    seeds = sorted(
+        seed for seed, values in by_seed.items()
+        if a in values and b in values and math.isfinite(values[a])
+        and math.isfinite(values[b])
+    )
+    return ([by_seed[s][a] for s in seeds], [by_seed[s][b] for s in seeds], seeds)
+
+
+def paired_claim(
+    rows: Sequence[Mapping[str, Any]],
+    a: Any,
+    b: Any,
+    claim: str,
+    metric: str = "smoke_iou",
+    expect: str = "greater",
+    key: str = "name",
+) -> dict[str, Any]:
+    """Test the claim "row ``a`` is greater (``expect``) than row ``b`` on ``metric``".
+
+    The paired differences over seeds (in percentage points) and their Student-t 95 % interval
+    decide *supported* / *contradicted* / *inconclusive* (:func:`wsss_lib.stats.claim_verdict`).
+    With fewer than two paired seeds no interval exists and the verdict is *inconclusive*.
+
+    Returns:
+        ``{"claim", "verdict", "sentence", "mean", "low", "high", "n", ...}`` (points).
+    """
+    from wsss_lib.stats import claim_verdict, paired_t
+
+    values_a, values_b, seeds = paired_rows(rows, a, b, metric, key)
     what = METRIC_NAMES.get(metric, metric)
-    if not math.isfinite(noise):
-        verb = "is better than" if better else "is NOT better than"
-        return (f"{name_a} {verb} {name_b} on {what} by {abs(diff):.2f} points {values}; "
-                "one seed, so this difference may be seed noise.")
-    if abs(diff) <= noise:
-        return (f"{name_a} and {name_b} are within seed noise on {what} "
-                f"(difference {diff:+.2f} points, seed std up to {noise:.2f}) {values}.")
-    verb = "beats" if better else "does NOT beat"
-    return (f"{name_a} {verb} {name_b} on {what}: {diff:+.2f} points, more than the seed std "
-            f"of {noise:.2f} {values}.")
+    if len(seeds) < 2:
+        mean = 100 * (values_a[0] - values_b[0]) if seeds else math.nan
+        return {
+            "claim": claim, "verdict": "inconclusive", "mean": mean, "low": math.nan,
+            "high": math.nan, "n": len(seeds),
+            "sentence": f"{claim}: **inconclusive** — {len(seeds)} paired seed(s), no interval "
+                        f"(difference in {what} {mean:+.2f} points); run at least 3 seeds.",
+        }
+    comparison = paired_t([100 * v for v in values_a], [100 * v for v in values_b])
+    return claim_verdict(claim, comparison, expect=expect, what=what)
 
 
-def paradigm_verdicts(summary: Mapping[str, Mapping[str, float]]) -> list[str]:
-    """Notebook 02's conclusions, computed from its summary (:data:`PARADIGM_ROWS` names)."""
-    labels = PARADIGM_ROWS
-    out = [
-        compare_rows(summary, "ts_cnn_to_vit", "single_vit", labels=labels),
-        compare_rows(summary, "ts_cnn_to_vit", "single_cnn", labels=labels),
-        compare_rows(summary, "ts_cnn_to_vit", "single_vit", "precision", labels=labels),
-        compare_rows(summary, "ts_cnn_to_vit", "single_vit", "cam_chimney_mass",
-                     higher_is_better=False, labels=labels),
-        compare_rows(summary, "ts_cnn_to_vit", "single_vit", "chimney_fp_rate_decoupled",
-                     higher_is_better=False, labels=labels),
-        compare_rows(summary, "ts_cnn_to_vit", "co_training", labels=labels),
-        compare_rows(summary, "ts_cnn_to_vit", "ts_vit_to_cnn", labels=labels),
+def _best_claim(
+    rows: Sequence[Mapping[str, Any]], best: Any, others: Sequence[Any], claim: str,
+    labels: Mapping[Any, str], metric: str = "smoke_iou",
+) -> dict[str, Any]:
+    """"``best`` beats every row of ``others``": supported when every paired interval is above
+    zero, contradicted when one lies below it, else inconclusive. The sentence lists them all."""
+    parts = [paired_claim(rows, best, other, f"vs {labels.get(other, other)}", metric)
+             for other in others]
+    verdicts = {p["verdict"] for p in parts}
+    if verdicts == {"supported"}:
+        verdict = "supported"
+    elif "contradicted" in verdicts:
+        verdict = "contradicted"
+    else:
+        verdict = "inconclusive"
+    detail = "; ".join(
+        f"{labels.get(o, o)} {p['mean']:+.2f} ({p['low']:+.2f} to {p['high']:+.2f})"
+        for o, p in zip(others, parts, strict=True)
+    )
+    n = min((p["n"] for p in parts), default=0)
+    return {
+        "claim": claim, "verdict": verdict, "parts": parts, "n": n,
+        "sentence": f"{claim}: **{verdict}** — paired differences in "
+                    f"{METRIC_NAMES.get(metric, metric)}, points with 95 % t intervals, "
+                    f"n = {n}: {detail}.",
+    }
+
+
+def paradigm_claims(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The paper's claims that notebook 02 can test, each with its paired verdict."""
+    return [
+        paired_claim(rows, "ts_cnn_to_vit", "single_vit",
+                     "Teacher-student (CNN→ViT) beats the single ViT (paper: 47.37 vs 13.18)"),
+        paired_claim(rows, "ts_cnn_to_vit", "single_cnn",
+                     "The student beats its teacher (paper: 47.37 vs 33.56)"),
+        paired_claim(rows, "ts_cnn_to_vit", "co_training",
+                     "Teacher-student beats co-training (paper: 47.37 vs 45.93)"),
+        paired_claim(rows, "ts_cnn_to_vit", "single_vit",
+                     "Teacher-student moves CAM mass off chimneys (vs the single ViT)",
+                     metric="cam_chimney_mass", expect="less"),
     ]
-    best = max(summary, key=lambda k: _finite(summary[k]["smoke_iou"]))
-    out.append(f"Best smoke IoU here: {labels.get(best, best)} ({_fmt(summary[best], 'smoke_iou')}"
-               " %); the paper's best is teacher-student CNN→ViT (47.37 %, real data).")
-    return out
 
 
 def _finite(value: float) -> float:
     return value if math.isfinite(value) else -math.inf
 
 
-def lambda_verdicts(summary: Mapping[float, Mapping[str, float]]) -> list[str]:
-    """Where the λ optimum is and whether λ matters (spread of means vs seed noise).
-
-    Args:
-        summary: λ -> summary entry (as from :func:`summarize` keyed by λ).
-    """
-    lams = sorted(summary)
-    means = np.array([summary[lam]["smoke_iou"] for lam in lams])
-    stds = np.array([summary[lam].get("smoke_iou_std", math.nan) for lam in lams])
-    best = lams[int(np.nanargmax(means))]
-    paper_best = max(PAPER_LAMBDA, key=PAPER_LAMBDA.get)
-    out = [f"Our best λ is {best:g} (smoke IoU {100 * np.nanmax(means):.2f} %); the paper's is "
-           f"{paper_best:g} (47.37 %, real data)."]
-    spread = 100 * (np.nanmax(means) - np.nanmin(means))
-    noise = 100 * np.nanmean(stds) if np.isfinite(stds).any() else math.nan
-    if not math.isfinite(noise):
-        out.append(f"Across λ the mean smoke IoU spans {spread:.2f} points; with one seed we "
-                   "cannot tell whether that exceeds seed noise.")
-    elif spread > 2 * noise:
-        out.append(f"λ matters here: the mean smoke IoU spans {spread:.2f} points across λ, more "
-                   f"than twice the typical seed std ({noise:.2f}).")
-    else:
-        out.append(f"λ does NOT clearly matter here: the mean smoke IoU spans {spread:.2f} points "
-                   f"across λ, within twice the typical seed std ({noise:.2f}).")
-    positive = [lam for lam in lams if lam > 0]
-    if 0.0 in summary and positive:
-        base = summary[0.0]["smoke_iou"]
-        best_kt = max(positive, key=lambda lam: _finite(summary[lam]["smoke_iou"]))
-        gain = 100 * (summary[best_kt]["smoke_iou"] - base)
-        if gain > 0:
-            out.append(f"The best λ > 0 (λ = {best_kt:g}) adds {gain:+.2f} points of smoke IoU "
-                       f"over λ = 0 (no teacher, the single ViT by construction: "
-                       f"{100 * base:.2f} %).")
-        else:
-            out.append(f"No λ > 0 beats λ = 0 (no teacher, the single ViT by construction: "
-                       f"{100 * base:.2f} %); the best λ > 0 (λ = {best_kt:g}) is "
-                       f"{abs(gain):.2f} points lower.")
-        kt_means = np.array([summary[lam]["smoke_iou"] for lam in positive])
-        if len(positive) > 1 and math.isfinite(noise):
-            kt_spread = 100 * (np.nanmax(kt_means) - np.nanmin(kt_means))
-            flat = kt_spread <= 2 * noise
-            effect = "hardly matters once the teacher is used" if flat else "matters"
-            out.append(f"Among λ > 0 alone the mean smoke IoU spans {kt_spread:.2f} points, "
-                       f"{'within' if flat else 'beyond'} twice the typical seed std "
-                       f"({noise:.2f}): the exact value of λ {effect}.")
+def paradigm_verdicts(
+    summary: Mapping[str, Mapping[str, float]], rows: Sequence[Mapping[str, Any]] = ()
+) -> list[str]:
+    """Notebook 02's conclusions: the paper's claims with paired verdicts, then the best row."""
+    out = [claim["sentence"] for claim in paradigm_claims(rows)]
+    best = max(summary, key=lambda k: _finite(summary[k]["smoke_iou"]))
+    out.append(f"Best smoke IoU here: {PARADIGM_ROWS.get(best, best)} "
+               f"({_fmt(summary[best], 'smoke_iou')} %); the paper's best is teacher-student "
+               "CNN→ViT (47.37 %, real data).")
     return out
 
 
-def alignment_verdicts(summary: Mapping[str, Mapping[str, float]]) -> list[str]:
-    """Notebook 04's conclusions: best variant, levels, distances, projection, target, chimney."""
+def lambda_claims(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Notebook 03's claims. ``rows`` are keyed by ``name`` = λ and need ``smoke_iou_val``.
+
+    "λ has an interior optimum": the λ > 0 with the best mean smoke IoU on ``val`` (chosen on
+    val, never on test), if it is neither the smallest nor the largest λ > 0, must beat both
+    ends on ``test``. "Using the teacher helps": that λ beats λ = 0 (the single ViT).
+    """
+    lams = sorted({float(row["name"]) for row in rows})
+    positive = [lam for lam in lams if lam > 0]
+    claims: list[dict[str, Any]] = []
+    if not positive:
+        return claims
+    val_means = {
+        lam: np.nanmean([row.get("smoke_iou_val", math.nan) for row in rows
+                         if float(row["name"]) == lam])
+        for lam in positive
+    }
+    chosen = max(positive, key=lambda lam: _finite(val_means[lam]))
+    if 0.0 in lams:
+        claims.append(paired_claim(
+            rows, chosen, 0.0,
+            f"Using the teacher helps: λ = {chosen:g} (best on val) beats λ = 0"))
+    claim = "λ has an interior optimum (paper: λ = 1 beats 0.3 and 1.5)"
+    if len(positive) < 3:
+        claims.append({"claim": claim, "verdict": "inconclusive", "n": 0,
+                       "sentence": f"{claim}: **inconclusive** — fewer than three λ > 0."})
+    elif chosen in (positive[0], positive[-1]):
+        claims.append({
+            "claim": claim, "verdict": "contradicted", "n": 0, "chosen_on_val": chosen,
+            "sentence": f"{claim}: **contradicted** — the best λ on val is {chosen:g}, an end of "
+                        f"the grid {positive[0]:g}–{positive[-1]:g}, not an interior value.",
+        })
+    else:
+        result = _best_claim(rows, chosen, [positive[0], positive[-1]],
+                             f"{claim}; λ = {chosen:g} chosen on val",
+                             {lam: f"λ = {lam:g}" for lam in positive})
+        claims.append({**result, "chosen_on_val": chosen})
+    return claims
+
+
+def lambda_verdicts(
+    summary: Mapping[float, Mapping[str, float]], rows: Sequence[Mapping[str, Any]] = ()
+) -> list[str]:
+    """Notebook 03's conclusions: paired claims, then where our best mean λ is."""
+    lams = sorted(summary)
+    means = np.array([summary[lam]["smoke_iou"] for lam in lams])
+    best = lams[int(np.nanargmax(means))]
+    paper_best = max(PAPER_LAMBDA, key=PAPER_LAMBDA.get)
+    out = [claim["sentence"] for claim in lambda_claims(rows)]
+    out.append(f"Best mean smoke IoU on test at λ = {best:g} ({100 * np.nanmax(means):.2f} %); "
+               f"the paper's best is λ = {paper_best:g} (47.37 %, real data).")
+    return out
+
+
+def alignment_claims(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Notebook 04's claims: global cosine is the best alignment; L1 / L2 lose under co-training."""
+    present = list(dict.fromkeys(row["name"] for row in rows))
+    labels = ALIGNMENT_LABELS
+    claims = []
+    others = [v for v in present if v != "global_cosine" and not v.startswith("co_training")]
+    if "global_cosine" in present and others:
+        claims.append(_best_claim(rows, "global_cosine", others,
+                                  "Global cosine is the best alignment (paper)", labels))
+    co = [v for v in ("co_training_l1_raw", "co_training_l2_raw") if v in present]
+    if "co_training_cosine" in present and co:
+        claims.append(_best_claim(rows, "co_training_cosine", co,
+                                  "L1 and L2 lose to cosine under co-training (paper)", labels))
+    return claims
+
+
+def alignment_verdicts(
+    summary: Mapping[str, Mapping[str, float]], rows: Sequence[Mapping[str, Any]] = ()
+) -> list[str]:
+    """Notebook 04's conclusions: paired claims, best variant, the one-channel equivalences."""
     labels = ALIGNMENT_LABELS
     present = [k for k in summary if k in ALIGNMENT_VARIANTS]
     if not present:
         raise ValueError(f"No alignment variant in the summary; expected some of "
                          f"{list(ALIGNMENT_VARIANTS)}.")
+    out = [claim["sentence"] for claim in alignment_claims(rows)]
     best = max(present, key=lambda k: _finite(summary[k]["smoke_iou"]))
-    out = [f"Best alignment here: {labels[best]} ({_fmt(summary[best], 'smoke_iou')} %); the "
-           "paper's best is global cosine on the score map (47.37 %, real data)."]
+    out.append(f"Best mean alignment here: {labels[best]} ({_fmt(summary[best], 'smoke_iou')} "
+               "%); the paper's best is global cosine on the score map (47.37 %, real data).")
     if "global_cosine" in summary and "channel_cosine" in summary:
         gap = abs(summary["global_cosine"]["smoke_iou"] - summary["channel_cosine"]["smoke_iou"])
         out.append(
@@ -689,17 +820,6 @@ def alignment_verdicts(summary: Mapping[str, Mapping[str, float]]) -> list[str]:
             f"Global and channel cosine on the score map differ by {100 * gap:.2f} points, "
             "although with a one-channel map they are the same loss: numerical noise."
         )
-    pairs = [
-        ("global_cosine", "spatial_cosine"),
-        ("global_cosine", "global_l1_raw"),
-        ("global_cosine", "global_l2_raw"),
-        ("global_cosine", "no_projection_score_maps"),
-        ("global_cosine", "features_global_cosine"),
-        ("features_global_cosine", "features_spatial_cosine"),
-        ("features_global_cosine", "features_channel_cosine"),
-    ]
-    out += [compare_rows(summary, a, b, labels=labels)
-            for a, b in pairs if a in summary and b in summary]
     least = min(present, key=lambda k: summary[k]["cam_chimney_mass"]
                 if math.isfinite(summary[k]["cam_chimney_mass"]) else math.inf)
     most = max(present, key=lambda k: _finite(summary[k]["cam_chimney_mass"]))
@@ -742,8 +862,10 @@ def metrics_document(
     paper: Mapping[Any, Any],
     notes: Sequence[str],
     settings: Mapping[str, Any],
+    claims: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """The ``metrics.json`` of a method notebook: our rows in %, the paper's, notes, settings.
+    """The ``metrics.json`` of a method notebook: our rows in %, the paper's, notes, settings and
+    the paper's claims with their paired verdicts (:func:`paired_claim`; differences in points).
 
     Row names become strings (λ rows: ``"lam_0.3"``); NaN stays NaN (written as null).
     """
@@ -762,5 +884,10 @@ def metrics_document(
             "Paper numbers: smoke IoU %, real IJmond data, 512 px, ResNet-50+PCM / ViT-B/16.",
             *notes,
         ],
-        "settings": {k: settings[k] for k in TRAINING_KEYS if k in settings},
+        "claims": [
+            {k: claim[k] for k in ("claim", "verdict", "mean", "low", "high", "n") if k in claim}
+            for claim in claims
+        ],
+        "settings": {k: settings[k] for k in (*TRAINING_KEYS, *OPTIONAL_TRAINING_KEYS)
+                     if k in settings},
     }

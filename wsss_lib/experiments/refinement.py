@@ -57,6 +57,7 @@ __all__ = [
     "MIN_SEED_GAP",
     "PAPER_FUSION",
     "PAPER_POSTPROCESS",
+    "POSTPROCESS_CLAIMS",
     "PAPER_SCALES",
     "PIPELINE_COLUMNS",
     "PIPELINE_KEEP",
@@ -83,6 +84,7 @@ __all__ = [
     "percent_rows",
     "pick_showcase",
     "rank_seeds",
+    "postprocess_claims",
     "postprocess_verdicts",
     "region_masks",
     "run_pipelines",
@@ -987,6 +989,53 @@ def run_pipelines(
             if row.get("status") == "ok":
                 row["gain_vs_none"] = row["smoke_iou"] - base
     return PipelineRun(rows=rows, cams=cams, breakdown=breakdown)
+
+
+#: The paper's claims about refinement: (pipeline, claim, expected sign of the IoU change).
+POSTPROCESS_CLAIMS = (
+    ("CRF", "Dense CRF helps (paper: 47.37 -> 52.52 after multi-scale)", "greater"),
+    ("AffinityNet", "Affinity refinement hurts (paper: 37.42 -> 34.00)", "less"),
+    ("CLIP", "CLIP refinement hurts (paper)", "less"),
+)
+
+
+def postprocess_claims(
+    run: PipelineRun, scenes: Any, threshold: float = 0.3
+) -> list[dict[str, Any]]:
+    """The paper's refinement claims, each tested on per-image smoke IoU paired over images.
+
+    Every refined CAM and the unrefined one are scored on the same smoke images, so their
+    per-image IoU differences are paired; a percentile bootstrap over images gives the 95 %
+    interval (:func:`wsss_lib.stats.claim_verdict`). This speaks for the one model whose CAMs
+    were refined, not for training seeds. A skipped pipeline (no weights) gets no verdict.
+
+    Returns:
+        One dict per claim: ``claim``, ``verdict`` (or ``"skipped: ..."``), ``sentence`` and the
+        interval in points.
+    """
+    from wsss_lib.stats import claim_verdict, paired_bootstrap
+
+    if "none" not in run.cams:
+        raise ValueError("postprocess_claims needs the 'none' pipeline as the baseline.")
+
+    def ious(name: str) -> np.ndarray:
+        return per_image_iou_values(run.cams[name] > threshold, scenes.smoke_masks,
+                                    scenes.labels)
+
+    base = ious("none")
+    claims = []
+    for name, claim, expect in POSTPROCESS_CLAIMS:
+        status = run.rows.get(name, {}).get("status", "not run")
+        if name not in run.cams:
+            claims.append({"claim": claim, "verdict": status,
+                           "sentence": f"{claim}: not tested ({status})."})
+            continue
+        keep = ~np.isnan(base)
+        comparison = paired_bootstrap(100 * ious(name)[keep], 100 * base[keep])
+        result = claim_verdict(f"{claim} — {name} vs none", comparison, expect=expect)
+        result["differences"] = []  # per-image values are not worth storing
+        claims.append(result)
+    return claims
 
 
 def postprocess_verdicts(run: PipelineRun) -> list[str]:

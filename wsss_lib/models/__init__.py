@@ -7,6 +7,7 @@ features from one forward pass.
 
 from wsss_lib.models.builder import (
     CLASSIFIER_FORMAT,
+    MINI_ARCHITECTURES,
     MODEL_NAMES,
     build_classifier,
     load_classifier,
@@ -24,6 +25,7 @@ from wsss_lib.models.weights import hub_is_reachable, load_weights, read_weights
 
 __all__ = [
     "CLASSIFIER_FORMAT",
+    "MINI_ARCHITECTURES",
     "MODEL_NAMES",
     "ClassifierOutput",
     "CnnClassifier",

@@ -31,6 +31,7 @@ from wsss_lib.utils import atomic_write_bytes, get_device
 
 __all__ = [
     "CLASSIFIER_FORMAT",
+    "MINI_ARCHITECTURES",
     "MODEL_NAMES",
     "build_classifier",
     "load_classifier",
@@ -38,7 +39,20 @@ __all__ = [
     "save_classifier",
 ]
 
-MODEL_NAMES = ("resnet18", "resnet34", "resnet50", "vit_tiny", "vit_small", "vit_base")
+MODEL_NAMES = (
+    "resnet_mini", "resnet18", "resnet34", "resnet50", "vit_mini", "vit_tiny", "vit_small",
+    "vit_base",
+)
+#: Small from-scratch architectures for the CPU profiles: a timm architecture plus the arguments
+#: that shrink it. ``resnet_mini`` is a one-block-per-stage ResNet of widths 32-64-128-128
+#: (at ``output_stride=8`` a 64 px image gives an 8x8 CAM); ``vit_mini`` is a ViT of width 128,
+#: depth 6 and 4 heads. Neither has timm pretrained weights.
+MINI_ARCHITECTURES: dict[str, tuple[str, dict[str, Any]]] = {
+    "resnet_mini": (
+        "resnet18", {"layers": (1, 1, 1, 1), "channels": (32, 64, 128, 128), "stem_width": 32}
+    ),
+    "vit_mini": ("vit_tiny_patch16_224", {"embed_dim": 128, "depth": 6, "num_heads": 4}),
+}
 _SHORT_TO_TIMM = {
     "resnet18": "resnet18",
     "resnet34": "resnet34",
@@ -58,6 +72,8 @@ def resolve_model_name(name: str) -> tuple[str, str]:
     Raises:
         ValueError: unknown name or an unsupported timm family, listing the valid names.
     """
+    if name in MINI_ARCHITECTURES:
+        name = MINI_ARCHITECTURES[name][0]
     timm_name = _SHORT_TO_TIMM.get(name, name)
     hint = (
         f"Valid names: {', '.join(MODEL_NAMES)}, or a timm ResNet / class-token ViT name "
@@ -168,6 +184,14 @@ def build_classifier(
         )
     kwargs = _backbone_kwargs(family, name, img_size=img_size, patch_size=patch_size,
                               output_stride=output_stride, num_classes=num_classes, pcm=pcm)
+    if name in MINI_ARCHITECTURES:
+        if pretrained:
+            raise ValueError(
+                f"{name} is a small from-scratch architecture of wsss-lab with no pretrained "
+                "weights; use pretrained=False (or weights_path= a file of your own), or a timm "
+                "model such as resnet50 / vit_base."
+            )
+        kwargs = {**MINI_ARCHITECTURES[name][1], **kwargs}
     weights = read_state_dict(weights_path) if weights_path is not None else None  # fail early
     if pretrained:
         backbone = _pretrained_backbone(timm_name, kwargs)

@@ -22,10 +22,12 @@ from wsss_lib.train.config import (
     KT_PARADIGMS,
     KT_TARGETS,
     PARADIGMS,
+    SCHEDULES,
     DataSpec,
     KTSpec,
     ModelSpec,
     TrainConfig,
+    learning_rate_at,
 )
 from wsss_lib.train.evaluate import EvalResult, evaluate_model
 from wsss_lib.train.loop import check_training_set, load_training_data, train_classifier
@@ -46,6 +48,7 @@ __all__ = [
     "KT_PARADIGMS",
     "KT_TARGETS",
     "PARADIGMS",
+    "SCHEDULES",
     "TRAIN_CODE_VERSION",
     "CoTraining",
     "DataSpec",
@@ -63,6 +66,7 @@ __all__ = [
     "build_model",
     "build_paradigm",
     "cache_key",
+    "learning_rate_at",
     "check_training_set",
     "evaluate_model",
     "get_or_train",

@@ -24,7 +24,11 @@ __all__ = [
     "KT_STUDENT_MAPS",
     "KT_TARGETS",
     "PARADIGMS",
+    "SCHEDULES",
+    "WARMUP_FRACTION",
     "DataSpec",
+    "learning_rate_at",
+    "warmup_cosine",
     "KTSpec",
     "ModelSpec",
     "TrainConfig",
@@ -33,6 +37,10 @@ __all__ = [
 PARADIGMS = ("single", "teacher_student", "co_training", "supervised")
 KT_PARADIGMS = ("teacher_student", "co_training")
 AMP_MODES = ("auto", "off", "bf16", "fp16")
+#: Learning-rate schedules: ``"constant"``, or ``"warmup_cosine"`` (linear warm-up from lr/25 over
+#: the first ``WARMUP_FRACTION`` of all steps, then cosine decay to zero).
+SCHEDULES = ("constant", "warmup_cosine")
+WARMUP_FRACTION = 0.1
 KT_TARGETS = ("score_map", "features")
 #: What of the student is aligned: its last ``feature_map`` (the paper) or its own ``score_map``.
 KT_STUDENT_MAPS = ("features", "score_map")
@@ -73,10 +81,19 @@ class ModelSpec:
         name: Model name (``"resnet18"``, ``"vit_tiny"``, ... or a full timm name).
         kwargs: Extra keyword arguments of ``build_classifier`` (``pcm``, ``patch_size``, ...).
             ``img_size`` defaults to the data's ``image_size``.
+        pretrain: None (random initialisation) or the settings of the proxy pre-training of
+            :mod:`wsss_lib.train.pretrain` (``{}`` for its defaults): the backbone starts from
+            weights trained to segment clean scenes into sky / cloud / ground / chimney, never
+            having seen smoke. Stored with every default filled in.
+        lr: This network's own (peak) learning rate, or None for ``TrainConfig.lr``. ViTs
+            trained from a small start need a smaller one than CNNs; a teacher-student run's
+            teacher is trained with its own spec's rate, so it stays the single-network run.
     """
 
     name: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    pretrain: dict[str, Any] | None = None
+    lr: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -84,13 +101,29 @@ class ModelSpec:
         object.__setattr__(self, "kwargs", _check_jsonable_mapping(self.kwargs, "ModelSpec.kwargs"))
         if "name" in self.kwargs:
             raise ValueError("ModelSpec.kwargs must not contain 'name'; set ModelSpec.name.")
+        if self.pretrain is not None:
+            from wsss_lib.train.pretrain import PretrainSpec
+
+            settings = _check_jsonable_mapping(self.pretrain, "ModelSpec.pretrain")
+            object.__setattr__(self, "pretrain", PretrainSpec.from_dict(settings).to_dict())
+        if self.lr is not None:
+            ok = isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool)
+            if not (ok and math.isfinite(self.lr) and self.lr > 0):
+                raise ValueError(f"ModelSpec.lr must be a finite number > 0 or None; got "
+                                 f"{self.lr!r}.")
+            object.__setattr__(self, "lr", float(self.lr))
 
     def build_kwargs(self, image_size: int) -> dict[str, Any]:
         """Keyword arguments for ``build_classifier``, with ``img_size`` filled in."""
         return {"img_size": image_size, **self.kwargs}
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kwargs": dict(self.kwargs)}
+        out: dict[str, Any] = {"name": self.name, "kwargs": dict(self.kwargs)}
+        if self.pretrain is not None:  # absent, not null: old cache keys stay valid
+            out["pretrain"] = dict(self.pretrain)
+        if self.lr is not None:
+            out["lr"] = self.lr
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
@@ -108,6 +141,8 @@ class DataSpec:
         n_train: Number of training images (None: the split's default).
         n_val: Number of validation images (None: the split's default).
         seed: Generator seed of the splits.
+        preset: Scene difficulty (``wsss_lib.data.SCENE_PRESETS``: ``"standard"``, ``"hard"``);
+            None means ``wsss_lib.data.DEFAULT_PRESET``.
         overrides: Further :class:`wsss_lib.data.SceneConfig` fields, e.g.
             ``{"p_chimney_given_smoke": 0.5}``.
     """
@@ -118,11 +153,14 @@ class DataSpec:
     n_train: int | None = None
     n_val: int | None = None
     seed: int = 0
+    preset: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from wsss_lib.data import SPLITS, SceneConfig
+        from wsss_lib.data import DEFAULT_PRESET, SCENE_PRESETS, SPLITS, SceneConfig
 
+        object.__setattr__(self, "preset", DEFAULT_PRESET if self.preset is None else self.preset)
+        _check_choice(self.preset, tuple(SCENE_PRESETS), "DataSpec.preset")
         _check_choice(self.train_split, SPLITS, "DataSpec.train_split")
         if self.val_split is not None:
             _check_choice(self.val_split, SPLITS, "DataSpec.val_split")
@@ -149,6 +187,7 @@ class DataSpec:
             "image_size": self.image_size,
             "n_images": n_images,
             "seed": self.seed,
+            "preset": self.preset,
             **self.overrides,
         }
 
@@ -233,6 +272,29 @@ class KTSpec:
         return cls(**_strict_kwargs(cls, data))
 
 
+def learning_rate_at(config: TrainConfig, step: int, total_steps: int) -> float:
+    """Learning rate of optimisation step ``step`` (0-based) out of ``total_steps``.
+
+    ``"constant"``: ``config.lr``. ``"warmup_cosine"``: a linear ramp from ``lr / 25`` to ``lr``
+    over the first ``WARMUP_FRACTION`` of the steps, then ``lr * (1 + cos(pi * t)) / 2`` with
+    ``t`` going from 0 to 1 over the remaining steps.
+    """
+    if config.schedule == "constant" or total_steps <= 1:
+        return config.lr
+    return warmup_cosine(config.lr, step, total_steps)
+
+
+def warmup_cosine(peak: float, step: int, total_steps: int) -> float:
+    """The ``"warmup_cosine"`` rate of step ``step`` (0-based) of ``total_steps``, peaking at
+    ``peak`` (see :func:`learning_rate_at`)."""
+    warmup = max(1, int(round(WARMUP_FRACTION * total_steps)))
+    if step < warmup:
+        start = peak / 25
+        return start + (peak - start) * step / warmup
+    t = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    return peak * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a trained model (and therefore its cache entry).
@@ -248,13 +310,18 @@ class TrainConfig:
         data: Training and validation data.
         epochs: Number of epochs (>= 1).
         batch_size: Images per step.
-        lr: AdamW learning rate (constant). 1e-3 suits the from-scratch models of the synthetic
-            benchmark; the paper fine-tunes pre-trained weights with 1e-4.
+        lr: AdamW (peak) learning rate. The paper fine-tunes pre-trained weights with 1e-4;
+            from-scratch models need more (the full profile uses 3e-3 with ``warmup_cosine``).
+        schedule: ``"constant"`` or ``"warmup_cosine"`` (see :data:`SCHEDULES`); the learning
+            rate of every step is :func:`learning_rate_at`, a pure function of the step, so a
+            resumed run follows the same schedule.
         weight_decay: AdamW weight decay.
         seed: Seed of initialisation, shuffling and augmentation.
         amp: Mixed precision: ``"auto"`` (bf16, else fp16, on CUDA; off on CPU), ``"bf16"``,
             ``"fp16"`` or ``"off"``. Always off on CPU.
-        augment: Random augmentation of training batches.
+        augment: Random augmentation of training batches: True (flips and colour jitter, see
+            ``wsss_lib.data.augment_batch``), ``"flip"`` (horizontal flips only: colour is a cue
+            that separates dark smoke from white clouds, so jitter can hide it) or False.
         kt: Knowledge-transfer settings; defaults to ``KTSpec()`` for the KT paradigms and is
             dropped (set to None) for the others, where it would have no effect.
         teacher_epochs: Epochs of the teacher's own single-network training in
@@ -269,10 +336,11 @@ class TrainConfig:
     epochs: int = 3
     batch_size: int = 32
     lr: float = 1e-3
+    schedule: str = "constant"
     weight_decay: float = 0.01
     seed: int = 0
     amp: str = "auto"
-    augment: bool = True
+    augment: bool | str = True
     kt: KTSpec | None = None
     teacher_epochs: int | None = None
 
@@ -297,8 +365,11 @@ class TrainConfig:
                 )
             object.__setattr__(self, name, float(value))
         _check_choice(self.amp, AMP_MODES, "TrainConfig.amp")
-        if not isinstance(self.augment, bool):
-            raise ValueError(f"TrainConfig.augment must be True or False; got {self.augment!r}.")
+        _check_choice(self.schedule, SCHEDULES, "TrainConfig.schedule")
+        if not isinstance(self.augment, bool) and self.augment != "flip":
+            raise ValueError(
+                f"TrainConfig.augment must be True, False or 'flip'; got {self.augment!r}."
+            )
         if self.paradigm in KT_PARADIGMS:
             kt = KTSpec() if self.kt is None else self.kt
             if not isinstance(kt, KTSpec):

@@ -31,7 +31,7 @@ from wsss_lib.train.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from wsss_lib.train.config import TrainConfig
+from wsss_lib.train.config import TrainConfig, learning_rate_at
 from wsss_lib.train.paradigms import Paradigm, StepOutput, build_paradigm
 from wsss_lib.train.run import CHECKPOINT_NAME, HISTORY_NAME, TrainedRun, run_from_paradigm
 from wsss_lib.utils import atomic_write_json, get_device, seed_everything
@@ -155,7 +155,8 @@ def _batches(
         config.batch_size,
         shuffle=training,
         seed=epoch_seed(config.seed, epoch),
-        augment=training and config.augment,
+        augment=training and config.augment is not False,
+        color=config.augment is True,
     ):
         yield {k: v.to(device, non_blocking=True) for k, v in batch.items() if torch.is_tensor(v)}
 
@@ -206,10 +207,13 @@ def _run_epoch(
     scaler: torch.amp.GradScaler | None = None,
     bar: Any = None,
     nan_context: dict[str, Any],
+    schedule: tuple[int, int] = (0, 1),
 ) -> dict[str, float]:
     """One pass over ``scenes``: a training epoch when ``optimizer`` is given, else validation.
 
-    ``nan_context`` (``checkpoint``, ``last_good_epoch``) goes into the NaN-loss message.
+    ``nan_context`` (``checkpoint``, ``last_good_epoch``) goes into the NaN-loss message;
+    ``schedule`` is ``(index of this epoch's first step, total steps of the run)``, which fixes
+    each step's learning rate (:func:`~wsss_lib.train.config.learning_rate_at`).
     """
     training = optimizer is not None
     if training:
@@ -228,6 +232,9 @@ def _run_epoch(
             if not math.isfinite(value):
                 raise _non_finite_loss(value, epoch, step, config, batch["image"], **nan_context)
             if training:
+                lr = learning_rate_at(config, schedule[0] + step - 1, schedule[1])
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * group.get("lr_scale", 1.0)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(out.loss).backward()
                 scaler.step(optimizer)
@@ -249,6 +256,13 @@ def _check_resumable(stored: dict[str, Any], config: TrainConfig, path: Path, ep
             f"{path} holds a checkpoint of a different configuration (differs in {differing}); "
             "resume it with its own config, use another run_dir, or pass resume=False to start "
             "over (this overwrites it)."
+        )
+    if config.schedule != "constant" and stored.get("epochs") != config.epochs:
+        raise ValueError(
+            f"{path} holds a run of {stored.get('epochs')} epochs with schedule="
+            f"{config.schedule!r}, whose learning rate depends on the total number of epochs; "
+            f"it cannot be resumed as a run of {config.epochs} epochs. Use another run_dir or "
+            "resume=False."
         )
     if epoch > config.epochs:
         raise ValueError(
@@ -319,7 +333,7 @@ def train_classifier(
     seed_everything(config.seed)
     paradigm = build_paradigm(config, teacher=teacher).to(device)
     optimizer = torch.optim.AdamW(
-        paradigm.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        paradigm.param_groups(config.lr), lr=config.lr, weight_decay=config.weight_decay
     )
     amp_dtype = resolve_amp_dtype(config.amp, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
@@ -362,7 +376,11 @@ def train_classifier(
                 nan_context=nan_context,
             )
             record: dict[str, Any] = {"epoch": epoch}
-            record.update(run_epoch(train_scenes, optimizer=optimizer, scaler=scaler, bar=bar))
+            schedule = ((epoch - 1) * steps_per_epoch, config.epochs * steps_per_epoch)
+            record.update(
+                run_epoch(train_scenes, optimizer=optimizer, scaler=scaler, bar=bar,
+                          schedule=schedule)
+            )
             train_seconds = time.perf_counter() - began
             if val_scenes is not None and len(val_scenes) > 0:
                 record.update(run_epoch(val_scenes))

@@ -61,10 +61,23 @@ class StepOutput:
 
 
 def build_model(spec: ModelSpec, image_size: int) -> nn.Module:
-    """Build the classifier a :class:`ModelSpec` describes, for ``image_size`` inputs."""
+    """Build the classifier a :class:`ModelSpec` describes, for ``image_size`` inputs.
+
+    With ``spec.pretrain`` set, the backbone is loaded from the proxy pre-training
+    (:func:`wsss_lib.train.pretrain.get_or_pretrain`, cached in ``$WSSS_CACHE``; it does not
+    consume the global random stream, so the head's initialisation is the same either way).
+    """
     from wsss_lib.models import build_classifier
 
-    return build_classifier(spec.name, **spec.build_kwargs(image_size))
+    model = build_classifier(spec.name, **spec.build_kwargs(image_size))
+    if spec.pretrain is not None:
+        from wsss_lib.train.pretrain import PretrainSpec, get_or_pretrain
+
+        state = get_or_pretrain(
+            spec.name, spec.build_kwargs(image_size), PretrainSpec.from_dict(spec.pretrain)
+        )
+        model.backbone.load_state_dict(state)
+    return model
 
 
 def _accuracy(logits: Tensor, labels: Tensor) -> tuple[float, float]:
@@ -112,6 +125,9 @@ class Paradigm:
     def __init__(self, modules: dict[str, nn.Module], trainable: tuple[str, ...]):
         self.modules = modules
         self.trainable = trainable
+        #: Role -> multiplier of the run's learning rate (set by :func:`build_paradigm` from
+        #: ``ModelSpec.lr``); roles not listed train at the run's rate.
+        self.lr_scale: dict[str, float] = {}
 
     def to(self, device: torch.device) -> Paradigm:
         for module in self.modules.values():
@@ -130,6 +146,18 @@ class Paradigm:
     def parameters(self) -> list[nn.Parameter]:
         """Parameters of the trainable roles, in a fixed order (the optimiser's order)."""
         return [p for role in self.trainable for p in self.modules[role].parameters()]
+
+    def param_groups(self, lr: float) -> list[dict[str, Any]]:
+        """Optimiser parameter groups: one group at ``lr`` when every role trains at the run's
+        rate, else one group per trainable role with ``"lr_scale"`` (its multiplier)."""
+        scales = [self.lr_scale.get(role, 1.0) for role in self.trainable]
+        if all(scale == 1.0 for scale in scales):
+            return [{"params": self.parameters(), "lr": lr, "lr_scale": 1.0}]
+        return [
+            {"params": list(self.modules[role].parameters()), "lr": lr * scale,
+             "lr_scale": scale}
+            for role, scale in zip(self.trainable, scales, strict=True)
+        ]
 
     def state_dicts(self) -> dict[str, dict[str, Tensor]]:
         return {role: module.state_dict() for role, module in self.modules.items()}
@@ -308,6 +336,17 @@ def build_paradigm(config: TrainConfig, teacher: nn.Module | None = None) -> Par
     Raises:
         ValueError: when ``"teacher_student"`` gets no teacher.
     """
+    paradigm = _build_networks(config, teacher)
+    for role in ("model", "student", "teacher"):
+        spec = getattr(config, role)
+        if spec is not None and spec.lr is not None and role in paradigm.modules:
+            paradigm.lr_scale[role] = spec.lr / config.lr
+    if "student" in paradigm.lr_scale:
+        paradigm.lr_scale["kt"] = paradigm.lr_scale["student"]  # the projection learns with it
+    return paradigm
+
+
+def _build_networks(config: TrainConfig, teacher: nn.Module | None) -> Paradigm:
     size = config.data.image_size
     if config.paradigm == "single":
         return SingleNetwork(build_model(config.model, size))
