@@ -265,7 +265,8 @@ def test_alignment_verdicts_and_table():
     assert verdicts[-1] == ("CAM mass on chimneys ranges from 10.00 ± 0.00 % (score map · "
                             "spatial cosine) to 30.00 ± 0.00 % (no projection · score map ↔ "
                             "score map).")
-    same = M.summarize([*rows, _row("channel_cosine", 0, 0.3)])
+    channel = [{**r, "name": "channel_cosine"} for r in rows if r["name"] == "global_cosine"]
+    same = M.summarize([*rows, *channel])
     assert any("identical smoke IoU" in v for v in M.alignment_verdicts(same, rows))
     co = [*_pairs("co_training_cosine", "co_training_l1_raw", [0.1, 0.12, 0.11]),
           *_pairs("co_training_cosine", "co_training_l2_raw", [0.1, 0.12, 0.11])]

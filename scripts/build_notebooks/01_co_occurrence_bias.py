@@ -253,8 +253,9 @@ fig"""),
 The sentences below are computed from this run's numbers, so they say whatever the numbers say,
 including when the expected effect is absent. A change smaller than the seed spread (or than
 1 point) is reported as flat. The paper's numbers are smoke IoU on real IJmond data at 512 px
-with ImageNet-pretrained networks; ours are small networks trained from scratch on synthetic
-scenes: compare fractions and trends, not values."""),
+with ImageNet-pretrained networks; ours are small networks (started from the proxy pre-training
+in the `full` profile, from scratch in `quick`) on synthetic scenes: compare fractions and
+trends, not values."""),
     ("code", """\
 findings = B.bias_findings(summary, reference, train_level=S.train_level, baseline=baseline)
 for sentence in findings:
@@ -277,9 +278,10 @@ print("wrote", output_dir / "metrics.json")"""),
   Shortcuts need the real cue to be harder than the proxy.
 - If a network stayed near chance at some level (flagged above, typically the independent
   0.50/0.50), that is part of the same story: without the chimney as a cue, learning smoke
-  itself from scratch needs more training than this budget, while with the cue the same budget
-  reaches high accuracy on `test`, which `test_decoupled` then exposes as chimney detection.
-  Train longer (`epochs`, `vit_epochs`) to see whether the networks eventually learn smoke.
+  itself needs more training than this budget, while with the cue the same budget reaches high
+  accuracy on `test`, which `test_decoupled` then exposes as chimney detection. Train longer
+  (`epochs`, `vit_epochs`) to see whether the networks eventually learn smoke. (With the `hard`
+  scene preset, `"scene_preset": "hard"` in a profile, the kit's first recipe stayed at chance.)
 - Smoke IoU far below the fully supervised reference is expected: CAMs peak on the most
   discriminative part of the smoke (often its dense base) and miss faint edges.
 

@@ -228,7 +228,7 @@ def bias_model_config(S: Mapping[str, Any], arch: str, p_smoke: float, p_clean: 
     (p_smoke, p_clean), = cooccurrence_levels([(p_smoke, p_clean)])
     epochs, lr = S["epochs"], S["lr"]
     if arch == "vit":
-        # ViTs trained from scratch need a smaller learning rate and more steps than a ResNet.
+        # ViTs need a smaller learning rate and more steps than a CNN.
         epochs = S.get("vit_epochs") or epochs
         lr = S.get("vit_lr") or lr
     return TrainConfig(
@@ -566,8 +566,9 @@ def bias_metrics(
     vit = bias_model_config(S, "vit", *DEFAULT_LEVELS[0], seed=0)
     setup = (
         f"Ours: synthetic scenes at {S['image_size']} px, {S['n_train']} training images per "
-        f"level, {S['n_test']} images in each of test and test_decoupled; networks trained from "
-        f"scratch (CNN {cnn.model.name}: {cnn.epochs} epoch(s) at lr {cnn.lr:g}; ViT "
+        f"level, {S['n_test']} images in each of test and test_decoupled; networks trained "
+        f"{'from the proxy pre-training' if S.get('pretrain') else 'from scratch'} "
+        f"(CNN {cnn.model.name}: {cnn.epochs} epoch(s) at lr {cnn.lr:g}; ViT "
         f"{vit.model.name}: {vit.epochs} epoch(s) at lr {vit.lr:g}); seeds {list(S['seeds'])} "
         "(mean; *_std = std over seeds). Row 'cnn@0.95' = trained at P(chimney|smoke)=0.95, "
         "see its 'level'."

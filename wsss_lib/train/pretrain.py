@@ -225,7 +225,7 @@ def pretrain_backbone(
             loss_sum += float(loss.detach()) * len(index)
             step += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", refresh=False)
         record = {"pixel_accuracy": correct / pixels, "loss": loss_sum / spec.n_images}
     bar.close()
     classifier.eval()
