@@ -49,8 +49,8 @@ def _hook_count(model, names) -> int:
 def test_normalize_modes() -> None:
     cam = torch.rand(3, 5, 7) * torch.tensor([1.0, 10.0, 0.01]).view(3, 1, 1) + 0.5
     minmax = normalize_cam(cam, "minmax")
-    torch.testing.assert_close(minmax.amin(dim=(1, 2)), torch.zeros(3))
-    torch.testing.assert_close(minmax.amax(dim=(1, 2)), torch.ones(3))
+    low, high = cam.amin(dim=(1, 2), keepdim=True), cam.amax(dim=(1, 2), keepdim=True)
+    torch.testing.assert_close(minmax, (cam - low) / (high - low))  # per image, not per batch
     by_max = normalize_cam(cam, "max")
     torch.testing.assert_close(by_max.amax(dim=(1, 2)), torch.ones(3))
     torch.testing.assert_close(by_max * cam.amax(dim=(1, 2), keepdim=True), cam)  # ratios kept
@@ -241,7 +241,12 @@ def test_multiscale_and_sliding_window() -> None:
         return batch.mean(dim=1)
 
     cam = multiscale_cam(brightness, x, scales=(0.5, 1.0, 2.0))
-    assert cam.shape == (2, 32, 32) and seen == [(16, 16), (32, 32), (64, 64)]
+    assert seen == [(16, 16), (32, 32), (64, 64)]
+    per_scale = [
+        upsample_cam(F.interpolate(x, size=(s, s), mode="bilinear").mean(dim=1), 32)
+        for s in (16, 64)
+    ]
+    torch.testing.assert_close(cam, (per_scale[0] + x.mean(dim=1) + per_scale[1]) / 3)
     torch.testing.assert_close(multiscale_cam(brightness, x, scales=(1.0,)), x.mean(dim=1))
     seen.clear()
     # A per-pixel map stitched from overlapping windows equals the map of the whole image.
@@ -257,14 +262,22 @@ def test_multiscale_and_sliding_window() -> None:
     [("cam", ("cnn", "vit")), ("gradcam", ("cnn", "vit")), ("layercam", ("vit",))],
 )
 def test_compute_cam_methods(method, families, resnet, vit) -> None:
+    # 48 and 36 px: every scale gives the ResNet a 2 x 2 grid (a 1 x 1 grid is flat, see
+    # test_cam_values.py::test_a_flat_map_after_upsampling_normalises_to_zero).
+    x = _images(48)
+    small = F.interpolate(x, size=(36, 36), mode="bilinear", align_corners=False)
     for model in [resnet if family == "cnn" else vit for family in families]:
         model.train()
-        cam = compute_cam(model, _images(36), method=method, scales=(1.0, 0.75))
+        cam = compute_cam(model, x, method=method, scales=(1.0, 0.75))
         assert model.training  # mode restored
         model.eval()
-        assert cam.shape == (2, 36, 36) and not cam.requires_grad
-        torch.testing.assert_close(cam.amin(dim=(1, 2)), torch.zeros(2))
-        torch.testing.assert_close(cam.amax(dim=(1, 2)), torch.ones(2))
+        assert cam.shape == (2, 48, 48) and not cam.requires_grad
+        # Two scales = the renormalised mean of the single-scale maps, the smaller one resized.
+        at_full = compute_cam(model, x, method=method)
+        at_small = upsample_cam(compute_cam(model, small, method=method), (48, 48))
+        torch.testing.assert_close(cam, normalize_cam((at_full + at_small) / 2),
+                                   atol=2e-3 if method == "layercam" else 1e-5, rtol=0)
+        assert (at_full - at_small).abs().max() > 1e-2  # the second scale mattered
 
 
 def test_compute_cam_single_scale_cam_equals_class_activation_map(vit) -> None:

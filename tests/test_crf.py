@@ -112,3 +112,54 @@ def test_bad_inputs_are_rejected_with_the_fix() -> None:
         DenseCRF()(cam[:, :8, :8], image)
     with pytest.raises(ValueError, match="batch dimension"):
         DenseCRF()(cam, image[0])
+
+
+def test_defaults_of_the_kernel_evaluation() -> None:
+    params = DenseCRF().params()
+    assert params["max_exact_pixels"] == 96 * 96
+    assert (params["window_radius"], params["window_stride"]) == (64, 8)
+    assert params["output"] == "prob"
+
+
+@pytest.mark.parametrize("name", ["iterations", "max_exact_pixels"])
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
+def test_counts_that_may_be_zero_must_be_plain_ints(name: str, bad: object) -> None:
+    with pytest.raises(ValueError, match=f"{name} must be an int >= 0"):
+        DenseCRF(**{name: bad})
+    assert DenseCRF(**{name: 0}).params()[name] == 0
+
+
+@pytest.mark.parametrize("name", ["window_radius", "window_stride"])
+@pytest.mark.parametrize("bad", [0, -2, 2.0, True])
+def test_window_sizes_must_be_positive_plain_ints(name: str, bad: object) -> None:
+    with pytest.raises(ValueError, match=f"{name} must be an int >= 1"):
+        DenseCRF(**{name: bad})
+    assert DenseCRF(**{name: 1}).params()[name] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "ok", "bad"),
+    [
+        ("gaussian_compat", 0.0, -0.5),
+        ("bilateral_compat", 0, float("inf")),
+        ("gaussian_sxy", 0.5, 0.0),
+        ("bilateral_sxy", 1, -1.0),
+        ("bilateral_srgb", 2.5, -3.0),
+        ("bg_power", 1e-3, float("nan")),
+    ],
+)
+def test_kernel_settings_bounds(name: str, ok: float, bad: object) -> None:
+    assert DenseCRF(**{name: ok}).params()[name] == float(ok)
+    with pytest.raises(ValueError, match=name):
+        DenseCRF(**{name: bad})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TypeError,
+    reason="library bug: DenseCRF compares a setting with 0 before checking it is a number, so "
+    "a string such as bilateral_srgb='5' raises TypeError instead of the ValueError naming it",
+)
+def test_a_non_numeric_kernel_setting_is_a_value_error_naming_it() -> None:
+    with pytest.raises(ValueError, match="bilateral_srgb"):
+        DenseCRF(bilateral_srgb="5")

@@ -194,3 +194,73 @@ def test_validate_lambda_accepts_finite_non_negative_reals(good: float) -> None:
 def test_validate_lambda_rejects_bad_values_with_a_fix(bad: object) -> None:
     with pytest.raises(ValueError, match="lam=1.0"):
         validate_lambda(bad)
+
+
+# --- the module forwards every setting to kt_loss ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "student_size"),
+    [
+        ({"distance": "l1"}, 4),
+        ({"distance": "l2", "normalize": False}, 4),
+        ({"distance": "l1", "level": "spatial", "normalize": False}, 4),
+        ({"match_to": "student"}, 8),
+        ({"distance": "l2", "level": "channel", "match_to": "student"}, 8),
+    ],
+)
+def test_module_forwards_level_distance_normalize_and_match_to(kwargs: dict, student_size: int):
+    loss_fn = KnowledgeTransferLoss(projection=False, **kwargs)
+    gen = torch.Generator().manual_seed(4)
+    student = torch.randn(2, 3, student_size, student_size, generator=gen)
+    teacher = 5.0 * torch.randn(2, 3, 4, 4, generator=gen)  # another scale than the student
+    expected = kt_loss(
+        student,
+        teacher,
+        kwargs.get("level", "global"),
+        kwargs.get("distance", "cosine"),
+        normalize=kwargs.get("normalize", True),
+        match_to=kwargs.get("match_to", "teacher"),
+    )
+    assert loss_fn(student, teacher).item() == pytest.approx(expected.item(), rel=1e-6)
+    # ... and the value differs from what the default of that setting would give.
+    defaults = kt_loss(student, teacher)
+    assert loss_fn(student, teacher).item() != pytest.approx(defaults.item(), rel=1e-3)
+
+
+def test_module_defaults_are_global_cosine_normalised_detached_teacher_grid() -> None:
+    loss_fn = KnowledgeTransferLoss(projection=False)
+    assert (loss_fn.level, loss_fn.distance, loss_fn.match_to) == ("global", "cosine", "teacher")
+    assert loss_fn.detach_teacher is True and loss_fn.normalize is True
+    l2 = KnowledgeTransferLoss(distance="l2", projection=False)
+    student = torch.randn(2, 3, 4, 4, requires_grad=True)
+    teacher = torch.randn(2, 3, 4, 4, requires_grad=True)
+    # normalize=True by default: unit-RMS L2 is twice the cosine distance.
+    assert l2(student, teacher).item() == pytest.approx(2 * loss_fn(student, teacher).item(),
+                                                       rel=1e-5)
+    loss_fn(student, teacher).backward()
+    assert teacher.grad is None  # detached by default (a frozen teacher)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"level": "pixel"}, "level must be one of"),
+        ({"distance": "kl"}, "distance must be one of"),
+        ({"match_to": "both"}, "match_to must be one of"),
+    ],
+)
+def test_kt_loss_and_module_name_the_bad_option(kwargs: dict, message: str) -> None:
+    x = torch.randn(1, 1, 2, 2)
+    with pytest.raises(ValueError, match=message):
+        kt_loss(x, x, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        KnowledgeTransferLoss(projection=False, **kwargs)
+
+
+@pytest.mark.parametrize("bad", [None, 0, True, 2.0])
+def test_projection_names_the_missing_channel_count(bad: object) -> None:
+    with pytest.raises(ValueError, match="needs teacher_channels as a positive int"):
+        KnowledgeTransferLoss(student_channels=4, teacher_channels=bad)
+    with pytest.raises(ValueError, match="needs student_channels as a positive int"):
+        KnowledgeTransferLoss(student_channels=bad, teacher_channels=1)

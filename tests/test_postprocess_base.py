@@ -65,8 +65,12 @@ def test_real_steps_satisfy_the_protocol_and_chain() -> None:
         assert isinstance(step, PostprocessStep)
         assert isinstance(step.params(), dict)
     out = run_pipeline(steps, cam, images)
-    assert out.shape == cam.shape and float(out.min()) >= 0.0 and float(out.max()) <= 1.0
-    assert not torch.allclose(out, cam)
+    # The pipeline is the steps applied one after the other, in the order given.
+    torch.testing.assert_close(out, steps[1](steps[0](cam, images), images))
+    reversed_order = run_pipeline(steps[::-1], cam, images)
+    assert (out - reversed_order).abs().max() > 1e-3
+    assert (out - steps[1](cam, images)).abs().max() > 1e-3  # the first step was not skipped
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
 
 
 def test_check_cam_names_the_problem_and_the_fix() -> None:

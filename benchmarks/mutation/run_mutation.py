@@ -1,0 +1,270 @@
+"""Mutation testing of wsss-lab's core modules with mutmut 3, one module at a time.
+
+Each target pairs one core module with the test files that protect it. For every target the
+script copies ``wsss_lib/``, ``tests/`` and ``pyproject.toml`` from the working tree into a
+scratch folder outside the repository (default ``/tmp/wsss-mutation/<target>``), writes a
+``setup.cfg`` with the target's mutmut settings there, and runs ``mutmut run`` in that copy, so
+nothing in the working tree is written. It then prints a score per module and writes
+``summary.json`` plus the diff of every surviving mutant (``survivors.md``) into the scratch
+folder of each target.
+
+Usage (from the repository root; see benchmarks/mutation/README.md)::
+
+    nice -n 19 .venv/bin/python benchmarks/mutation/run_mutation.py            # all targets
+    nice -n 19 .venv/bin/python benchmarks/mutation/run_mutation.py metrics crf
+    .venv/bin/python benchmarks/mutation/run_mutation.py --list
+
+Stop a run with Ctrl-C (or by killing this script's process group), then ``--resume`` it.
+
+Score = detected / (detected + survived + no tests), where detected = killed + timeout +
+segfault (a mutant that hangs or crashes the tests is caught, as in mutmut's own summary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_WORKDIR = Path("/tmp/wsss-mutation")
+
+#: target -> (files to mutate, test files that are run against the mutants).
+TARGETS: dict[str, tuple[list[str], list[str]]] = {
+    "losses": (
+        ["wsss_lib/losses.py"],
+        ["tests/test_losses.py", "tests/test_properties.py"],
+    ),
+    "metrics": (
+        ["wsss_lib/metrics.py"],
+        ["tests/test_metrics.py", "tests/test_metrics_edges.py", "tests/test_properties.py"],
+    ),
+    "cam": (
+        ["wsss_lib/cam/torch_cam.py", "wsss_lib/cam/fusion.py", "wsss_lib/cam/gradcam_adapter.py"],
+        ["tests/test_cam.py", "tests/test_cam_values.py", "tests/test_properties.py"],
+    ),
+    "paradigms": (
+        ["wsss_lib/train/paradigms.py"],
+        [
+            "tests/test_paradigm_arithmetic.py",
+            "tests/test_paradigms.py",
+            # Two end-to-end training runs (minutes per mutant on a loaded 2-core CPU); the step
+            # arithmetic, roles, modes and seeding they rest on are checked by the fast tests.
+            "--deselect=tests/test_paradigms.py::"
+            "test_teacher_student_training_leaves_teacher_unchanged_and_lambda_zero_equals_single",
+            "--deselect=tests/test_paradigms.py::"
+            "test_co_training_trains_both_networks_on_both_bces_plus_weighted_kt",
+        ],
+    ),
+    "synthetic": (
+        ["wsss_lib/data/synthetic.py"],
+        ["tests/test_generator_golden.py", "tests/test_synthetic.py"],
+    ),
+    "crf": (
+        ["wsss_lib/postprocess/crf.py"],
+        ["tests/test_crf.py", "tests/test_crf_mean_field.py"],
+    ),
+}
+
+# Lines whose code is only the wording of an error message: a plain string literal alone on its
+# line (the continuation lines of a message), or a ``raise`` statement. Mutating them tests the
+# message text, not the science; whether an error is raised at all stays mutated (the ``if``).
+DO_NOT_MUTATE_PATTERNS = [r"^\s*raise \w+\(", r"^\s*f?\"[^\"]*\"\s*\)?,?\s*$"]
+
+DETECTED = ("killed", "timeout", "segfault")
+UNDETECTED = ("survived", "no tests")
+
+
+def _setup_cfg(mutate: list[str], tests: list[str]) -> str:
+    def block(values: list[str]) -> str:
+        return "\n" + "\n".join(f"    {v}" for v in values)
+
+    return (
+        "[mutmut]\n"
+        "source_paths = wsss_lib\n"
+        f"only_mutate = {block(mutate)}\n"
+        f"pytest_add_cli_args_test_selection = {block(tests)}\n"
+        f"pytest_add_cli_args = {block(['-p', 'no:cacheprovider'])}\n"
+        f"do_not_mutate_patterns = {block(DO_NOT_MUTATE_PATTERNS)}\n"
+        # torch is not fork-safe after its thread pools start: fork workers from a clean server.
+        "process_isolation = forkserver\n"
+        "use_git_change_detection = false\n"
+        "use_setproctitle = false\n"
+        # A mutant counts as a timeout only past 15 x its tests' time + 60 s: with mutmut's 1 s
+        # default, a loaded shared CPU turned slow-but-correct runs of fast tests into "timeouts".
+        "timeout_constant = 60.0\n"
+    )
+
+
+def _prepare(target: str, workdir: Path) -> Path:
+    mutate, tests = TARGETS[target]
+    folder = workdir / target
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".torch_home_unused", "browser")
+    shutil.copytree(ROOT / "wsss_lib", folder / "wsss_lib", ignore=ignore)
+    shutil.copytree(ROOT / "tests", folder / "tests", ignore=ignore)
+    # pyproject.toml without a [tool.mutmut] table, so mutmut reads setup.cfg.
+    shutil.copy2(ROOT / "pyproject.toml", folder / "pyproject.toml")
+    (folder / "setup.cfg").write_text(_setup_cfg(mutate, tests))
+    return folder
+
+
+def _mutmut(folder: Path, *args: str, check: bool = True) -> str:
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+        "HYPOTHESIS_PROFILE": "default",
+    }
+    mutmut = Path(sys.executable).with_name("mutmut")
+    result = subprocess.run(
+        [str(mutmut), *args], cwd=folder, env=env, capture_output=True, text=True, check=False
+    )
+    if args and args[0] == "run":
+        (folder / "mutmut-run.stderr.log").write_text(result.stderr)
+    if check and result.returncode != 0:
+        sys.stderr.write(result.stdout[-4000:] + result.stderr[-4000:])
+        raise RuntimeError(f"mutmut {' '.join(args)} failed in {folder} ({result.returncode})")
+    return result.stdout
+
+
+def _results(folder: Path) -> dict[str, str]:
+    """mutant name -> status, from ``mutmut results --all true``."""
+    out = _mutmut(folder, "results", "--all", "true")
+    pairs = re.findall(r"^\s+(\S+): (.+)$", out, flags=re.MULTILINE)
+    return {name: status.strip() for name, status in pairs}
+
+
+def _score(statuses: dict[str, str]) -> tuple[float, Counter]:
+    counts = Counter(statuses.values())
+    detected = sum(counts[s] for s in DETECTED)
+    considered = detected + sum(counts[s] for s in UNDETECTED)
+    return (100.0 * detected / considered if considered else float("nan")), counts
+
+
+def summarize(target: str, workdir: Path, statuses: dict[str, str], wall: float,
+              previous: dict | None = None) -> dict:
+    """Score, counts and survivors of one target; writes ``summary.json`` and ``survivors.md``."""
+    folder = workdir / target
+    score, counts = _score(statuses)
+    survivors = sorted(n for n, s in statuses.items() if s in UNDETECTED)
+    with open(folder / "survivors.md", "w") as handle:
+        for name in survivors:
+            handle.write(_mutmut(folder, "show", name, check=False) + "\n")
+    summary = {
+        "target": target,
+        "mutated": TARGETS[target][0],
+        "tests": TARGETS[target][1],
+        "score_percent": round(score, 1),
+        "counts": dict(counts),
+        "survivors": survivors,
+        "wall_seconds": round(wall, 1),
+        "rerun_of_survivors": bool(previous),
+        "statuses": dict(sorted(statuses.items())),
+    }
+    if previous:
+        summary["full_run"] = {k: previous[k] for k in ("score_percent", "counts", "wall_seconds")}
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def run_target(target: str, workdir: Path, max_children: int, survivors_only: bool,
+               resume: bool = False) -> dict:
+    """Run one target; with ``survivors_only``, re-run only the previous run's survivors.
+
+    With ``resume``, continue an interrupted run in its scratch folder (same code and tests as
+    when it started; mutmut skips the mutants it has already checked).
+    """
+    started = time.monotonic()
+    if resume and (workdir / target / "mutants").exists():
+        run_log = _mutmut(workdir / target, "run", "--max-children", str(max_children),
+                          check=False)
+        (workdir / target / "mutmut-run-resumed.log").write_text(run_log)
+        return summarize(target, workdir, _results(workdir / target),
+                         time.monotonic() - started)
+    previous = None
+    if survivors_only:
+        summary_path = workdir / target / "summary.json"
+        if not summary_path.exists():
+            raise FileNotFoundError(f"{summary_path} not found: run the target in full first.")
+        previous = json.loads(summary_path.read_text())
+    folder = _prepare(target, workdir)
+    # Survivors, and timeouts too: a timeout may be a slow run on a loaded machine.
+    names = [n for n, st in previous["statuses"].items() if st in (*UNDETECTED, "timeout")] \
+        if previous else []
+    if previous and not names:
+        return {**previous, "rerun_of_survivors": True}
+    run_log = _mutmut(folder, "run", "--max-children", str(max_children), *names, check=False)
+    (folder / "mutmut-run.log").write_text(run_log)
+    statuses = _results(folder)
+    if previous:
+        missing = sorted(set(names) - set(statuses))
+        if missing:
+            raise RuntimeError(f"{target}: the source changed since the full run, these mutants "
+                               f"no longer exist: {missing[:5]}...; run the target in full.")
+        rerun = {name: statuses[name] for name in names}
+        statuses = {**previous["statuses"], **rerun}
+    return summarize(target, workdir, statuses, time.monotonic() - started, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("targets", nargs="*", help=f"subset of {sorted(TARGETS)} (default: all)")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
+                        help="scratch folder outside the repository (default: %(default)s)")
+    parser.add_argument("--max-children", type=int, default=2,
+                        help="parallel mutant workers (default: %(default)s, for a 2-core CPU)")
+    parser.add_argument("--survivors-only", action="store_true",
+                        help="re-run only the survivors and timeouts of the previous run of each "
+                        "target (after adding tests) and merge the results into its summary")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run in its scratch folder")
+    parser.add_argument("--summarize", action="store_true",
+                        help="only (re)write the summary of each target's last run, e.g. of a "
+                        "run that was stopped early (unchecked mutants are counted apart)")
+    parser.add_argument("--list", action="store_true", help="print the targets and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, (mutate, tests) in TARGETS.items():
+            print(f"{name:10s} {' '.join(mutate)}  <-  {' '.join(tests)}")
+        return 0
+    unknown = sorted(set(args.targets) - set(TARGETS))
+    if unknown:
+        parser.error(f"unknown targets {unknown}; choose from {sorted(TARGETS)}")
+    if args.workdir.resolve().is_relative_to(ROOT):
+        parser.error("--workdir must lie outside the repository (mutmut copies the code there)")
+    failing = []
+    for target in args.targets or list(TARGETS):
+        if args.summarize:
+            statuses = _results(args.workdir / target)
+            old = args.workdir / target / "summary.json"
+            wall = json.loads(old.read_text()).get("wall_seconds", 0.0) if old.exists() else 0.0
+            summary = summarize(target, args.workdir, statuses, wall)
+        else:
+            summary = run_target(target, args.workdir, args.max_children, args.survivors_only,
+                                 args.resume)
+        counts = summary["counts"]
+        print(
+            f"{target:10s} score {summary['score_percent']:5.1f} %  "
+            + "  ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+            + f"  ({summary['wall_seconds']:.0f} s; survivors: "
+            f"{args.workdir / target / 'survivors.md'})",
+            flush=True,
+        )
+        if not summary["score_percent"] >= 85.0:
+            failing.append(target)
+    return 1 if failing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
