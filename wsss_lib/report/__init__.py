@@ -3,8 +3,12 @@
 Command line: ``wsss report --profile quick`` (or ``python -m wsss_lib.report``); from Python::
 
     from wsss_lib.report import run_report
-    summary = run_report("notebooks", profile="quick", jobs=2)
+    summary = run_report(profile="quick", jobs=2)   # notebooks: ./notebooks or the installed ones
     print(summary.index_html, summary.exit_code)
+
+The notebooks are installed with the package (``<prefix>/share/wsss-lab/notebooks``, see
+:mod:`wsss_lib.resources`), so ``wsss report`` also works outside a clone; ``--notebooks DIR``
+runs another folder.
 """
 
 from wsss_lib.report.execute import NotebookResult, cell_timings, execute_job

@@ -42,6 +42,7 @@ from wsss_lib.report.execute import KernelGroup, NotebookResult, execute_job, no
 from wsss_lib.report.html import write_index_html
 from wsss_lib.report.plan import NotebookJob, discover_notebooks, library_version, plan_jobs
 from wsss_lib.report.profiles import profile_label
+from wsss_lib.resources import default_notebooks_dir
 from wsss_lib.utils import atomic_write_json
 
 __all__ = ["DEFAULT_TIMEOUTS", "ReportSummary", "progress_line", "run_report"]
@@ -145,7 +146,7 @@ def progress_line(result: NotebookResult) -> str:
 
 
 def run_report(
-    notebooks_dir: str | Path = "notebooks",
+    notebooks_dir: str | Path | None = None,
     profile: str | Path = "quick",
     out_dir: str | Path | None = None,
     *,
@@ -161,7 +162,9 @@ def run_report(
     """Run the notebooks with a profile and write the report (``index.html``, ``summary.json``).
 
     Args:
-        notebooks_dir: folder with ``NN_*.ipynb`` notebooks.
+        notebooks_dir: folder with ``NN_*.ipynb`` notebooks; None: ``./notebooks`` when it holds
+            notebooks, else the notebooks installed with wsss-lab
+            (:func:`wsss_lib.resources.default_notebooks_dir`).
         profile: profile name (``"quick"``, ``"full"``) or path to a profile ``.json``.
         out_dir: report folder; default ``reports/<profile>``.
         only: notebooks to run (``"01,03"``, a list of selectors, or None for all); the index
@@ -192,6 +195,8 @@ def run_report(
     report_dir = Path(out_dir if out_dir is not None else Path("reports") / label).resolve()
     say = echo or (lambda _line: None)
 
+    if notebooks_dir is None:
+        notebooks_dir = default_notebooks_dir()
     notebooks = discover_notebooks(notebooks_dir, only)
     pairs = list(overrides.items() if isinstance(overrides, Mapping) else overrides)
     planned = plan_jobs(notebooks, profile, report_dir, pairs)
