@@ -53,6 +53,12 @@ def test_teacher_is_shared_by_every_cnn_to_vit_run():
     assert M.teacher_student_config(TINY, 4).teacher_config() != teacher  # seed is part of it
 
 
+def test_train_level_sets_the_method_notebooks_co_occurrence():
+    assert M.data_spec(TINY, 1).overrides == {} and M.data_spec(TINY, 1).seed == 1
+    spec = M.data_spec({**TINY, "train_level": [0.75, 0.25]})
+    assert spec.overrides == {"p_chimney_given_smoke": 0.75, "p_chimney_given_clean": 0.25}
+
+
 def test_vit_to_cnn_teacher_is_the_single_vit():
     config = M.teacher_student_config(TINY, 1, direction="vit_to_cnn")
     assert config.teacher_config() == M.single_config(TINY, "vit", 1)

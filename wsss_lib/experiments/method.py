@@ -110,6 +110,7 @@ OPTIONAL_TRAINING_KEYS: dict[str, Any] = {
     "pretrain": False,
     "scene_preset": None,
     "vit_lr": None,
+    "train_level": None,
 }
 
 #: Rows of notebook 02: name -> what it is.
@@ -283,11 +284,16 @@ def data_spec(S: Mapping[str, Any], seed: int = 0) -> DataSpec:
     """Training data of the method: the biased ``train`` split (and ``val``) at ``S.image_size``.
 
     ``seed`` is the benchmark replicate: every row of one training seed sees the same images
-    (paired comparisons), and each seed draws new ones.
+    (paired comparisons), and each seed draws new ones. ``S.train_level`` (optional,
+    ``[P(chimney|smoke), P(chimney|clean)]``) trains and validates at another co-occurrence than
+    the split's 0.95 / 0.05.
     """
+    level = S.get("train_level")
+    overrides = {} if not level else {
+        "p_chimney_given_smoke": float(level[0]), "p_chimney_given_clean": float(level[1])}
     return DataSpec(
         image_size=S["image_size"], n_train=S["n_train"], n_val=S["n_val"], seed=int(seed),
-        preset=S.get("scene_preset"),
+        preset=S.get("scene_preset"), overrides=overrides,
     )
 
 
