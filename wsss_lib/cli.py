@@ -250,12 +250,12 @@ _PRINTED_METRICS = (
 
 
 def _setting(text: str) -> tuple[str, Any]:
-    from wsss_lib.runs import parse_setting
+    from wsss_lib.report.plan import parse_value
 
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, e.g. image_size=64; got {text!r}")
-    return key.strip(), parse_setting(value.strip())
+    return key.strip(), parse_value(value.strip())
 
 
 def _float_list(text: str) -> list[float]:
@@ -545,17 +545,24 @@ def _original_truth(source: dict[str, Any], scenes: Any, purpose: str) -> Any:
         ) from err
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from wsss_lib.pseudo_masks import evaluate_scenes
-    from wsss_lib.utils import atomic_write_json
-
+def _run_and_data(args: argparse.Namespace, default_split: str) -> tuple:
+    """The run, its folder, CAM settings, resize mode, data source and scenes of ``evaluate`` /
+    ``pseudo-masks``, announced on stdout."""
     run, run_dir = _load_run(args, args.run)
     cam, resize, origin = _cam_settings(args, run_dir)
-    source = _data_source(args, "test")
+    source = _data_source(args, default_split)
     scenes = _load(source, run.config.data.image_size, resize)
     print(f"Run: {run_dir.name}")
     print(f"Data: {_describe_data(source, scenes)}")
     print(f"CAM settings ({origin}): {cam}", flush=True)
+    return run, run_dir, cam, resize, source, scenes
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from wsss_lib.pseudo_masks import evaluate_scenes
+    from wsss_lib.utils import atomic_write_json
+
+    run, run_dir, cam, resize, source, scenes = _run_and_data(args, "test")
     truth = _original_truth(source, scenes, "evaluation") if args.resolution == "original" \
         else None
     result = evaluate_scenes(run, scenes, truth=truth, batch_size=args.batch_size,
@@ -587,13 +594,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _pseudo_masks(args: argparse.Namespace) -> int:
     from wsss_lib.pseudo_masks import export_pseudo_masks
 
-    run, run_dir = _load_run(args, args.run)
-    cam, resize, origin = _cam_settings(args, run_dir)
-    source = _data_source(args, "train")
-    scenes = _load(source, run.config.data.image_size, resize)
-    print(f"Run: {run_dir.name}")
-    print(f"Data: {_describe_data(source, scenes)}")
-    print(f"CAM settings ({origin}): {cam}", flush=True)
+    run, run_dir, cam, resize, source, scenes = _run_and_data(args, "train")
     truth = None if args.no_score else _original_truth(source, scenes, "scoring")
     result = export_pseudo_masks(run, scenes, args.out, truth=truth,
                                  batch_size=args.batch_size, device=args.device,

@@ -44,7 +44,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from wsss_lib.postprocess import DenseCRF, PixelAdaptiveRefiner, run_pipeline
-from wsss_lib.utils import atomic_write_bytes, atomic_write_json, config_hash, get_device
+from wsss_lib.utils import (
+    atomic_write_bytes,
+    atomic_write_json,
+    config_hash,
+    get_device,
+    json_differences,
+)
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -584,15 +590,6 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     return data
 
 
-def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        out: list[str] = []
-        for key in sorted(set(old) | set(new)):
-            out += _differences(old.get(key), new.get(key), f"{prefix}{key}.")
-        return out
-    return [] if old == new else [prefix.rstrip(".")]
-
-
 @dataclass
 class ExportResult:
     """What :func:`export_pseudo_masks` did.
@@ -646,7 +643,7 @@ def _prepare_folder(
             )
         return {}
     old = _read_manifest(path)
-    differing = _differences(
+    differing = json_differences(
         {"settings": old.get("settings"), "model": (old.get("model") or {}).get("id")},
         {"settings": manifest["settings"], "model": manifest["model"]["id"]},
     )

@@ -26,7 +26,6 @@ them or exporting their pseudo-masks uses the same CAM settings unless told othe
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 from collections.abc import Mapping
@@ -47,7 +46,6 @@ __all__ = [
     "list_runs",
     "load_data",
     "load_recipe",
-    "parse_setting",
     "read_run_recipe",
     "resolve_run",
     "train_recipe",
@@ -352,22 +350,6 @@ def describe_recipe(recipe: Recipe) -> str:
             f"{recipe.batch_size}, AdamW lr {recipe.lr:g}; {start}; pseudo-masks: "
             f"{recipe.cam_method} at scales {list(recipe.cam_scales)}, threshold "
             f"{recipe.threshold}")
-
-
-def parse_setting(text: str) -> Any:
-    """A ``--set`` value: JSON, else a Python literal, else the text itself.
-
-    ``"3"`` -> 3, ``"1e-4"`` -> 0.0001, ``"null"`` -> None, ``"[0.5, 1]"`` -> a list,
-    ``"resnet50"`` -> ``"resnet50"``.
-    """
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return text
 
 
 def load_recipe(profile: str | os.PathLike[str] = "quick", **overrides: Any) -> Recipe:

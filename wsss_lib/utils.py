@@ -26,6 +26,7 @@ __all__ = [
     "config_hash",
     "default_cache_dir",
     "get_device",
+    "json_differences",
     "seed_everything",
     "to_jsonable",
 ]
@@ -62,6 +63,16 @@ def default_cache_dir() -> Path:
     env = os.environ.get("WSSS_CACHE")
     path = Path(env) if env else Path.home() / ".cache" / "wsss-lab"
     return path.expanduser()
+
+
+def json_differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted paths (``"config.data.seed"``) where two nested JSON values differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for key in sorted(set(old) | set(new)):
+            out += json_differences(old.get(key), new.get(key), f"{prefix}{key}.")
+        return out
+    return [] if old == new else [prefix.rstrip(".")]
 
 
 def to_jsonable(obj: Any) -> Any:

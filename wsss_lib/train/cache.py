@@ -25,7 +25,7 @@ from wsss_lib.train.checkpoint import load_checkpoint
 from wsss_lib.train.config import TrainConfig
 from wsss_lib.train.loop import train_classifier
 from wsss_lib.train.run import CHECKPOINT_NAME, TrainedRun, load_run
-from wsss_lib.utils import atomic_write_json, config_hash, default_cache_dir
+from wsss_lib.utils import atomic_write_json, config_hash, default_cache_dir, json_differences
 
 if TYPE_CHECKING:
     from wsss_lib.data import SmokeScenes
@@ -86,19 +86,9 @@ def _run_dir_of_key(
     return root / "runs" / f"{config.paradigm}-{model}-{config_hash(key)}"
 
 
-def _differences(stored: Any, wanted: Any, prefix: str = "") -> list[str]:
-    """Dotted paths where two nested JSON values differ."""
-    if isinstance(stored, dict) and isinstance(wanted, dict):
-        out: list[str] = []
-        for key in sorted(set(stored) | set(wanted)):
-            out += _differences(stored.get(key), wanted.get(key), f"{prefix}{key}.")
-        return out
-    return [] if stored == wanted else [prefix.rstrip(".")]
-
-
 def _check_same_key(stored: Any, wanted: dict[str, Any], where: Path, run_dir: Path) -> None:
     if stored != wanted:
-        differing = _differences(stored, wanted) or ["<whole entry>"]
+        differing = json_differences(stored, wanted) or ["<whole entry>"]
         raise RuntimeError(
             f"Cache entry {run_dir} does not belong to the requested config: {where.name} differs "
             f"in {differing}. It was modified or written by another version, and is never reused "
