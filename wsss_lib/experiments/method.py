@@ -111,11 +111,12 @@ OPTIONAL_TRAINING_KEYS: dict[str, Any] = {
     "scene_preset": None,
     "vit_lr": None,
     "train_level": None,
+    "cnn_pcm": True,
 }
 
 #: Rows of notebook 02: name -> what it is.
 PARADIGM_ROWS = {
-    "single_cnn": "single CNN (ResNet + PCM; also the teacher)",
+    "single_cnn": "single CNN (ResNet; also the teacher)",
     "single_vit": "single ViT",
     "ts_cnn_to_vit": "teacher-student CNN→ViT (paper)",
     "ts_vit_to_cnn": "teacher-student ViT→CNN",
@@ -298,17 +299,21 @@ def data_spec(S: Mapping[str, Any], seed: int = 0) -> DataSpec:
 
 
 def model_spec(S: Mapping[str, Any], family: str) -> ModelSpec:
-    """The CNN (ResNet + PCM, the paper's teacher) or the ViT (the paper's student).
+    """The CNN (the paper's teacher) or the ViT (the paper's student).
 
     Args:
-        S: Settings with ``cnn``, ``cnn_output_stride``, ``vit``, ``vit_patch_size``.
+        S: Settings with ``cnn``, ``cnn_output_stride``, ``vit``, ``vit_patch_size``; optional
+            ``cnn_pcm`` (default True: the CNN carries the paper's PCM module).
         family: ``"cnn"`` or ``"vit"``.
     """
     pretrain = {} if S.get("pretrain") else None
     if family == "cnn":
-        return ModelSpec(
-            S["cnn"], {"pcm": True, "output_stride": S["cnn_output_stride"]}, pretrain=pretrain
-        )
+        # Without PCM the kwargs name no "pcm" key, so the CNN's cache key is that of notebook
+        # 01's CNN at the same level, seed and recipe (one model, trained once).
+        kwargs = {"output_stride": S["cnn_output_stride"]}
+        if S.get("cnn_pcm", OPTIONAL_TRAINING_KEYS["cnn_pcm"]):
+            kwargs = {"pcm": True, **kwargs}
+        return ModelSpec(S["cnn"], kwargs, pretrain=pretrain)
     if family == "vit":
         return ModelSpec(S["vit"], {"patch_size": S["vit_patch_size"]}, pretrain=pretrain,
                          lr=S.get("vit_lr"))
