@@ -3,6 +3,8 @@
 #   make report-full  the real experiments -> reports/full/
 #   make test         set up (+ Chromium for the browser test), then the test suite
 #   make lint         ruff
+#   make notebooks    notebooks/NN_name.py sources -> NN_name.ipynb, without outputs
+#                     (CONTRIBUTING.md; `make notebooks CHECK=1` only checks)
 #   make clean        remove reports and caches (keeps .venv; `make distclean` removes it too)
 
 PYTHON ?= python3
@@ -14,7 +16,7 @@ PYTEST_ARGS ?= -q
 # Extra options for the report, e.g. make report REPORT_ARGS="--jobs 2 --force"
 REPORT_ARGS ?=
 
-.PHONY: setup report report-full test test-deps lint clean distclean
+.PHONY: setup report report-full test test-deps lint notebooks clean distclean
 
 setup: $(STAMP)
 
@@ -52,6 +54,10 @@ test: setup test-deps
 
 lint: setup
 	$(BIN)/ruff check .
+
+# The .ipynb of every notebooks/NN_name.py source (jupytext percent format), outputs stripped.
+notebooks: setup
+	$(BIN)/python scripts/sync_notebooks.py $(if $(CHECK),--check)
 
 clean:
 	rm -rf reports build dist .pytest_cache .ruff_cache *.egg-info

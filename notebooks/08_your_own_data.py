@@ -1,0 +1,339 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08 · Your own data: from a folder or a COCO export to pseudo-masks on disk
+#
+# Notebooks 01–07 use the synthetic benchmark. This one is the path a researcher takes next, on
+# real data:
+#
+# 1. **load** your images in either layout the kit reads: a folder (`labels.csv` + `images/` +
+#    optional `masks/`) or a **COCO-segmentation export** (the format Roboflow exports, and the
+#    format the IJmond-SEG smoke dataset is published in);
+# 2. **train** the paper's teacher-student method on them (briefly here);
+# 3. **inspect** the CAMs (a static figure, and the interactive explorer of notebook 07);
+# 4. **export pseudo-masks**: one PNG per image, the product of weakly supervised segmentation, for
+#    a downstream segmentation network to train on;
+# 5. **evaluate** them against the ground truth.
+#
+# Every step is one library call, and the same steps are commands for people who do not use
+# notebooks (`wsss train`, `wsss evaluate`, `wsss pseudo-masks`); the last section gives the exact
+# commands for the paper's setting on IJmond-SEG.
+#
+# **Settings come from the profile** (section `08_your_own_data` of `wsss_lib/profiles/*.json`):
+# `quick` trains timm's miniature test networks at 32 px for one epoch (it only checks that
+# everything runs: expect near-chance numbers), `full` ResNet-18 → ViT-Tiny at 64 px, and `paper`
+# the paper's setting (ResNet-50 + PCM → ViT-B/16 at 512 px, ImageNet weights; a GPU job).
+# `wsss train --profile NAME` trains exactly what this notebook trains with that profile.
+
+# %% tags=["parameters"]
+profile = "quick"  # "quick": tiny models, seconds; "full": small models; "paper": the paper (GPU)
+output_dir = "."  # where metrics.json, figures and the pseudo-masks are written
+data_dir = None  # your folder (labels.csv + images/ [+ masks/]); None: the committed data_samples
+coco_dir = None  # your COCO export (train/ valid/ test/); None: the committed data_samples/coco
+image_size = None  # square side the images are loaded at (None: from profile)
+epochs = None  # training epochs (None: from profile)
+n_show = None  # images in the CAM figure (None: from profile)
+cnn_weights = None  # absolute path of local CNN backbone weights (None: from profile)
+vit_weights = None  # absolute path of local ViT backbone weights (None: from profile)
+
+# %%
+# %matplotlib inline
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from IPython.display import display
+
+from wsss_lib.data import load_coco, load_folder
+from wsss_lib.experiments import notebook_settings
+from wsss_lib.pseudo_masks import (
+    compute_scene_cams,
+    evaluate_scenes,
+    export_pseudo_masks,
+    read_mask_png,
+    resolve_cam_settings,
+)
+from wsss_lib.resources import sample_data_dir
+from wsss_lib.runs import Recipe, describe_recipe, train_recipe
+from wsss_lib.utils import atomic_write_json, default_cache_dir, get_device, seed_everything
+from wsss_lib.viz_cam import cam_gallery
+
+S = notebook_settings("08_your_own_data", profile, image_size=image_size, epochs=epochs,
+                      n_show=n_show, cnn_weights=cnn_weights, vit_weights=vit_weights)
+recipe = Recipe.from_mapping(S, f"profile {profile!r}")
+seed_everything(recipe.seed)
+device = get_device()
+output_dir = Path(output_dir)
+output_dir.mkdir(parents=True, exist_ok=True)
+folder_root = Path(data_dir) if data_dir is not None else sample_data_dir()
+coco_root = Path(coco_dir) if coco_dir is not None else sample_data_dir() / "coco"
+print(f"device: {device} | cache: {default_cache_dir()} | profile: {profile}")
+print(describe_recipe(recipe))
+print(f"folder: {folder_root}\nCOCO export: {coco_root}")
+
+# %% [markdown]
+# ## 1 · A folder of images
+#
+# The folder layout is the simplest way in: an `images/` folder, a `labels.csv` with one
+# `file,label` row per image (`smoke` / `clean`), and, if you have them, binary `masks/` with the
+# image's file stem (needed only to *measure* IoU; training uses the image labels alone).
+#
+# Images are loaded at the recipe's square size. Real frames are rarely square (IJmond's are
+# 1920 × 1080), so the default `resize="pad"` keeps the aspect ratio and letterboxes the frame;
+# `"crop"` cuts the centre and `"squash"` distorts. The choice and each image's box are recorded in
+# the scenes' `params` / `meta`, so CAMs can be mapped back to the original pixels later.
+
+# %%
+folder = load_folder(folder_root, image_size=recipe.image_size, resize=recipe.resize)
+print(folder)
+print("first image:", folder.names[0], folder.params[0])
+
+# %% [markdown]
+# ## 2 · A COCO-segmentation export
+#
+# A COCO export has one folder per split (`train/`, `valid/`, `test/`), each with its images and one
+# `_annotations.coco.json` of polygons (or RLE). `load_coco` turns it into the same `SmokeScenes`:
+# an image with any instance of a *smoke* category is labelled smoke and its mask is the union of
+# those instances; an image without one is clean. By default every category whose name contains
+# "smoke" counts (IJmond-SEG separates low- and high-opacity smoke, and deliberately labels white
+# **steam** as *not* smoke); pass `smoke_categories=[...]` to choose, and `keep_opacity=True` for a
+# per-pixel opacity class map.
+#
+# The committed sample is a tiny export made from synthetic scenes: 16:9 JPEG frames in `train/`
+# and `test/`, square PNGs in `valid/`. We load each split at the model's size and, for scoring,
+# the test split once more at its **original size**: metrics there compare the upsampled CAM with
+# the untouched ground truth (the ground truth is never downsampled).
+
+# %%
+coco_train = load_coco(coco_root, "train", image_size=recipe.image_size, resize=recipe.resize)
+try:
+    coco_valid = load_coco(coco_root, "valid", image_size=recipe.image_size, resize=recipe.resize)
+except FileNotFoundError:  # an export without a validation split
+    coco_valid = None
+coco_test = load_coco(coco_root, "test", image_size=recipe.image_size, resize=recipe.resize)
+coco_test_original = load_coco(coco_root, "test")  # original size: the ground truth for scoring
+for name, scenes in [("train", coco_train), ("valid", coco_valid), ("test", coco_test)]:
+    if scenes is not None:
+        print(f"{name:>5}: {scenes} | smoke categories: {scenes.meta['smoke_categories']}")
+
+k = int(np.argmax(coco_test_original.labels))  # a smoke frame
+fig, axes = plt.subplots(1, 2, figsize=(8, 2.6), gridspec_kw={"width_ratios": [16 / 9, 1]})
+axes[0].imshow(coco_test_original.images[k])
+axes[0].contour(coco_test_original.smoke_masks[k], levels=[0.5], colors="cyan")
+axes[0].set_title(f"{coco_test.names[k]}: original {coco_test_original.image_size[1]}x"
+                  f"{coco_test_original.image_size[0]}")
+axes[1].imshow(coco_test.images[k])
+axes[1].contour(coco_test.smoke_masks[k], levels=[0.5], colors="cyan")
+axes[1].set_title(f"loaded: {recipe.image_size} px, resize={recipe.resize!r}")
+for ax in axes:
+    ax.axis("off")
+fig.savefig(output_dir / "coco_letterbox.png", dpi=100, bbox_inches="tight")
+plt.show()
+
+# %% [markdown]
+# ## 3 · Train (briefly)
+#
+# `train_recipe` builds the recipe's `TrainConfig` (here the paper's method: a CNN teacher with PCM
+# is trained on the image labels first, then a ViT student learns from the labels plus the
+# knowledge-transfer loss) and trains it through the model cache: the run is keyed by the config
+# and a fingerprint of the images, so running this cell again loads it instead of retraining, and
+# an interrupted run resumes from its last epoch. On a GPU the same code runs with CUDA and mixed
+# precision. With your own COCO export (`coco_dir`) we train on its `train` split and validate on
+# `valid`; otherwise on the folder (validated on the sample export's `valid` split when both are
+# the committed samples).
+
+# %%
+if coco_dir is not None:
+    train_scenes, val_scenes, trained_on = coco_train, coco_valid, f"{coco_root} train"
+else:
+    train_scenes, trained_on = folder, str(folder_root)
+    val_scenes = coco_valid if data_dir is None else None
+run = train_recipe(recipe, train_scenes, val_scenes, profile=profile,
+                   data={"train": trained_on, "val": None if val_scenes is None else "valid"})
+print("run:", run.run_dir.name)
+print("folder:", run.run_dir)
+for record in run.history:
+    print({k: round(v, 3) if isinstance(v, float) else v for k, v in record.items()
+           if k in ("epoch", "train_loss", "train_acc", "val_acc")})
+
+# %% [markdown]
+# ## 4 · Inspect the CAMs
+#
+# The CAM settings are the recipe's too (method, layers, multi-scale, threshold); the paper uses
+# Grad-CAM on `norm1` of the ViT's blocks −5, −4, −2, −1, averaged over scales 0.5–2.0, and
+# thresholds the min-max normalised map at 0.3. Below: a few folder images with their ground truth
+# outlined in cyan and the pseudo-mask (CAM > threshold) in white.
+
+# %%
+cam_kwargs = recipe.cam_kwargs()
+settings = resolve_cam_settings(run.model, method=cam_kwargs["method"],
+                                layers=cam_kwargs["layers"], scales=cam_kwargs["scales"],
+                                fusion=cam_kwargs["fusion"], threshold=cam_kwargs["threshold"])
+print("CAM settings:", settings.to_dict())
+smoke_first = list(np.argsort(-folder.labels, kind="stable")[: S.n_show])
+(index, cams, logits), = compute_scene_cams(run.model, folder, settings, indices=smoke_first,
+                                            batch_size=len(smoke_first), progress=False)
+probabilities = 1 / (1 + np.exp(-logits))
+fig = cam_gallery(
+    folder.images[index],
+    {"smoke mask": folder.smoke_masks[index] if folder.has_masks else None,
+     f"{settings.method} CAM": cams},
+    outlines={"smoke": (folder.smoke_masks[index], "cyan")} if folder.has_masks else None,
+    annotations={"image": [f"p(smoke)={p:.2f}" for p in probabilities]},
+    row_titles=[folder.names[i] for i in index],
+    cam_threshold=settings.threshold,
+    title=f"{run.config.main_spec.name} ({run.config.paradigm}) on {folder_root.name}",
+)
+fig.savefig(output_dir / "cams.png", dpi=100, bbox_inches="tight")
+display(fig)
+plt.close(fig)
+
+# %% [markdown]
+# The same run in the **interactive explorer** of notebook 07 (it needs a live kernel: in the HTML
+# report the widget does not render). The folder and the COCO test split are its image sources;
+# move the threshold, switch the CAM method, fuse other layers, or toggle PAR / CRF refinement.
+
+# %%
+from wsss_lib import widgets as W
+
+run_model = [m for m in W.list_cached_models() if m.key == run.run_dir.name]
+explorer_data = W.ExplorerData(run_model, splits=(), image_size=recipe.image_size,
+                               device=device)
+explorer_data.add_scenes("your folder", folder)
+explorer_data.add_scenes("COCO test", coco_test)
+explorer = W.CamExplorer(explorer_data, W.ExplorerState(
+    source="your folder", index=int(smoke_first[0]), model_a=run.run_dir.name,
+    method=settings.method, scales=settings.scales, threshold=settings.threshold))
+explorer
+
+# %% [markdown]
+# ## 5 · Export pseudo-masks
+#
+# `export_pseudo_masks` writes one PNG per image, named after the image (`frame_011.png`: 255 =
+# smoke, 0 = background) at the image's **original size** (the CAM is mapped back through the
+# letterbox and upsampled), plus `manifest.json` with the settings, the run and a hash of every
+# image. Files are written atomically; running the export again skips the images already done
+# (an interrupted export resumes), and a folder holding masks of other settings is refused rather
+# than mixed. With ground truth at the original size (`truth=`) it also reports the smoke IoU of
+# exactly the masks it wrote.
+
+# %%
+masks_dir = output_dir / "pseudo_masks" / "coco_test"
+export = export_pseudo_masks(run, coco_test, masks_dir, truth=coco_test_original,
+                             progress=False, **cam_kwargs)
+print(f"written: {export.written} | skipped: {export.skipped} | size: {export.output_size}")
+print("metrics:", export.metrics)
+again = export_pseudo_masks(run, coco_test, masks_dir, truth=coco_test_original,
+                            progress=False, **cam_kwargs)
+print(f"second run: written {len(again.written)}, skipped {len(again.skipped)} (resumed)")
+folder_export = export_pseudo_masks(run, folder, output_dir / "pseudo_masks" / "folder",
+                                    progress=False, **cam_kwargs)
+print(f"folder: {len(folder_export.written)} masks at {folder_export.output_size} size; "
+      f"{folder_export.metrics.get('note', '')}")
+
+fig, axes = plt.subplots(1, 2, figsize=(8, 2.6))
+axes[0].imshow(coco_test_original.images[k])
+axes[0].contour(coco_test_original.smoke_masks[k], levels=[0.5], colors="cyan")
+axes[0].set_title(f"{coco_test.names[k]} with its ground truth")
+written_mask = read_mask_png(export.paths[k])
+axes[1].imshow(written_mask, cmap="gray")
+axes[1].set_title(f"{export.paths[k].name}: {written_mask.shape[1]}x{written_mask.shape[0]}")
+for ax in axes:
+    ax.axis("off")
+fig.savefig(output_dir / "pseudo_masks.png", dpi=100, bbox_inches="tight")
+plt.show()
+
+# %% [markdown]
+# ## 6 · Evaluate
+#
+# `evaluate_scenes` computes the kit's metrics (`wsss_lib.metrics`): image accuracy and, with
+# ground truth, the per-image smoke IoU (the paper's "mIoU"), pooled pixel scores and a threshold
+# sweep. On the COCO test split it compares at the original size, so its smoke IoU is that of the
+# PNGs written above; on the folder it compares in the model's frame.
+
+# %%
+evaluation = {
+    "COCO test (original size)": evaluate_scenes(run, coco_test, truth=coco_test_original,
+                                                 progress=False, **cam_kwargs)["metrics"],
+    "folder (model frame)": evaluate_scenes(run, folder, progress=False,
+                                            **cam_kwargs)["metrics"],
+}
+shown = ("accuracy", "smoke_iou", "precision", "recall", "best_threshold_iou")
+print(f"{'':<28}" + "".join(f"{m:>20}" for m in shown))
+for name, metrics in evaluation.items():
+    cells = [metrics.get(m) for m in shown]
+    print(f"{name:<28}" + "".join(f"{'—' if v is None or v != v else f'{100 * v:.2f} %':>20}"
+                                  for v in cells))
+same = np.isclose(evaluation["COCO test (original size)"]["smoke_iou"],
+                  export.metrics["smoke_iou"], equal_nan=True)
+verdict = "equals" if same else "DIFFERS FROM"
+print(f"smoke IoU of the written PNGs {verdict} the evaluation's at the original size.")
+
+
+# %%
+def percent(metrics):
+    keys = ("accuracy", "smoke_iou", "precision", "recall", "f1", "best_threshold_iou")
+    return {k: None if metrics.get(k) is None or metrics[k] != metrics[k]
+            else round(100 * metrics[k], 2) for k in keys if k in metrics}
+
+
+results = {name: percent(m) for name, m in evaluation.items()}
+results["pseudo-masks COCO test (PNG files)"] = {
+    **percent(export.metrics), "n_images": export.metrics["n_images"],
+    "resumed_second_run": len(again.skipped)}
+results["training"] = {k: v for k, v in run.history[-1].items()
+                       if k in ("epoch", "train_loss", "train_acc", "val_acc")}
+metrics = {
+    "notebook": "08_your_own_data",
+    "profile": profile,
+    "results": results,
+    "paper": {"IJmond-SEG test (paper, teacher-student CNN→ViT)": {"smoke_iou": 47.37}},
+    "notes": [
+        describe_recipe(recipe),
+        f"run {run.run_dir.name}; trained on {trained_on} ({len(train_scenes)} images)",
+        "smoke IoU etc. in %; COCO test compared at the original size (CAM upsampled), the "
+        "folder in the model's frame",
+        "the paper's number is on real IJmond-SEG data at 512 px with ResNet-50 / ViT-B/16: "
+        "compare the procedure, not the values",
+    ],
+}
+atomic_write_json(output_dir / "metrics.json", metrics)
+print("wrote", output_dir / "metrics.json")
+
+# %% [markdown]
+# ## The paper's setting on IJmond-SEG
+#
+# **The data.** Use the IJmond-SEG dataset released with the paper (Zhang & Hsu 2025,
+# [arXiv 2507.21959](https://arxiv.org/abs/2507.21959)): download its **COCO-segmentation export**
+# (`train/`, `valid/` and `test/` folders, each with its frames and `_annotations.coco.json`; smoke
+# outlined by opacity, white steam labelled separately as not-smoke) and unzip it, e.g. to
+# `IJmond-SEG/`.
+#
+# **The run.** The `paper` profile holds the paper's setting: 512 px (letterboxed, aspect ratio
+# kept); ResNet-50 + PCM at output stride 16 as teacher; ViT-B/16 student; batch 8; AdamW 1e-4;
+# 3 epochs; λ = 1 global cosine alignment; Grad-CAM on `norm1` of blocks −5, −4, −2, −1;
+# multi-scale 0.5–2.0; threshold 0.3. It starts from ImageNet weights: with a network, timm
+# downloads its defaults (`timm/resnet50.a1_in1k` and
+# `timm/vit_base_patch16_224.augreg2_in21k_ft_in1k` on huggingface.co); offline, pass local
+# `.safetensors` / `.pth` files of those architectures. On a GPU it runs with CUDA and mixed
+# precision automatically:
+#
+# ```bash
+# wsss train --profile paper --coco IJmond-SEG \
+#     --cnn-weights resnet50.safetensors --vit-weights vit_base.safetensors  # prints the RUN id
+# wsss evaluate RUN --coco IJmond-SEG --split test          # metrics, printed and written as JSON
+# wsss pseudo-masks --run RUN --coco IJmond-SEG --split train --out ijmond_pseudo_masks/
+# ```
+#
+# (without the two `--...-weights` options on a networked machine; `RUN` is the run id
+# `wsss train` prints, and `wsss runs` lists them). The same as a notebook: run this one with
+# `profile = "paper"` and `coco_dir` set, e.g.
+# `wsss report --profile paper --only 08 -p 08:coco_dir /path/to/IJmond-SEG` (offline, add
+# `-p 08:cnn_weights /abs/resnet50.safetensors -p 08:vit_weights /abs/vit_base.safetensors`; the
+# paper profile has no sections for notebooks 01–07, which are about the synthetic benchmark).
