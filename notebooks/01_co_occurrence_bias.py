@@ -116,7 +116,62 @@ print({k: S[k] for k in ("image_size", "n_train", "n_test", "epochs", "vit_epoch
 # computed per image and averaged over the smoke images (what the paper calls mIoU). Min-max
 # normalisation gives every image a CAM peak of 1, clean images included: a CAM says *where* the
 # network looks, not *whether* it thinks there is smoke.
+
+# %% [markdown]
+# ### Build it yourself: Grad-CAM
 #
+# The CAM above needs a linear head right after the last feature map. **Grad-CAM** (Selvaraju et
+# al. 2017) works at any layer of any network: it lets the gradient say which channels matter.
+#
+# 1. Run the network and keep the activations $A \in \mathbb{R}^{C \times h \times w}$ of one layer
+#    (a forward hook catches them).
+# 2. Differentiate the smoke logit $y$ with respect to them: $\partial y / \partial A$, same shape.
+# 3. Average that gradient over the map: one weight per channel,
+#    $\alpha_c = \frac{1}{hw}\sum_{x,y} \partial y / \partial A_c(x,y)$.
+# 4. Weight the channels, sum them and keep the positive part (what pushes the logit up):
+#    $\text{Grad-CAM} = \mathrm{ReLU}\big(\sum_c \alpha_c A_c\big)$.
+# 5. Min-max normalise each image's map, like every CAM in this kit.
+#
+# The cell writes the five steps in plain torch for a tiny untrained `resnet_mini` (32-px images, a
+# 4x4 map) and checks them against the library (`wsss_lib.cam.torch_gradcam`, `normalize_cam`) with
+# `torch.testing.assert_close`. The last check links Grad-CAM back to the CAM: this CNN averages
+# its score map into the logit, so $\partial y / \partial A_c = w_c / hw$ at every location, and
+# Grad-CAM at its last layer *is* the CAM without the head's bias $b$, divided by $hw$. The network
+# is untrained, so the map means nothing yet. The cell draws its random numbers from a private
+# stream (`torch.random.fork_rng`), so the experiment below is unchanged.
+
+# %%
+import torch
+import torch.nn.functional as F
+
+from wsss_lib.cam import normalize_cam, torch_gradcam
+from wsss_lib.models import build_classifier
+
+with torch.random.fork_rng():  # a private random stream: the experiment below is unchanged
+    torch.manual_seed(0)
+    tiny = build_classifier("resnet_mini", output_stride=8).eval()  # untrained; 32 px -> 4x4
+    images = torch.rand(2, 3, 32, 32)
+
+saved = {}  # 1. the activations A of the last stage, caught by a forward hook
+hook = tiny.backbone.layer4.register_forward_hook(lambda module, i, out: saved.update(A=out))
+logit = tiny(images).logits[:, 0]  # the smoke logit of each image
+hook.remove()
+A = saved["A"]  # [B, C, h, w]
+(dA,) = torch.autograd.grad(logit.sum(), A)  # 2. d logit / d A, the same shape
+alpha = dA.mean(dim=(2, 3), keepdim=True)  # 3. one weight per channel: the averaged gradient
+gradcam = F.relu((alpha * A).sum(dim=1)).detach()  # 4. weighted channel sum, ReLU: [B, h, w]
+low, high = gradcam.amin(dim=(1, 2), keepdim=True), gradcam.amax(dim=(1, 2), keepdim=True)
+gradcam01 = (gradcam - low) / (high - low).clamp_min(1e-8)  # 5. min-max normalise each map
+
+library = torch_gradcam(tiny, images, "layer4")["layer4"]
+torch.testing.assert_close(gradcam, library)
+torch.testing.assert_close(gradcam01, normalize_cam(library))
+score_map = tiny(images).score_map[:, 0].detach()  # the CAM of section 2 (before its ReLU)
+h, w = score_map.shape[-2:]
+torch.testing.assert_close(gradcam * h * w, F.relu(score_map - tiny.classifier.bias))
+print(f"Grad-CAM by hand = the library's, on a {h}x{w} map of {A.shape[1]} channels")
+
+# %% [markdown]
 # ## 3 · Why smoke is hard
 #
 # - **Faint edges.** A plume thins out gradually; there is no sharp boundary to find. (In our

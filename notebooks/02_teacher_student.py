@@ -20,8 +20,8 @@
 #
 # | row | what is trained | whose CAM we read |
 # |---|---|---|
-# | single CNN | ResNet-18 + PCM alone (this *is* the teacher) | the CNN |
-# | single ViT | ViT-Tiny (8-px patches) alone | the ViT |
+# | single CNN | the CNN alone, `resnet_mini` (this *is* the teacher) | the CNN |
+# | single ViT | the ViT alone, `vit_mini` with 8-px patches | the ViT |
 # | teacher-student CNN→ViT | frozen CNN teacher, ViT student, BCE + λ·L_kt (**paper**) | the ViT |
 # | teacher-student ViT→CNN | the same with the roles swapped (frozen ViT teacher) | the CNN |
 # | co-training | CNN and ViT from scratch together, KT gradients into both | the ViT |
@@ -31,9 +31,10 @@
 # (they do not), over several seeds, and put the paper's numbers beside ours, clearly labelled:
 # they come from real data, bigger networks and 512-px images, ours from a synthetic benchmark.
 #
-# Run time: with the `quick` profile (tiny images, one epoch, and timm's miniature `test_resnet` /
-# `test_vit` in place of ResNet-18 / ViT-Tiny) the notebook only checks that everything runs, and
-# its numbers mean nothing. The `full` profile is the real experiment.
+# The networks named here are the `full` profile's (the CNN gets SEAM's PCM when the profile sets
+# `cnn_pcm`). Run time: with the `quick` profile (tiny images, one epoch, and timm's miniature
+# `test_resnet` / `test_vit` in place of `resnet_mini` / `vit_mini`) the notebook only checks that
+# everything runs, and its numbers mean nothing. The `full` profile is the real experiment.
 # Every trained model is cached; notebooks 03–07 reuse the same teacher and students.
 
 # %% tags=["parameters"]
@@ -77,15 +78,16 @@ print({k: S[k] for k in (*method.TRAINING_KEYS, "seeds")})
 # patch tokens localise poorly, and its CAM is diffuse or patchy. The paper reports exactly this on
 # real smoke: a single ViT reaches 13.18 % smoke IoU, a ResNet-50 with PCM 33.56 %.
 #
-# **PCM.** The teacher's pixel correlation module (from SEAM) refines the raw CAM by averaging it
-# over pixels with similar low-level features, which sharpens the blobs along visible edges.
+# **PCM.** The paper's teacher has a pixel correlation module (from SEAM) that refines the raw CAM
+# by averaging it over pixels with similar low-level features, which sharpens the blobs along
+# visible edges. Here it is optional (`cnn_pcm` in the profile).
 #
 # **Feature alignment.** The student is trained with
 #
 # $$L = \mathrm{BCE}(\text{student logit}, y) + \lambda\, L_{kt}, \qquad
 # L_{kt} = 1 - \cos\big(\mathrm{vec}(P\,F_s),\ \mathrm{vec}(T)\big)$$
 #
-# where $F_s$ are the student's patch tokens laid out as a grid (192 channels for ViT-Tiny), $P$ a
+# where $F_s$ are the student's patch tokens laid out as a grid (128 channels for `vit_mini`), $P$ a
 # learned 1×1 convolution that projects them to the channels of the teacher's target $T$ (its
 # score map, one channel: the raw CAM), and the cosine compares the two maps as whole vectors per
 # image ("global cosine", the paper's best). The student is free to pick the *scale* of its map,
@@ -94,6 +96,59 @@ print({k: S[k] for k in (*method.TRAINING_KEYS, "seeds")})
 # **The shortcut.** The teacher learned from the same biased labels. If its CAM sits on the
 # chimney, alignment teaches the student the chimney too: knowledge transfer moves localisation
 # *and* bias. Which of the two wins is what this notebook measures.
+
+# %% [markdown]
+# ### Build it yourself: one teacher-student step
+#
+# Here is the step the library repeats for every batch, written out in plain torch on a tiny,
+# untrained pair: a `resnet_mini` teacher with a 4x4 CAM grid and a `vit_mini` student with 16-px
+# patches (a 2x2 token grid), on four random 32-px images.
+#
+# 1. The student's smoke logit and the image label give the BCE.
+# 2. The frozen teacher (eval mode, no gradients, run under `torch.no_grad()`) gives the target
+#    $T$: its raw CAM (score map), one channel.
+# 3. The projection $P$, a 1×1 convolution, maps the student's 128 channels to the teacher's one,
+#    and bilinear resizing puts the result on the teacher's 4x4 grid.
+# 4. Global cosine: each image's whole map is one vector; $L_{kt} = 1 - \cos$, averaged over the
+#    batch.
+# 5. $L = \mathrm{BCE} + \lambda L_{kt}$. Its gradients reach the student and $P$, never the
+#    teacher.
+#
+# The check compares every number with the library's own step (`build_paradigm(config).step(batch)`,
+# the code that trains the models below) using `torch.testing.assert_close`: drop the resize or
+# forget λ and it fails. The cell draws its random numbers from a private stream
+# (`torch.random.fork_rng`), so the experiments below are unchanged.
+
+# %%
+import torch
+import torch.nn.functional as F
+
+from wsss_lib.train import DataSpec, KTSpec, ModelSpec, TrainConfig, build_model, build_paradigm
+
+tiny = TrainConfig(paradigm="teacher_student", data=DataSpec(image_size=32),
+                   student=ModelSpec("vit_mini", {"patch_size": 16}),  # 2x2 token grid
+                   teacher=ModelSpec("resnet_mini", {"output_stride": 8}),  # 4x4 CAM grid
+                   kt=KTSpec(lam=0.5, level="global", distance="cosine"))  # the paper: λ = 1
+with torch.random.fork_rng():  # a private random stream: the experiments below are unchanged
+    torch.manual_seed(0)
+    paradigm = build_paradigm(tiny, teacher=build_model(tiny.teacher, 32))  # untrained pair
+    images, labels = torch.rand(4, 3, 32, 32), torch.tensor([1.0, 0.0, 1.0, 0.0])
+student, teacher, P = (paradigm.modules[role] for role in ("student", "teacher", "kt"))
+
+out = student(images)  # 1. logits [B, 1] and the tokens as a grid [B, 128, 2, 2]
+bce = F.binary_cross_entropy_with_logits(out.logits[:, 0], labels)
+with torch.no_grad():  # 2. the target: the teacher's raw CAM [B, 1, 4, 4]
+    target = teacher(images).score_map
+z = F.interpolate(P.projection(out.feature_map), size=target.shape[-2:], mode="bilinear",
+                  align_corners=False)  # 3. 1x1 conv 128 -> 1 channel, then onto the 4x4 grid
+l_kt = (1 - F.cosine_similarity(z.flatten(1), target.flatten(1))).mean()  # 4. vector per image
+loss = bce + tiny.kt.lam * l_kt  # 5.
+loss.backward()
+
+step = paradigm.step({"image": images, "label": labels})  # the library's training step
+torch.testing.assert_close((loss, l_kt), (step.loss, step.terms["kt"]))
+assert all(p.grad is None for p in teacher.parameters()) and P.projection.weight.grad is not None
+print(f"L = BCE {bce:.4f} + {tiny.kt.lam} x L_kt {l_kt:.4f} = {loss:.4f}, as the library's step")
 
 # %%
 configs = method.paradigm_configs(S, seed=S.seeds[0])
@@ -175,7 +230,7 @@ fig
 #
 # The paper's numbers are smoke IoU on **real IJmond data** at 512 px with a ResNet-50+PCM teacher
 # and a ViT-B/16 student, both ImageNet-pretrained. Ours are from small networks (in the `full`
-# profile `resnet_mini`+PCM and `vit_mini`, whose backbones start from the proxy pre-training that
+# profile `resnet_mini` and `vit_mini`, whose backbones start from the proxy pre-training that
 # stands in for ImageNet) on 64-px synthetic images. Only the comparison *between rows* carries
 # over, if anything does; the absolute values do not. (The paper did not report the ViT→CNN
 # direction.)

@@ -13,7 +13,8 @@
 #
 # 1. **which teacher map** is the target: its *score map* (the raw CAM, one channel for
 #    smoke/clean; what the paper's implementation aligns), or an *intermediate feature map* (e.g.
-#    ResNet `layer3`, 256 channels; closer to the paper's stated intent of "feature alignment");
+#    the CNN's `layer3`, 128 channels in `resnet_mini`; closer to the paper's stated intent of
+#    "feature alignment");
 # 2. **how the student reaches it**: through a learned 1×1 **projection** of its patch tokens to
 #    the teacher's channel count, or without one;
 # 3. **how the two maps are compared**: the **level** (what counts as one vector) and the
@@ -93,9 +94,56 @@ print("gradient of spatial cosine w.r.t. the student map: max |grad| =",
       float(student_map.grad.abs().max()))
 
 # %% [markdown]
+# ### Build it yourself: global, spatial and channel alignment
+#
+# The whole loss in plain torch, on a random "student" map of 6 channels on a 2x2 grid and a
+# random "teacher" map of 4 channels on a 4x4 grid (like the feature targets of section 3):
+#
+# 1. **channels**: the 1×1 projection, the same linear map $6 \to 4$ applied at every location;
+# 2. **grid**: bilinear resizing of the projected student onto the teacher's 4x4 grid;
+# 3. **level**: flatten both to `[C, N]` (channels × locations) and cut them into vectors: the
+#    whole matrix (global), its `N` columns (spatial) or its `C` rows (channel);
+# 4. **distance**: `1 − cos(u, v)` per vector pair, averaged.
+#
+# Only step 3 differs between the levels. The check compares each value with the library's
+# `KnowledgeTransferLoss` given the same projection weights (`torch.testing.assert_close`). The
+# cell uses its own random generator, so the experiments below are unchanged.
+
+# %%
+import torch
+import torch.nn.functional as F
+
+from wsss_lib.losses import KnowledgeTransferLoss
+
+g = torch.Generator().manual_seed(0)  # a private random stream: the experiments are unchanged
+student = torch.randn(2, 6, 2, 2, generator=g)  # [B, Cs, hs, ws]: student tokens as a grid
+teacher = torch.randn(2, 4, 4, 4, generator=g)  # [B, Ct, ht, wt]: e.g. teacher features
+W, b = torch.randn(4, 6, 1, 1, generator=g), torch.randn(4, generator=g)  # a 1x1 projection
+
+
+def one_minus_cos(u, v):  # 1 - cos(u, v) along the last axis, averaged over all vectors
+    return (1 - (u * v).sum(-1) / (u.norm(dim=-1) * v.norm(dim=-1))).mean()
+
+
+z = F.conv2d(student, W, b)  # 1. channels: 6 -> 4, the same linear map at every location
+z = F.interpolate(z, size=teacher.shape[-2:], mode="bilinear", align_corners=False)  # 2. grid
+s, t = z.flatten(2), teacher.flatten(2)  # 3. [B, C, N]: channels x locations
+mine = {
+    "global": one_minus_cos(s.flatten(1), t.flatten(1)),  # 1 vector per image: C*N values
+    "spatial": one_minus_cos(s.transpose(1, 2), t.transpose(1, 2)),  # N vectors of C values
+    "channel": one_minus_cos(s, t),  # C vectors of N values
+}
+for level, value in mine.items():
+    with torch.random.fork_rng():  # building the loss draws a random projection: keep it apart
+        kt = KnowledgeTransferLoss(level, "cosine", student_channels=6, teacher_channels=4)
+    kt.load_state_dict({"projection.weight": W, "projection.bias": b})  # ours, for the check
+    torch.testing.assert_close(value, kt(student, teacher))
+    print(f"{level:>8} cosine: {value.item():.4f} (the library's KnowledgeTransferLoss agrees)")
+
+# %% [markdown]
 # ## 2 · With and without the projection
 #
-# The student's patch tokens have 192 channels (ViT-Tiny; 64 for the quick profile's miniature
+# The student's patch tokens have 128 channels (`vit_mini`; 64 for the quick profile's miniature
 # ViT); the teacher's score map has one. A distance between them is undefined, and the loss says so
 # instead of guessing:
 
@@ -115,10 +163,10 @@ print(method.projection_mismatch_error(reference, sets["test"]))
 #
 # ## 3 · Score map or intermediate features?
 #
-# With `target="features"` the student is aligned to the teacher's `layer3` feature map (256
-# channels): a richer target that carries *what* the teacher sees at each location, not only how
-# smoke-like it is. Here the three levels differ for real, and the projection maps 192 → 256
-# channels.
+# With `target="features"` the student is aligned to the teacher's `layer3` feature map (128
+# channels in `resnet_mini`): a richer target that carries *what* the teacher sees at each
+# location, not only how smoke-like it is. Here the three levels differ for real, and the
+# projection maps the student's 128 channels to the teacher layer's 128.
 #
 # ## 4 · Train and measure all variants
 

@@ -71,6 +71,57 @@ print(f"device: {device} | cache: {default_cache_dir()} | profile: {profile}")
 print({k: S[k] for k in ("image_size", "n_test", "n_eval", "epochs", "vit", "scales")})
 
 # %% [markdown]
+# ### Build it yourself: fusing the CAMs of several layers
+#
+# The paper's fusion rule in plain torch, on a tiny untrained `vit_mini` (32-px images, 8-px
+# patches, a 4x4 grid) so that it runs in a second:
+#
+# 1. take the Grad-CAM of each tapped layer (`norm1` of blocks −5, −4, −2 and −1; section 2 says
+#    why `norm1`);
+# 2. ReLU it and bring it to the image size with bilinear interpolation;
+# 3. min-max normalise each map per image, so that every layer counts the same;
+# 4. average the layers and normalise the average again.
+#
+# The check compares the result with the library's `wsss_lib.cam.compute_cam(...,
+# method="gradcam")` (`torch.testing.assert_close`). Multi-scale inference (section 3) repeats
+# `fused_gradcam` on resized copies of the images, resizes the maps back and averages them. The
+# cell draws its random numbers from a private stream (`torch.random.fork_rng`), so the
+# experiments below are unchanged.
+
+# %%
+import torch
+import torch.nn.functional as F
+
+from wsss_lib.cam import compute_cam, default_gradcam_layers, torch_gradcam
+from wsss_lib.models import build_classifier
+
+with torch.random.fork_rng():  # a private random stream: the experiments below are unchanged
+    torch.manual_seed(0)
+    tiny = build_classifier("vit_mini", img_size=32, patch_size=8).eval()  # untrained, 4x4 grid
+    images = torch.rand(2, 3, 32, 32)
+layers = default_gradcam_layers(tiny)  # norm1 of blocks -5, -4, -2, -1
+
+
+def resize(maps, size):  # bilinear, [B, h, w] -> [B, *size]
+    return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
+def minmax(maps):  # each image's map to [0, 1]
+    low, high = maps.amin(dim=(1, 2), keepdim=True), maps.amax(dim=(1, 2), keepdim=True)
+    return (maps - low) / (high - low).clamp_min(1e-8)
+
+
+def fused_gradcam(x):  # 1. per-layer Grad-CAM; 2. ReLU, resize; 3. normalise; 4. mean, again
+    maps = torch_gradcam(tiny, x, layers).values()  # raw maps, [B, 4, 4] each here
+    return minmax(torch.stack([minmax(resize(F.relu(m), x.shape[-2:])) for m in maps]).mean(0))
+
+
+fused = fused_gradcam(images)
+torch.testing.assert_close(fused, compute_cam(tiny, images, method="gradcam", layers=layers))
+print(f"{len(layers)} layer maps of 4x4 fused into one {tuple(fused.shape[1:])} map per image, "
+      "as compute_cam(method='gradcam') does")
+
+# %% [markdown]
 # ## 1 · The two seeds
 #
 # Both models come from the model cache: the first notebook that needs one trains it, every
