@@ -18,13 +18,19 @@ Stop a run with Ctrl-C (or by killing this script's process group), then ``--res
 
 Score = detected / (detected + survived + no tests), where detected = killed + timeout +
 segfault (a mutant that hangs or crashes the tests is caught, as in mutmut's own summary).
+
+``--sample N`` checks a seeded random sample of N mutants per target instead of all of them (for
+a machine too busy for a full run): the score is then an estimate, reported with its 95 %
+Wilson interval, and the unsampled mutants are counted as "not checked".
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -65,7 +71,8 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "synthetic": (
         ["wsss_lib/data/synthetic.py"],
-        ["tests/test_generator_golden.py", "tests/test_synthetic.py"],
+        ["tests/test_generator_golden.py", "tests/test_synthetic.py",
+         "tests/test_mut_synthetic.py"],
     ),
     "crf": (
         ["wsss_lib/postprocess/crf.py"],
@@ -138,6 +145,32 @@ def _mutmut(folder: Path, *args: str, check: bool = True) -> str:
     return result.stdout
 
 
+def _generate(folder: Path) -> list[str]:
+    """Generate the mutants in ``folder`` (no tests run) and return every mutant's name."""
+    script = (
+        "import os\n"
+        "import mutmut.__main__ as m\n"
+        "os.makedirs('mutants', exist_ok=True)\n"
+        "m.copy_src_dir(); m.copy_also_copy_files(); m.setup_source_paths()\n"
+        "m.store_lines_covered_by_tests(); m.create_mutants(1)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=folder, check=True, capture_output=True)
+    names: list[str] = []
+    for meta in sorted((folder / "mutants").rglob("*.meta")):
+        names += json.loads(meta.read_text())["exit_code_by_key"]
+    return sorted(names)
+
+
+def _wilson(detected: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion, in percent."""
+    if n == 0:
+        return (math.nan, math.nan)
+    p = detected / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (round(100 * (centre - half), 1), round(100 * (centre + half), 1))
+
+
 def _results(folder: Path) -> dict[str, str]:
     """mutant name -> status, from ``mutmut results --all true``."""
     out = _mutmut(folder, "results", "--all", "true")
@@ -153,10 +186,12 @@ def _score(statuses: dict[str, str]) -> tuple[float, Counter]:
 
 
 def summarize(target: str, workdir: Path, statuses: dict[str, str], wall: float,
-              previous: dict | None = None) -> dict:
+              previous: dict | None = None, sample: dict | None = None) -> dict:
     """Score, counts and survivors of one target; writes ``summary.json`` and ``survivors.md``."""
     folder = workdir / target
     score, counts = _score(statuses)
+    detected = sum(counts[s] for s in DETECTED)
+    considered = detected + sum(counts[s] for s in UNDETECTED)
     survivors = sorted(n for n, s in statuses.items() if s in UNDETECTED)
     with open(folder / "survivors.md", "w") as handle:
         for name in survivors:
@@ -170,8 +205,13 @@ def summarize(target: str, workdir: Path, statuses: dict[str, str], wall: float,
         "survivors": survivors,
         "wall_seconds": round(wall, 1),
         "rerun_of_survivors": bool(previous),
+        "command": " ".join(sys.argv),
         "statuses": dict(sorted(statuses.items())),
     }
+    sample = sample or (previous or {}).get("sample")
+    if sample:
+        summary["sample"] = sample
+        summary["score_ci95_percent"] = _wilson(detected, considered)
     if previous:
         summary["full_run"] = {k: previous[k] for k in ("score_percent", "counts", "wall_seconds")}
     (folder / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -179,19 +219,35 @@ def summarize(target: str, workdir: Path, statuses: dict[str, str], wall: float,
 
 
 def run_target(target: str, workdir: Path, max_children: int, survivors_only: bool,
-               resume: bool = False) -> dict:
+               resume: bool = False, sample: int | None = None, seed: int = 14) -> dict:
     """Run one target; with ``survivors_only``, re-run only the previous run's survivors.
 
     With ``resume``, continue an interrupted run in its scratch folder (same code and tests as
-    when it started; mutmut skips the mutants it has already checked).
+    when it started; mutmut skips the mutants it has already checked). With ``sample``, check
+    only a random sample of that many mutants (seeded by ``seed`` and the target's name).
     """
     started = time.monotonic()
+    sample_file = workdir / target / "sample.json"
     if resume and (workdir / target / "mutants").exists():
-        run_log = _mutmut(workdir / target, "run", "--max-children", str(max_children),
+        sampled = json.loads(sample_file.read_text()) if sample_file.exists() else None
+        names = sampled["names"] if sampled else []
+        run_log = _mutmut(workdir / target, "run", "--max-children", str(max_children), *names,
                           check=False)
         (workdir / target / "mutmut-run-resumed.log").write_text(run_log)
+        info = {k: v for k, v in sampled.items() if k != "names"} if sampled else None
         return summarize(target, workdir, _results(workdir / target),
-                         time.monotonic() - started)
+                         time.monotonic() - started, sample=info)
+    if sample:
+        folder = _prepare(target, workdir)
+        every = _generate(folder)
+        names = sorted(random.Random(f"{seed}:{target}").sample(every, min(sample, len(every))))
+        info = {"n": len(names), "of": len(every), "seed": seed}
+        sample_file.write_text(json.dumps({**info, "names": names}, indent=1))
+        run_log = _mutmut(folder, "run", "--max-children", str(max_children), *names,
+                          check=False)
+        (folder / "mutmut-run.log").write_text(run_log)
+        statuses = _results(folder)
+        return summarize(target, workdir, statuses, time.monotonic() - started, sample=info)
     previous = None
     if survivors_only:
         summary_path = workdir / target / "summary.json"
@@ -227,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--survivors-only", action="store_true",
                         help="re-run only the survivors and timeouts of the previous run of each "
                         "target (after adding tests) and merge the results into its summary")
+    parser.add_argument("--sample", type=int, metavar="N",
+                        help="check a seeded random sample of N mutants per target (an estimate "
+                        "of the score with a 95 %% interval, for a machine too busy for all)")
+    parser.add_argument("--seed", type=int, default=14, help="seed of --sample (default 14)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run in its scratch folder")
     parser.add_argument("--summarize", action="store_true",
@@ -252,10 +312,13 @@ def main(argv: list[str] | None = None) -> int:
             summary = summarize(target, args.workdir, statuses, wall)
         else:
             summary = run_target(target, args.workdir, args.max_children, args.survivors_only,
-                                 args.resume)
+                                 args.resume, args.sample, args.seed)
         counts = summary["counts"]
+        interval = summary.get("score_ci95_percent")
         print(
             f"{target:10s} score {summary['score_percent']:5.1f} %  "
+            + (f"(sample of {summary['sample']['n']}/{summary['sample']['of']}, 95 % "
+               f"{interval[0]}-{interval[1]})  " if interval else "")
             + "  ".join(f"{k}={v}" for k, v in sorted(counts.items()))
             + f"  ({summary['wall_seconds']:.0f} s; survivors: "
             f"{args.workdir / target / 'survivors.md'})",
