@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 
 import jupytext
-from jupytext.config import load_jupytext_config
 import nbformat
 import pytest
+from jupytext.config import load_jupytext_config
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = ROOT / "notebooks"
@@ -139,3 +139,53 @@ def test_the_builder_rebuilds_and_never_overwrites_a_newer_jupyter_edit(
     assert "print('mine')" in source.read_text()
     assert pair_differences(source, notebook) == []
     assert script.main(["--check"], folder=tmp_path) == 0
+
+
+# ------------------------------------------------------------ the "build it yourself" sections
+BUILD_IT_YOURSELF = ["01_co_occurrence_bias", "02_teacher_student", "04_alignment_variants",
+                     "05_cam_fusion"]
+# The first cell of each notebook that trains or loads trained models (the expensive part).
+EXPENSIVE = ("run_bias_sweep(", "get_or_train(", "train_and_evaluate(")
+
+
+def _build_it_yourself_cell(stem: str) -> tuple[int, str]:
+    cells = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4).cells
+    headings = [i for i, c in enumerate(cells)
+                if c.cell_type == "markdown" and c.source.startswith("### Build it yourself")]
+    assert len(headings) == 1, f"{stem}: one 'Build it yourself' section expected"
+    code = cells[headings[0] + 1]
+    assert code.cell_type == "code"
+    return headings[0] + 1, code.source
+
+
+@pytest.mark.parametrize("stem", BUILD_IT_YOURSELF)
+def test_build_it_yourself_is_short_checked_and_before_the_training(stem: str) -> None:
+    index, source = _build_it_yourself_cell(stem)
+    lines = [line for line in source.splitlines() if line.strip()]
+    assert 10 <= len(lines) <= 25, f"{stem}: {len(lines)} lines"
+    assert "torch.testing.assert_close(" in source
+    cells = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4).cells
+    first_expensive = next(i for i, c in enumerate(cells)
+                           if c.cell_type == "code" and any(name in c.source for name in EXPENSIVE))
+    assert index < first_expensive
+
+
+@pytest.mark.parametrize("stem", BUILD_IT_YOURSELF)
+def test_build_it_yourself_passes_and_leaves_the_random_streams_alone(stem: str, capsys) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    _, source = _build_it_yourself_cell(stem)
+    code = compile(source, f"{stem}.ipynb", "exec")
+    exec(code, {})  # first run: its imports (some draw from Python's random at import time)
+    torch.manual_seed(1234)
+    np.random.seed(1234)
+    random.seed(1234)
+    before = torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
+    exec(code, {})  # raises when a hand-written value and the library's disagree
+    assert torch.equal(torch.get_rng_state(), before[0])
+    assert np.array_equal(np.random.get_state()[1], before[1])
+    assert random.getstate() == before[2]
+    assert capsys.readouterr().out.strip()  # it tells the student what it checked
