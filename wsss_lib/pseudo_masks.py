@@ -251,9 +251,9 @@ def _resolve_model(run_or_model: Any, device: torch.device) -> tuple[nn.Module, 
     from wsss_lib.train import TrainedRun, load_run
 
     if isinstance(run_or_model, (str, os.PathLike)):
-        from wsss_lib.runs import resolve_run
+        from wsss_lib.train.cache import find_run
 
-        run_or_model = load_run(resolve_run(run_or_model), device)
+        run_or_model = load_run(find_run(run_or_model), device)
     if isinstance(run_or_model, TrainedRun):
         run = run_or_model
         config = run.config.to_dict()

@@ -62,11 +62,6 @@ RESIZE_MODES = ("pad", "crop", "squash")
 #: Layouts :func:`load_data` reads.
 DATA_LAYOUTS = ("folder", "coco")
 
-_CHECKPOINT_NAME = "checkpoint.pt"  # wsss_lib.train.run.CHECKPOINT_NAME (kept import-free)
-_HISTORY_NAME = "history.json"
-_KEY_NAME = "config.json"
-
-
 # ---------------------------------------------------------------------------- the recipe
 
 
@@ -517,43 +512,8 @@ class RunInfo:
         return self.epochs_done >= self.epochs
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _describe(run_dir: Path) -> RunInfo | None:
-    key = _read_json(run_dir / _KEY_NAME)
-    config = key.get("config") if isinstance(key, dict) else None
-    if not isinstance(config, dict) or not (run_dir / _CHECKPOINT_NAME).is_file():
-        return None
-    history = _read_json(run_dir / _HISTORY_NAME)
-    history = history if isinstance(history, list) else []
-    kt = config.get("paradigm") in ("teacher_student", "co_training")
-    main = config.get("student" if kt else "model") or {}
-    last = history[-1] if history and isinstance(history[-1], dict) else {}
-    val_acc = last.get("val_acc")
-    recipe = read_run_recipe(run_dir)
-    return RunInfo(
-        key=run_dir.name,
-        run_dir=run_dir,
-        paradigm=str(config.get("paradigm")),
-        model=str(main.get("name", "?")),
-        teacher=str((config.get("teacher") or {}).get("name")) if kt else None,
-        image_size=int((config.get("data") or {}).get("image_size") or 0),
-        epochs=int(config.get("epochs") or 0),
-        epochs_done=len(history),
-        val_acc=float(val_acc) if _is_number(val_acc) else None,
-        profile=None if recipe is None else recipe.get("profile"),
-    )
-
-
-def _runs_root(cache_dir: str | os.PathLike[str] | None) -> Path:
-    from wsss_lib.utils import default_cache_dir
-
-    return (Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()) / "runs"
+def _expand(cache_dir: str | os.PathLike[str] | None) -> Path | None:
+    return None if cache_dir is None else Path(cache_dir).expanduser()
 
 
 def list_runs(cache_dir: str | os.PathLike[str] | None = None) -> list[RunInfo]:
@@ -562,26 +522,23 @@ def list_runs(cache_dir: str | os.PathLike[str] | None = None) -> list[RunInfo]:
     Args:
         cache_dir: Cache root (default ``$WSSS_CACHE``).
     """
-    root = _runs_root(cache_dir)
-    if not root.is_dir():
-        return []
-    runs = [info for d in root.iterdir() if d.is_dir() and (info := _describe(d)) is not None]
-    return sorted(runs, key=lambda r: (-(r.run_dir / _CHECKPOINT_NAME).stat().st_mtime, r.key))
+    from wsss_lib.train.cache import list_runs as cached_runs
 
-
-def _check_complete(info: RunInfo | None, run_dir: Path) -> Path:
-    if info is not None and not info.complete:
-        raise ValueError(
-            f"Run {run_dir} is unfinished ({info.epochs_done} of {info.epochs} epochs); finish "
-            "it by running the same `wsss train` command (or get_or_train call) again: it "
-            "resumes from the last epoch."
-        )
-    return run_dir
+    infos = []
+    for run in cached_runs(_expand(cache_dir)):
+        recipe = read_run_recipe(run.run_dir)
+        infos.append(RunInfo(
+            key=run.key, run_dir=run.run_dir, paradigm=run.paradigm, model=run.model_name,
+            teacher=run.teacher_name, image_size=run.image_size, epochs=run.epochs,
+            epochs_done=run.epochs_done, val_acc=run.val_acc,
+            profile=None if recipe is None else recipe.get("profile"),
+        ))
+    return infos
 
 
 def resolve_run(ref: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None
                 ) -> Path:
-    """The folder of a finished training run.
+    """The folder of a finished training run (:func:`wsss_lib.train.cache.find_run`).
 
     Args:
         ref: A run folder, its ``checkpoint.pt``, a cache key (the folder's name under
@@ -592,33 +549,6 @@ def resolve_run(ref: str | os.PathLike[str], cache_dir: str | os.PathLike[str] |
         FileNotFoundError: no such folder or key.
         ValueError: a prefix matching several runs, or an unfinished run.
     """
-    text = str(ref)
-    path = Path(text).expanduser()
-    if path.is_file() and path.name == _CHECKPOINT_NAME:
-        path = path.parent
-    if path.is_dir():
-        if not (path / _CHECKPOINT_NAME).is_file():
-            raise FileNotFoundError(
-                f"{path} holds no {_CHECKPOINT_NAME}: it is not a training run folder (or its "
-                "first epoch never finished). Pass a run folder or a key from `wsss runs`."
-            )
-        return _check_complete(_describe(path), path)
-    runs = list_runs(cache_dir)
-    exact = [r for r in runs if r.key == text]
-    matches = exact or [
-        r for r in runs if text and (r.key.startswith(text) or r.key.rsplit("-", 1)[-1]
-                                     .startswith(text))
-    ]
-    if len(matches) == 1:
-        return _check_complete(matches[0], matches[0].run_dir)
-    root = _runs_root(cache_dir)
-    if len(matches) > 1:
-        shown = ", ".join(r.key for r in matches[:5])
-        raise ValueError(
-            f"RUN {text!r} matches {len(matches)} runs in {root} ({shown}); give more of the key."
-        )
-    known = ", ".join(r.key for r in runs[:5]) or "none"
-    raise FileNotFoundError(
-        f"No run {text!r}: it is not a folder and no run in {root} has that key (newest runs: "
-        f"{known}). `wsss runs` lists them; pass a run folder, a key, or --cache-dir DIR."
-    )
+    from wsss_lib.train.cache import find_run
+
+    return find_run(ref, _expand(cache_dir))

@@ -1,12 +1,18 @@
 """Train once, reuse everywhere: a model cache keyed by the full training config.
 
-An entry is the folder ``<cache>/runs/<paradigm>-<model>-<hash>`` where the hash covers the whole
+An entry is the folder ``<cache>/runs/<paradigm>-<model>-<hash>`` (:data:`RUNS_DIR`,
+:func:`runs_root`) holding ``config.json`` (:data:`KEY_NAME`), ``checkpoint.pt`` and
+``history.json`` (:mod:`wsss_lib.train.run`), where the hash covers the whole
 :class:`~wsss_lib.train.config.TrainConfig`, :data:`wsss_lib.data.GENERATOR_VERSION` and
 :data:`TRAIN_CODE_VERSION` (and, for runs on your own data, the content fingerprint of the
 scenes). The entry keeps that key as ``config.json`` and inside its checkpoint;
 both must equal the requested key before anything is reused, so an entry made by another config
 is never silently loaded. A file lock per entry makes parallel notebooks train a shared model once:
 the second caller waits, then loads.
+
+This module is the only one that knows that layout: :func:`list_runs` describes every entry from
+its small JSON files (for the widgets and ``wsss runs``), :func:`find_run` resolves a key or a
+prefix of one to a run folder.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,18 +31,33 @@ from tqdm.auto import tqdm
 from wsss_lib.train.checkpoint import load_checkpoint
 from wsss_lib.train.config import TrainConfig
 from wsss_lib.train.loop import train_classifier
-from wsss_lib.train.run import CHECKPOINT_NAME, TrainedRun, load_run
+from wsss_lib.train.paradigms import Paradigm, get_paradigm
+from wsss_lib.train.run import CHECKPOINT_NAME, HISTORY_NAME, TrainedRun, load_run
 from wsss_lib.utils import atomic_write_json, config_hash, default_cache_dir, json_differences
 
 if TYPE_CHECKING:
     from wsss_lib.data import SmokeScenes
 
-__all__ = ["TRAIN_CODE_VERSION", "cache_key", "get_or_train", "run_dir_for"]
+__all__ = [
+    "KEY_NAME",
+    "RUNS_DIR",
+    "TRAIN_CODE_VERSION",
+    "CachedRun",
+    "cache_key",
+    "describe_run",
+    "find_run",
+    "get_or_train",
+    "list_runs",
+    "run_dir_for",
+    "runs_root",
+]
 
 # Bump when a change to wsss_lib.train alters what a given config trains into, so stale cache
 # entries are not reused.
 TRAIN_CODE_VERSION = "1"
 
+#: The cache's sub-folder of training runs, and the key file inside each run folder.
+RUNS_DIR = "runs"
 KEY_NAME = "config.json"
 
 
@@ -81,9 +103,14 @@ def run_dir_for(
 def _run_dir_of_key(
     config: TrainConfig, key: dict[str, Any], cache_dir: str | os.PathLike[str] | None
 ) -> Path:
-    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     model = re.sub(r"[^A-Za-z0-9_.]+", "_", config.main_spec.name)
-    return root / "runs" / f"{config.paradigm}-{model}-{config_hash(key)}"
+    return runs_root(cache_dir) / f"{config.paradigm}-{model}-{config_hash(key)}"
+
+
+def runs_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The folder holding one sub-folder per run: ``<cache_dir or $WSSS_CACHE>/runs``."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return root / RUNS_DIR
 
 
 def _check_same_key(stored: Any, wanted: dict[str, Any], where: Path, run_dir: Path) -> None:
@@ -165,7 +192,7 @@ def get_or_train(
             if payload["epoch"] == config.epochs:
                 return load_run(checkpoint, device, payload=payload)
         teacher = None
-        if config.paradigm == "teacher_student":
+        if config.paradigm_class.needs_trained_teacher:
             teacher = get_or_train(
                 config.teacher_config(), cache_dir, progress, device, train_scenes, val_scenes
             ).model
@@ -182,3 +209,177 @@ def get_or_train(
         )
     finally:
         lock.release()
+
+
+# ---------------------------------------------------------------------------- finding runs
+
+
+@dataclass(frozen=True)
+class CachedRun:
+    """One run folder of the cache, described from its small JSON files (no checkpoint read).
+
+    Attributes:
+        key: The folder name (unique within a cache), e.g. ``"single-resnet18-3f2a..."``.
+        run_dir: The folder.
+        config: The stored ``TrainConfig.to_dict()``.
+        history: The per-epoch records of ``history.json`` (empty when unreadable).
+    """
+
+    key: str
+    run_dir: Path
+    config: dict[str, Any]
+    history: list[Any]
+
+    @property
+    def paradigm(self) -> str:
+        return str(self.config.get("paradigm"))
+
+    @property
+    def paradigm_class(self) -> type[Paradigm] | None:
+        """The paradigm's class, or None for a name this version does not know."""
+        try:
+            return get_paradigm(self.paradigm)
+        except ValueError:
+            return None
+
+    @property
+    def has_cam(self) -> bool:
+        """Whether the run's result network has CAMs (not the supervised segmenter)."""
+        return self.paradigm_class is not None and self.paradigm_class.has_cam
+
+    @property
+    def model_name(self) -> str:
+        """Name of the network whose CAMs are the result (the student of KT paradigms)."""
+        role = self.paradigm_class.result_role if self.paradigm_class else "model"
+        return str((self.config.get(role) or {}).get("name", "?"))
+
+    @property
+    def teacher_name(self) -> str | None:
+        """The teacher's name for paradigms with one, else None."""
+        if self.paradigm_class is None or "teacher" not in self.paradigm_class.network_fields:
+            return None
+        name = (self.config.get("teacher") or {}).get("name")
+        return None if name is None else str(name)
+
+    @property
+    def image_size(self) -> int:
+        return int((self.config.get("data") or {}).get("image_size") or 0)
+
+    @property
+    def epochs(self) -> int:
+        """Epochs configured (0 when the stored config lacks a valid count)."""
+        epochs = self.config.get("epochs")
+        return epochs if isinstance(epochs, int) and not isinstance(epochs, bool) else 0
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history)
+
+    @property
+    def complete(self) -> bool:
+        """All configured epochs finished: ``get_or_train`` loads it instead of resuming it."""
+        return self.epochs_done >= self.epochs
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.get("seed") or 0)
+
+    @property
+    def val_acc(self) -> float | None:
+        """Validation accuracy of the last finished epoch, when recorded."""
+        last = self.history[-1] if self.history and isinstance(self.history[-1], dict) else {}
+        value = last.get("val_acc")
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return float(value) if ok else None
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.run_dir / CHECKPOINT_NAME
+
+
+def _read_json_or_none(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def describe_run(run_dir: str | os.PathLike[str]) -> CachedRun | None:
+    """A :class:`CachedRun` for a run folder with a key and a checkpoint, else None."""
+    run_dir = Path(run_dir)
+    key = _read_json_or_none(run_dir / KEY_NAME)
+    config = key.get("config") if isinstance(key, dict) else None
+    if not isinstance(config, dict) or not (run_dir / CHECKPOINT_NAME).is_file():
+        return None
+    history = _read_json_or_none(run_dir / HISTORY_NAME)
+    return CachedRun(key=run_dir.name, run_dir=run_dir, config=config,
+                     history=history if isinstance(history, list) else [])
+
+
+def list_runs(cache_dir: str | os.PathLike[str] | None = None) -> list[CachedRun]:
+    """Every run folder of the cache with a key and a checkpoint, newest first (unfinished ones
+    too; filter on :attr:`CachedRun.complete`). A missing cache gives an empty list.
+
+    Args:
+        cache_dir: Cache root (default :func:`wsss_lib.utils.default_cache_dir`).
+    """
+    root = runs_root(cache_dir)
+    if not root.is_dir():
+        return []
+    runs = [run for d in root.iterdir() if d.is_dir() and (run := describe_run(d)) is not None]
+    return sorted(runs, key=lambda r: (-r.checkpoint.stat().st_mtime, r.key))
+
+
+def _check_complete(run: CachedRun | None, run_dir: Path) -> Path:
+    if run is not None and not run.complete:
+        raise ValueError(
+            f"Run {run_dir} is unfinished ({run.epochs_done} of {run.epochs} epochs); finish "
+            "it by running the same `wsss train` command (or get_or_train call) again: it "
+            "resumes from the last epoch."
+        )
+    return run_dir
+
+
+def find_run(ref: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None
+             ) -> Path:
+    """The folder of a finished training run.
+
+    Args:
+        ref: A run folder, its ``checkpoint.pt``, a cache key (the folder's name under
+            ``<cache>/runs``), or a unique prefix of a key or of its hash.
+        cache_dir: Cache root to look keys up in (default ``$WSSS_CACHE``).
+
+    Raises:
+        FileNotFoundError: no such folder or key.
+        ValueError: a prefix matching several runs, or an unfinished run.
+    """
+    text = str(ref)
+    path = Path(text).expanduser()
+    if path.is_file() and path.name == CHECKPOINT_NAME:
+        path = path.parent
+    if path.is_dir():
+        if not (path / CHECKPOINT_NAME).is_file():
+            raise FileNotFoundError(
+                f"{path} holds no {CHECKPOINT_NAME}: it is not a training run folder (or its "
+                "first epoch never finished). Pass a run folder or a key from `wsss runs`."
+            )
+        return _check_complete(describe_run(path), path)
+    runs = list_runs(cache_dir)
+    exact = [r for r in runs if r.key == text]
+    matches = exact or [
+        r for r in runs if text and (r.key.startswith(text) or r.key.rsplit("-", 1)[-1]
+                                     .startswith(text))
+    ]
+    if len(matches) == 1:
+        return _check_complete(matches[0], matches[0].run_dir)
+    root = runs_root(cache_dir)
+    if len(matches) > 1:
+        shown = ", ".join(r.key for r in matches[:5])
+        raise ValueError(
+            f"RUN {text!r} matches {len(matches)} runs in {root} ({shown}); give more of the key."
+        )
+    known = ", ".join(r.key for r in runs[:5]) or "none"
+    raise FileNotFoundError(
+        f"No run {text!r}: it is not a folder and no run in {root} has that key (newest runs: "
+        f"{known}). `wsss runs` lists them; pass a run folder, a key, or --cache-dir DIR."
+    )

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from wsss_lib.losses import DISTANCES, LEVELS, MATCH_TO, validate_lambda
+from wsss_lib.train.paradigms import Paradigm, get_paradigm, paradigm_names
+from wsss_lib.train.schedule import SCHEDULES, WARMUP_FRACTION, learning_rate_at, warmup_cosine
 from wsss_lib.utils import to_jsonable
 
 __all__ = [
@@ -34,16 +36,22 @@ __all__ = [
     "TrainConfig",
 ]
 
-PARADIGMS = ("single", "teacher_student", "co_training", "supervised")
-KT_PARADIGMS = ("teacher_student", "co_training")
+#: The registered paradigms (:mod:`wsss_lib.train.paradigms`), and those with a KT loss.
+PARADIGMS = paradigm_names()
+KT_PARADIGMS = tuple(name for name in PARADIGMS if get_paradigm(name).uses_kt)
 AMP_MODES = ("auto", "off", "bf16", "fp16")
-#: Learning-rate schedules: ``"constant"``, or ``"warmup_cosine"`` (linear warm-up from lr/25 over
-#: the first ``WARMUP_FRACTION`` of all steps, then cosine decay to zero).
-SCHEDULES = ("constant", "warmup_cosine")
-WARMUP_FRACTION = 0.1
 KT_TARGETS = ("score_map", "features")
 #: What of the student is aligned: its last ``feature_map`` (the paper) or its own ``score_map``.
 KT_STUDENT_MAPS = ("features", "score_map")
+
+
+#: The TrainConfig fields that hold a ModelSpec; each paradigm names the ones it uses.
+_NETWORK_FIELDS = ("model", "student", "teacher")
+
+
+def _teacher_first_names() -> str:
+    """The paradigms that train a teacher first, for messages (``'teacher_student'``)."""
+    return " or ".join(repr(n) for n in paradigm_names() if get_paradigm(n).needs_trained_teacher)
 
 
 def _check_choice(value: Any, choices: tuple[str, ...], name: str) -> None:
@@ -272,29 +280,6 @@ class KTSpec:
         return cls(**_strict_kwargs(cls, data))
 
 
-def learning_rate_at(config: TrainConfig, step: int, total_steps: int) -> float:
-    """Learning rate of optimisation step ``step`` (0-based) out of ``total_steps``.
-
-    ``"constant"``: ``config.lr``. ``"warmup_cosine"``: a linear ramp from ``lr / 25`` to ``lr``
-    over the first ``WARMUP_FRACTION`` of the steps, then ``lr * (1 + cos(pi * t)) / 2`` with
-    ``t`` going from 0 to 1 over the remaining steps.
-    """
-    if config.schedule == "constant" or total_steps <= 1:
-        return config.lr
-    return warmup_cosine(config.lr, step, total_steps)
-
-
-def warmup_cosine(peak: float, step: int, total_steps: int) -> float:
-    """The ``"warmup_cosine"`` rate of step ``step`` (0-based) of ``total_steps``, peaking at
-    ``peak`` (see :func:`learning_rate_at`)."""
-    warmup = max(1, int(round(WARMUP_FRACTION * total_steps)))
-    if step < warmup:
-        start = peak / 25
-        return start + (peak - start) * step / warmup
-    t = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-    return peak * 0.5 * (1.0 + math.cos(math.pi * t))
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a trained model (and therefore its cache entry).
@@ -345,7 +330,7 @@ class TrainConfig:
     teacher_epochs: int | None = None
 
     def __post_init__(self) -> None:
-        _check_choice(self.paradigm, PARADIGMS, "TrainConfig.paradigm")
+        _check_choice(self.paradigm, paradigm_names(), "TrainConfig.paradigm")
         self._check_model_fields()
         if not isinstance(self.data, DataSpec):
             raise ValueError(
@@ -370,7 +355,7 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig.augment must be True, False or 'flip'; got {self.augment!r}."
             )
-        if self.paradigm in KT_PARADIGMS:
+        if self.paradigm_class.uses_kt:
             kt = KTSpec() if self.kt is None else self.kt
             if not isinstance(kt, KTSpec):
                 raise ValueError(f"TrainConfig.kt must be a KTSpec; got {type(kt).__name__}.")
@@ -378,18 +363,16 @@ class TrainConfig:
         else:
             object.__setattr__(self, "kt", None)
         if self.teacher_epochs is not None:
-            if self.paradigm != "teacher_student":
+            if not self.paradigm_class.needs_trained_teacher:
                 raise ValueError(
-                    "TrainConfig.teacher_epochs only applies to paradigm='teacher_student' "
-                    f"(got paradigm={self.paradigm!r}); remove it."
+                    f"TrainConfig.teacher_epochs only applies to paradigm={_teacher_first_names()}"
+                    f", which trains its teacher first (got paradigm={self.paradigm!r}); remove it."
                 )
             _check_int(self.teacher_epochs, "TrainConfig.teacher_epochs", 1)
 
     def _check_model_fields(self) -> None:
-        if self.paradigm in KT_PARADIGMS:
-            needed, unused = ("student", "teacher"), ("model",)
-        else:
-            needed, unused = ("model",), ("student", "teacher")
+        needed = self.paradigm_class.network_fields
+        unused = tuple(name for name in _NETWORK_FIELDS if name not in needed)
         for name in needed:
             if not isinstance(getattr(self, name), ModelSpec):
                 raise ValueError(
@@ -404,9 +387,14 @@ class TrainConfig:
                 )
 
     @property
+    def paradigm_class(self) -> type[Paradigm]:
+        """The :class:`~wsss_lib.train.paradigms.Paradigm` subclass :attr:`paradigm` selects."""
+        return get_paradigm(self.paradigm)
+
+    @property
     def main_role(self) -> str:
         """Role of the network whose CAMs are the result: ``"model"`` or ``"student"``."""
-        return "student" if self.paradigm in KT_PARADIGMS else "model"
+        return self.paradigm_class.result_role
 
     @property
     def main_spec(self) -> ModelSpec:
@@ -416,14 +404,15 @@ class TrainConfig:
         return spec
 
     def teacher_config(self) -> TrainConfig:
-        """The single-network config that trains this run's teacher (``"teacher_student"`` only).
+        """The single-network config that trains this run's teacher (only for a paradigm with
+        ``needs_trained_teacher``, i.e. ``"teacher_student"``).
 
         Every student with the same teacher spec, data and optimiser settings shares it, so the
         teacher is trained once and then loaded from the cache.
         """
-        if self.paradigm != "teacher_student":
+        if not self.paradigm_class.needs_trained_teacher:
             raise ValueError(
-                f"teacher_config() is only defined for paradigm='teacher_student'; "
+                f"teacher_config() is only defined for paradigm={_teacher_first_names()}; "
                 f"this config has paradigm={self.paradigm!r}."
             )
         return replace(

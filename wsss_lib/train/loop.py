@@ -83,8 +83,8 @@ def check_training_set(config: TrainConfig, scenes: Any) -> None:
 
     Raises:
         ValueError: for an empty set, images of another size than ``config.data.image_size``,
-            a single-class set (classifiers need smoke *and* clean images), or a supervised set
-            without masks or without smoke/background pixels.
+            or a set the paradigm cannot learn from (``Paradigm.check_training_set``: classifiers
+            need smoke *and* clean images, a segmenter masks with smoke and background pixels).
     """
     if len(scenes) == 0:
         raise ValueError("The training set is empty; generate or load some images first.")
@@ -96,29 +96,7 @@ def check_training_set(config: TrainConfig, scenes: Any) -> None:
             f"the networks are built for {size} px. Load them at that size "
             f"(load_folder(..., image_size={size})) or set DataSpec(image_size={height})."
         )
-    if config.paradigm == "supervised":
-        if scenes.smoke_masks is None:
-            raise ValueError(
-                "paradigm='supervised' trains on smoke masks, but the training set has none. "
-                "Use a synthetic split or a folder with masks."
-            )
-        n_smoke_pixels = int(np.count_nonzero(scenes.smoke_masks))
-        if n_smoke_pixels in (0, scenes.smoke_masks.size):
-            kind = "no smoke" if n_smoke_pixels == 0 else "only smoke"
-            raise ValueError(
-                f"The training masks contain {kind} pixels; a segmenter needs both smoke and "
-                "background. Add images of the missing kind."
-            )
-        return
-    labels = np.asarray(scenes.labels)
-    n_smoke = int((labels == 1).sum())
-    if n_smoke in (0, len(labels)):
-        kind = "clean" if n_smoke == 0 else "smoke"
-        raise ValueError(
-            f"The training set has only {kind} images ({len(labels)} of them); a smoke/clean "
-            "classifier needs both classes. Use smoke_ratio strictly between 0 and 1 (synthetic "
-            "data) or add images of the other class."
-        )
+    config.paradigm_class.check_training_set(scenes)
 
 
 class _EpochMeter:
@@ -308,7 +286,8 @@ def train_classifier(
             train split.
         val_scenes: Validation scenes. When both scenes are None, ``config.data``'s val split
             is used; when ``train_scenes`` is given and this is None, nothing is validated.
-        teacher: The trained teacher network of ``"teacher_student"`` (copied and frozen).
+        teacher: The trained teacher of a paradigm with ``needs_trained_teacher``
+            (``"teacher_student"``; copied and frozen).
         device: Device to train on (default: CUDA when present, else CPU).
         progress: Show a ``tqdm.auto`` progress bar.
         resume: Continue from ``run_dir/checkpoint.pt`` if present (its config must equal

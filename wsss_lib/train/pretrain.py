@@ -189,7 +189,7 @@ def pretrain_backbone(
         ``{"pixel_accuracy": float, "loss": float}`` of the last epoch (training set).
     """
     from wsss_lib.data import normalize
-    from wsss_lib.train.config import warmup_cosine
+    from wsss_lib.train.schedule import warmup_cosine
 
     spec = spec or PretrainSpec()
     device = get_device(device)

@@ -12,7 +12,7 @@ from torch import nn
 
 from wsss_lib.train.checkpoint import load_checkpoint
 from wsss_lib.train.config import TrainConfig
-from wsss_lib.train.paradigms import Paradigm, build_model, build_paradigm
+from wsss_lib.train.paradigms import Paradigm
 from wsss_lib.utils import get_device
 
 __all__ = ["CHECKPOINT_NAME", "HISTORY_NAME", "TrainedRun", "load_run", "run_from_paradigm"]
@@ -27,8 +27,9 @@ class TrainedRun:
 
     Attributes:
         config: The run's :class:`~wsss_lib.train.config.TrainConfig`.
-        models: Role -> network. ``"model"`` (single, supervised) or ``"student"``,
-            ``"teacher"`` and ``"kt"`` (the knowledge-transfer loss with its trained projection).
+        models: Role -> network, the paradigm's ``checkpoint_roles``: ``"model"`` (single,
+            supervised) or ``"student"``, ``"teacher"`` and ``"kt"`` (the knowledge-transfer
+            loss with its trained projection).
             All in eval mode with gradients enabled, so gradient-based CAM methods work.
         history: One dict of metrics per epoch (``train_loss``, ``train_acc``, ``val_acc``, ...).
         run_dir: Folder with ``checkpoint.pt`` and ``history.json`` (None when not saved).
@@ -100,10 +101,7 @@ def load_run(
     config = TrainConfig.from_dict(payload["config"])
     # Building random networks only to overwrite them must not disturb the caller's RNG streams.
     with torch.random.fork_rng(devices=[]):
-        teacher = None
-        if config.paradigm == "teacher_student":
-            teacher = build_model(config.teacher, config.data.image_size)
-        paradigm = build_paradigm(config, teacher=teacher)
+        paradigm = config.paradigm_class.build_for_loading(config)
     paradigm.load_state_dicts(payload["models"])
     paradigm.to(get_device(device))
     return run_from_paradigm(paradigm, config, payload["history"], checkpoint_path.parent)

@@ -25,7 +25,8 @@ import ipywidgets as w
 import numpy as np
 
 from wsss_lib.cam import CAM_METHODS
-from wsss_lib.utils import default_cache_dir
+from wsss_lib.train.cache import runs_root
+from wsss_lib.train.paradigms import get_paradigm
 from wsss_lib.widgets.catalog import CachedModel, list_cached_models
 from wsss_lib.widgets.pipeline import (
     POSTPROCESS_STEPS,
@@ -67,16 +68,16 @@ _NO_MODEL = "(none)"
 def default_models(models: Sequence[CachedModel]) -> tuple[str | None, str | None]:
     """Default ``(model_a, model_b)`` keys: a baseline and the teacher-student run to compare.
 
-    With a teacher-student run, B is that run and A the single-network run of the same
-    architecture (its baseline) if cached, else any single run. Without one, A is the newest
-    run and B is empty.
+    With a run taught by a trained teacher (``Paradigm.needs_trained_teacher``), B is that run
+    and A the single-network run (no knowledge transfer) of the same architecture (its baseline)
+    if cached, else any single-network run. Without one, A is the newest run and B is empty.
     """
     if not models:
         return None, None
-    taught = [m for m in models if m.paradigm == "teacher_student"]
+    taught = [m for m in models if get_paradigm(m.paradigm).needs_trained_teacher]
     if not taught:
         return models[0].key, None
-    singles = [m for m in models if m.paradigm == "single"]
+    singles = [m for m in models if not get_paradigm(m.paradigm).uses_kt]
     same_arch = [m for m in singles if m.model_name == taught[0].model_name]
     baseline = (same_arch or singles or [None])[0]
     return (baseline.key, taught[0].key) if baseline else (taught[0].key, None)
@@ -391,12 +392,11 @@ class CamExplorer:
         self.status.value = f"<span style='color:{color}'>{html.escape(text)}</span>"
 
     def _no_model_message(self) -> str:
-        folder = (self.cache_dir if self.cache_dir is not None else default_cache_dir())
         fix = ("click 'Train the quick model' below" if self.train_config is not None
                else "run notebook 02_teacher_student")
-        return (f"No trained model in the cache ({folder}/runs): the image and its masks are "
-                f"shown, but there is no CAM yet. To get one, {fix}; models trained by the other "
-                "notebooks appear here automatically.")
+        return (f"No trained model in the cache ({runs_root(self.cache_dir)}): the image and its "
+                f"masks are shown, but there is no CAM yet. To get one, {fix}; models trained by "
+                "the other notebooks appear here automatically.")
 
     def apply(self, state: ExplorerState) -> None:
         """Show ``state``: sync the controls and redraw only the panels whose inputs changed.
