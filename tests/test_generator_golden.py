@@ -49,6 +49,19 @@ CONFIGS = {
         n_distractors=(0, 2),
         seed=7,
     ),
+    # The library's default image size: finer noise octaves than at 32 px (the octave count
+    # depends on the size), striped chimney, sheds, clouds and haze, one weak-wind plume.
+    "default_size": SceneConfig(
+        image_size=96,
+        n_images=4,
+        smoke_ratio=0.5,
+        p_chimney_given_smoke=1.0,
+        p_chimney_given_clean=0.0,
+        anchor_smoke_to_chimney=True,
+        opacity_range=(0.25, 0.9),
+        n_distractors=(1, 3),
+        seed=6,
+    ),
 }
 
 PARTS = ("images", "labels", "smoke_masks", "chimney_masks", "distractor_masks", "params")
@@ -71,6 +84,14 @@ GOLDEN: dict[str, dict[str, dict[str, str]]] = {
             "chimney_masks": "6acacac3b925a218aa81644eb5e60eb11c6b0d35d3abfa4763f11333a812fea3",
             "distractor_masks": "5df890664cb14c64a9e864c0cf0bad592e63120d1a40ee27e29e7e2bea58e196",
             "params": "cb4fccac3f5176696e7a38fc65e01fd70b98d23cf13e1e8c64616aeb6a8cfb2e",
+        },
+        "default_size": {
+            "images": "c567c8dac3c084e69edf605408b07a40019b41847d4ceb9f2c83af074bc3b61d",
+            "labels": "f7c835770aa520d8fcbb7c19176d8eb3019a0d466e6c038da331cd66ccdca031",
+            "smoke_masks": "ab719ce17cfb0b0da34c055c298bb4b92ce9e5313c5440fbb8236ad67ec68aa4",
+            "chimney_masks": "68891a0c6dd7adaaf71bdfd47a7ecc6da4eadd3602e8caaf1885d7b859582df8",
+            "distractor_masks": "be04c745781288a1d59b9e0382b89c45bef3ea4fb21d9671a9a82100571800bf",
+            "params": "1ebe8d6feaeebb3348767994f4b2874fcbf43937e6b2ede293223aabb27ac08a",
         },
     },
 }
@@ -135,6 +156,13 @@ def test_golden_sets_cover_what_the_fingerprint_protects() -> None:
         if p["smoke"] is not None
     }
     assert kinds == {"chimney_top", "ground_vent", "mid_air"}
+    default = generate_scenes(CONFIGS["default_size"])
+    params = default.params
+    assert any(p["chimney"]["stripes"] for p in params if p["chimney"] is not None)
+    assert any(p["sheds"] for p in params)
+    assert {d["kind"] for p in params for d in p["distractors"]} == {"cloud", "haze"}
+    # the rarer weak-wind branch of the plume (|wind| < 0.4) is drawn at least once
+    assert any(abs(p["smoke"]["wind"]) < 0.4 for p in params if p["smoke"] is not None)
 
 
 def test_fingerprint_is_reproducible_and_sensitive() -> None:

@@ -1,19 +1,29 @@
-"""SceneConfig's validation at its exact boundaries (found by mutation testing, issue 14).
+"""SceneConfig's validation and two rendering rules at their exact boundaries (issue 14).
 
 ``tests/test_synthetic.py`` checks that clearly bad values are refused; these tests pin the
 boundaries themselves (the smallest image, one image, seed 0, opacity exactly ``MIN_OPACITY`` or
 1, the largest number of distractors), the types that are accepted or refused (numpy integers
-yes, bools no), the normalised stored values, and the wording a user sees for a too-small value.
+yes, bools no), the normalised stored values, and the wording a user sees for a too-small value;
+then the inclusive mask threshold (``alpha >= 0.1``) and the clipping of pixels to 0..255, which
+no generated scene reaches (alpha equal to the threshold, black or over-bright colours).
 """
 
 from __future__ import annotations
 
+import copy
 import re
 
 import numpy as np
 import pytest
 
-from wsss_lib.data.synthetic import MIN_IMAGE_SIZE, MIN_OPACITY, SceneConfig
+from wsss_lib.data.synthetic import (
+    MASK_ALPHA_THRESHOLD,
+    MIN_IMAGE_SIZE,
+    MIN_OPACITY,
+    SceneConfig,
+    generate_scenes,
+    render_scene,
+)
 
 
 def test_the_boundary_values_themselves_are_accepted_and_normalised() -> None:
@@ -100,3 +110,36 @@ def test_values_just_outside_the_boundaries_are_refused_with_the_exact_message(
 ) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         SceneConfig(**kwargs)
+
+
+# ----------------------------------------------------------------------------- rendering rules
+
+
+def _smoke_params(index: int) -> dict:
+    scenes = generate_scenes(SceneConfig(image_size=32, n_images=6, smoke_ratio=1.0, seed=3))
+    return copy.deepcopy(scenes.params[index])
+
+
+def test_the_mask_threshold_is_inclusive_alpha_equal_to_it_is_smoke() -> None:
+    """``smoke_mask = alpha >= MASK_ALPHA_THRESHOLD``: a plume whose peak opacity *is* the
+    threshold keeps exactly its saturated core (where alpha equals the peak) in the mask."""
+    params = _smoke_params(0)
+    params["smoke"]["opacity"] = MASK_ALPHA_THRESHOLD
+    rendered = render_scene(params)
+    peak = np.float32(MASK_ALPHA_THRESHOLD)
+    assert rendered.smoke_alpha.max() == peak
+    at_peak = rendered.smoke_alpha == peak
+    assert at_peak.sum() > 1  # the saturated core, not a single pixel
+    np.testing.assert_array_equal(rendered.smoke_mask, at_peak)
+
+
+def test_pixels_are_rounded_and_clipped_to_the_8_bit_range() -> None:
+    """A black sky renders 0-valued pixels and an over-bright one 255, nothing wraps around."""
+    params = _smoke_params(1)
+    params["sky"]["top"] = [0.0, 0.0, 0.0]
+    dark = render_scene(params).image
+    assert dark.min() == 0 and dark[0].mean() < 3  # the top row is black up to the noise
+    params["sky"]["top"] = params["sky"]["horizon"] = [1.3, 1.3, 1.3]
+    bright = render_scene(params).image
+    assert bright.max() == 255
+    assert (bright[0] >= 250).all()  # saturated, not wrapped around to dark values
