@@ -30,10 +30,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 report: setup
 	$(BIN)/wsss report --profile quick $(REPORT_ARGS)
 
-# The full report, then its numbers into docs/results/full/ (what the README quotes).
+# The full report, then its numbers into docs/results/full/ and the README's results tables.
 report-full: setup
 	$(BIN)/wsss report --profile full $(REPORT_ARGS)
-	$(BIN)/python scripts/collect_results.py reports/full docs/results/full
+	$(BIN)/python scripts/collect_results.py reports/full docs/results/full --readme README.md
 
 # Chromium for the real-browser widget test; only attempted as root with apt, never fatal
 # (without it that test is skipped).

@@ -14,9 +14,11 @@ side:
 - ``v1``: the kit's first full profile — ResNet-18 + PCM at output stride 16 / ViT-Tiny/8, 48 px,
   512 images, constant learning rate (1e-3 CNN, 3e-4 ViT), flips + colour jitter, random
   initialisation, the ``hard`` scenes;
-- ``kit``: the current full profile (``wsss_lib/profiles/full.json``) — ``resnet_mini`` + PCM
-  at output stride 8 / ``vit_mini``/8 (8x8 CAMs at 64 px), warm-up + cosine schedule, flips only,
-  the proxy pre-training of :mod:`wsss_lib.train.pretrain`, the ``standard`` scenes.
+- ``kit``: the current full profile (``wsss_lib/profiles/full.json``, notebook 02's training
+  section) — ``resnet_mini`` at output stride 8 (PCM as the profile's ``cnn_pcm`` says) /
+  ``vit_mini``/8 (8x8 CAMs at 64 px), warm-up + cosine schedule with the per-network learning
+  rates, flips only, the proxy pre-training of :mod:`wsss_lib.train.pretrain`, the ``standard``
+  scenes.
 
 Writes ``benchmarks/results/learnability.json`` (one curve per recipe x model x seed).
 """

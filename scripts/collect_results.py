@@ -1,20 +1,40 @@
 """Copy a report's numbers into the repository: ``summary.json`` and every notebook's
-``metrics.json``, so each number the README quotes can be found in a committed file.
+``metrics.json``, so each number the README quotes can be found in a committed file; then
+render the README's results tables from those files.
 
 Usage::
 
-    python scripts/collect_results.py reports/full docs/results/full
+    python scripts/collect_results.py reports/full docs/results/full --readme README.md
 
-``make report-full`` runs this after the report. Figures stay in the report folder (the README
-embeds the few it shows from ``docs/img/``).
+``make report-full`` runs this after the report. With ``--readme`` the block between
+:data:`BEGIN` and :data:`END` in the README is replaced by :func:`render_results` of the
+collected files: the tables and verdicts are never typed by hand. Figures stay in the report
+folder (the README embeds the few it shows from ``docs/img/``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+BEGIN = "<!-- results:begin (scripts/collect_results.py writes this block; do not edit) -->"
+END = "<!-- results:end -->"
+
+#: Notebook 02 rows, in table order, with their labels.
+PARADIGMS = {
+    "single_cnn": "single CNN (the teacher)",
+    "single_vit": "single ViT",
+    "ts_cnn_to_vit": "teacher-student CNN→ViT (paper)",
+    "ts_vit_to_cnn": "teacher-student ViT→CNN",
+    "co_training": "co-training CNN+ViT",
+}
 
 
 def collect(report: Path, out: Path) -> list[Path]:
@@ -39,13 +59,202 @@ def collect(report: Path, out: Path) -> list[Path]:
     return written
 
 
+# --------------------------------------------------------------------- README results block
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.{digits}f}"
+
+
+def _pm(row: Mapping[str, Any], key: str) -> str:
+    """``mean ± std`` of a method row (std over seeds when there are several)."""
+    std = row.get(f"{key}_std")
+    if std is None or row.get("n_seeds", 2) < 2:
+        return _num(row.get(key), 2)
+    return f"{_num(row.get(key), 2)} ± {_num(std, 2)}"
+
+
+def _paper(paper: Mapping[str, Any], name: str) -> str:
+    value = paper.get(name)
+    if isinstance(value, Mapping):
+        value = value.get("smoke_iou")
+    return _num(value, 2) if isinstance(value, (int, float)) else "—"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _claims(doc: Mapping[str, Any]) -> list[str]:
+    """One line per claim: verdict, paired difference and its 95 % interval."""
+    lines = []
+    for claim in doc.get("claims", []):
+        numbers = ""
+        if claim.get("mean") is not None:
+            numbers = (f", {claim['mean']:+.2f} points (95 % interval "
+                       f"{_num(claim.get('low'), 2)} to {_num(claim.get('high'), 2)}, "
+                       f"n = {claim.get('n', '?')})")
+        lines.append(f"- {claim['claim']}: **{claim['verdict']}**{numbers}")
+    return lines
+
+
+def _seeds(doc: Mapping[str, Any]) -> str:
+    seeds = {row.get("n_seeds") for row in doc["results"].values() if isinstance(row, Mapping)}
+    seeds.discard(None)
+    return f"{max(seeds)} paired seeds" if seeds else "seeds: see metrics.json"
+
+
+def _bias(doc: Mapping[str, Any]) -> list[str]:
+    results = doc["results"]
+    levels = sorted({row["level"] for key, row in results.items()
+                     if key.startswith(("cnn@", "vit@"))}, key=lambda lv: float(lv.split("/")[0]))
+
+    def cell(arch: str, level: str, fmt: Callable[[Mapping[str, Any]], str]) -> str:
+        row = next((r for k, r in results.items()
+                    if k.startswith(f"{arch}@") and r.get("level") == level), None)
+        return fmt(row) if row else "—"
+
+    def pair(first: str, second: str) -> Callable[[Mapping[str, Any]], str]:
+        return lambda row: f"{_num(row.get(first))} / {_num(row.get(second))}"
+
+    def one(key: str) -> Callable[[Mapping[str, Any]], str]:
+        return lambda row: _num(row.get(key))
+
+    measures = [
+        ("CNN accuracy test / test_decoupled", "cnn", pair("accuracy", "accuracy_decoupled")),
+        ("CNN chimney FP rate (test)", "cnn", one("chimney_fp_rate")),
+        ("CNN CAM chimney mass (test)", "cnn", one("cam_chimney_mass")),
+        ("CNN smoke IoU test / test_decoupled", "cnn", pair("smoke_iou", "smoke_iou_decoupled")),
+        ("ViT accuracy test / test_decoupled", "vit", pair("accuracy", "accuracy_decoupled")),
+        ("ViT smoke IoU test / test_decoupled", "vit", pair("smoke_iou", "smoke_iou_decoupled")),
+    ]
+    lines = ["**Notebook 01 — the co-occurrence bias** (one classifier per training level):", ""]
+    lines += _table(["trained at P(chimney\\|smoke) / P(chimney\\|clean)", *levels],
+                    [[name, *(cell(arch, lv, fmt) for lv in levels)]
+                     for name, arch, fmt in measures])
+    whole, sup = results.get("whole_image_baseline", {}), results.get("supervised", {})
+    lines += ["", f"References: the whole image called smoke scores {_num(whole.get('smoke_iou'))}"
+              f" on `test` ({_num(whole.get('smoke_iou_decoupled'))} on `test_decoupled`); "
+              f"the fully supervised `{sup.get('model', '?')}` (trained on the masks at "
+              f"{sup.get('level', '?')}) {_num(sup.get('smoke_iou'))} "
+              f"({_num(sup.get('smoke_iou_decoupled'))})."]
+    return lines
+
+
+def _method_table(doc: Mapping[str, Any], names: Mapping[str, str]) -> list[str]:
+    results, paper = doc["results"], doc.get("paper", {})
+    header = ["row", "smoke IoU test", "smoke IoU test_decoupled", "smoke IoU val",
+              "chimney FP rate", "CAM chimney mass", "acc. test / test_decoupled",
+              "paper smoke IoU"]
+    rows = [[label, _pm(row, "smoke_iou"), _num(row.get("smoke_iou_decoupled"), 2),
+             _num(row.get("smoke_iou_val"), 2), _num(row.get("chimney_fp_rate")),
+             _num(row.get("cam_chimney_mass")),
+             f"{_num(row.get('accuracy'))} / {_num(row.get('accuracy_decoupled'))}",
+             _paper(paper, name)]
+            for name, label in names.items() if (row := results.get(name))]
+    return _table(header, rows)
+
+
+def _trained_at(doc: Mapping[str, Any]) -> str:
+    level = doc.get("settings", {}).get("train_level") or (0.95, 0.05)
+    return f"trained at P(chimney\\|smoke) / P(chimney\\|clean) = {level[0]:g} / {level[1]:g}"
+
+
+def _paradigms(doc: Mapping[str, Any]) -> list[str]:
+    return [f"**Notebook 02 — paradigms** ({_seeds(doc)}, {_trained_at(doc)}; mean ± std):", "",
+            *_method_table(doc, PARADIGMS), "", *_claims(doc)]
+
+
+def _lambda(doc: Mapping[str, Any]) -> list[str]:
+    names = {key: f"λ = {key.removeprefix('lam_')}" for key in
+             sorted(doc["results"], key=lambda k: float(k.removeprefix("lam_")))}
+    return [f"**Notebook 03 — λ sensitivity** (teacher-student CNN→ViT, global cosine, "
+            f"{_seeds(doc)}; λ is chosen on `val`):", "", *_method_table(doc, names), "",
+            *_claims(doc)]
+
+
+def _alignment(doc: Mapping[str, Any]) -> list[str]:
+    names = {key: key.replace("_", " ") for key in doc["results"]}
+    return [f"**Notebook 04 — alignment variants** ({_seeds(doc)}; λ = 1):", "",
+            *_method_table(doc, names), "", *_claims(doc)]
+
+
+def _sentences(doc: Mapping[str, Any], title: str) -> list[str]:
+    """Notebooks 05 / 06: their computed verdict sentences and claims."""
+    lines = [f"**{title}**", ""]
+    claims = _claims(doc)
+    notes = [n for n in doc.get("notes", []) if not n.startswith(("Smoke IoU", "Paper", "Layers",
+                                                                   "AffinityNet"))]
+    return lines + claims + [f"- {note}" for note in notes if note not in " ".join(claims)]
+
+
+RENDERERS: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {
+    "01_co_occurrence_bias": _bias,
+    "02_teacher_student": _paradigms,
+    "03_lambda_sensitivity": _lambda,
+    "04_alignment_variants": _alignment,
+    "05_cam_fusion": lambda doc: _sentences(doc, "Notebook 05 — CAM fusion (seed-0 models)"),
+    "06_postprocessing_failures": lambda doc: _sentences(
+        doc, "Notebook 06 — post-processing (seed-0 model; intervals over images)"),
+}
+
+
+def render_results(results_dir: Path) -> str:
+    """The README's results block from ``results_dir`` (``summary.json`` + ``*/metrics.json``).
+
+    Raises:
+        FileNotFoundError: when ``results_dir`` has no ``summary.json``.
+    """
+    summary = json.loads((results_dir / "summary.json").read_text(encoding="utf-8"))
+    times = ", ".join(f"{e['name'][:2]} {e.get('wall_time_s', 0) / 60:.1f}"
+                      for e in summary["notebooks"])
+    lines = [BEGIN, "",
+             f"Run of {summary.get('created', '?')[:16].replace('T', ' ')} UTC, profile "
+             f"`{summary.get('profile')}`, status {summary.get('status')}: "
+             f"**{summary.get('total_wall_time_s', 0) / 60:.1f} min** in all "
+             f"(minutes per notebook: {times}).", ""]
+    for entry in summary["notebooks"]:
+        path = results_dir / entry["name"] / "metrics.json"
+        render = RENDERERS.get(entry["name"])
+        if render and path.is_file():
+            lines += [*render(json.loads(path.read_text(encoding="utf-8"))), ""]
+    return "\n".join([*lines, END])
+
+
+def update_readme(readme: Path, block: str) -> None:
+    """Replace the text between :data:`BEGIN` and :data:`END` in ``readme`` (atomically).
+
+    Raises:
+        ValueError: when the markers are missing (add both lines where the block belongs).
+    """
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.find(BEGIN), text.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"{readme} has no results block: add the two lines\n{BEGIN}\n{END}\n"
+                         "where the generated tables belong.")
+    new = text[:start] + block + text[end + len(END):]
+    fd, tmp = tempfile.mkstemp(dir=readme.parent, prefix=".readme-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(new)
+    os.replace(tmp, readme)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("report", type=Path, help="report folder, e.g. reports/full")
     parser.add_argument("out", type=Path, help="destination, e.g. docs/results/full")
+    parser.add_argument("--readme", type=Path, default=None,
+                        help="README whose results block is re-rendered from OUT")
     args = parser.parse_args(argv)
     for path in collect(args.report, args.out):
         print("wrote", path)
+    if args.readme is not None:
+        update_readme(args.readme, render_results(args.out))
+        print("updated", args.readme)
 
 
 if __name__ == "__main__":

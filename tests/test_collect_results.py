@@ -34,3 +34,64 @@ def test_copies_summary_and_each_notebooks_metrics(tmp_path):
 def test_a_missing_report_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="make report-full"):
         _load().collect(tmp_path, tmp_path / "out")
+
+
+def _results_dir(tmp_path: Path) -> Path:
+    """A collected-results folder with notebook 01 and 02 documents shaped like the report's."""
+    out = tmp_path / "results"
+    for name in ("01_co_occurrence_bias", "02_teacher_student"):
+        (out / name).mkdir(parents=True)
+    summary = {"created": "2026-11-29T15:00:00+00:00", "profile": "full", "status": "ok",
+               "total_wall_time_s": 3000.0,
+               "notebooks": [{"name": "01_co_occurrence_bias", "wall_time_s": 600.0},
+                             {"name": "02_teacher_student", "wall_time_s": 2400.0}]}
+    (out / "summary.json").write_text(json.dumps(summary))
+    bias = {"results": {
+        "cnn@0.50": {"level": "0.50/0.50", "accuracy": 91.8, "accuracy_decoupled": 93.04,
+                     "smoke_iou": 33.08, "smoke_iou_decoupled": 36.1},
+        "vit@0.50": {"level": "0.50/0.50", "accuracy": 71.9, "accuracy_decoupled": 67.2},
+        "cnn@0.95": {"level": "0.95/0.05", "chimney_fp_rate": 99.6},
+        "supervised": {"model": "resnet_mini", "level": "0.95/0.05", "smoke_iou": 70.2},
+        "whole_image_baseline": {"smoke_iou": 10.5, "smoke_iou_decoupled": 13.6}}}
+    (out / "01_co_occurrence_bias" / "metrics.json").write_text(json.dumps(bias))
+    method = {
+        "results": {"single_vit": {"smoke_iou": 4.25, "smoke_iou_std": 1.5, "n_seeds": 3},
+                    "ts_cnn_to_vit": {"smoke_iou": 9.0, "smoke_iou_std": 0.5, "n_seeds": 3}},
+        "paper": {"ts_cnn_to_vit": {"smoke_iou": 47.37}},
+        "claims": [{"claim": "teacher-student beats the single ViT", "verdict": "supported",
+                    "mean": 4.75, "low": 1.0, "high": 8.5, "n": 3}],
+        "settings": {"train_level": [0.75, 0.25]}}
+    (out / "02_teacher_student" / "metrics.json").write_text(json.dumps(method))
+    return out
+
+
+def test_results_block_is_rendered_from_the_files(tmp_path):
+    block = _load().render_results(_results_dir(tmp_path))
+    assert "**50.0 min** in all (minutes per notebook: 01 10.0, 02 40.0)" in block
+    # notebook 01: one column per level, sorted, values from the right rows
+    assert "| trained at P(chimney\\|smoke) / P(chimney\\|clean) | 0.50/0.50 | 0.95/0.05 |" in block
+    assert "| CNN accuracy test / test_decoupled | 91.8 / 93.0 | — / — |" in block
+    assert "| CNN chimney FP rate (test) | — | 99.6 |" in block
+    assert "resnet_mini` (trained on the masks at 0.95/0.05) 70.2" in block
+    # notebook 02: rows in paradigm order, mean ± std, the paper, the level trained at
+    assert block.index("single ViT") < block.index("teacher-student CNN→ViT")
+    assert "| 9.00 ± 0.50 |" in block and "| 47.37 |" in block
+    assert "= 0.75 / 0.25" in block
+    assert ("- teacher-student beats the single ViT: **supported**, +4.75 points "
+            "(95 % interval 1.00 to 8.50, n = 3)") in block
+
+
+def test_readme_block_is_replaced_and_the_rest_kept(tmp_path):
+    module = _load()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{module.BEGIN}\nold numbers\n{module.END}\noutro\n")
+    module.update_readme(readme, f"{module.BEGIN}\nnew\n{module.END}")
+    assert readme.read_text() == f"intro\n{module.BEGIN}\nnew\n{module.END}\noutro\n"
+
+
+def test_readme_without_markers_names_the_fix(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("no block here\n")
+    with pytest.raises(ValueError, match="add the two lines"):
+        _load().update_readme(readme, "x")
+    assert readme.read_text() == "no block here\n"

@@ -86,7 +86,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout",
         type=_positive_float,
-        help="per-cell execution timeout in seconds (default: 600 quick, 1800 otherwise)",
+        help="per-cell execution timeout in seconds (default: 600 quick, 7200 otherwise)",
     )
     parser.add_argument(
         "--cache-dir", help="model/dataset cache folder for the notebooks (sets WSSS_CACHE)"

@@ -47,8 +47,10 @@ from wsss_lib.utils import atomic_write_json
 
 __all__ = ["DEFAULT_TIMEOUTS", "ReportSummary", "progress_line", "run_report"]
 
-#: Per-cell execution timeout (seconds) by profile; other profiles get the ``"full"`` value.
-DEFAULT_TIMEOUTS = {"quick": 600, "full": 1800}
+#: Per-cell execution timeout (seconds) by profile; other profiles get the ``"full"`` value. It
+#: guards against a hung kernel, not slow work: one training cell of the full profile (notebook
+#: 02: 15 runs) took longer than 30 minutes on a busy 2-core CPU.
+DEFAULT_TIMEOUTS = {"quick": 600, "full": 7200}
 # The kernel inherits our environment; a test runner's MPLBACKEND=Agg would drop every inline
 # figure from the executed notebooks, so kernels always get the inline backend.
 KERNEL_ENV = {"MPLBACKEND": "module://matplotlib_inline.backend_inline"}
@@ -188,7 +190,8 @@ def run_report(
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}.")
     label = profile_label(profile)
-    timeout = timeout if timeout is not None else DEFAULT_TIMEOUTS.get(label, 1800)
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUTS.get(label, DEFAULT_TIMEOUTS["full"])
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}.")
     timeout = math.ceil(timeout)  # nbclient takes whole seconds
