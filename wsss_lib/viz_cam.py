@@ -34,13 +34,22 @@ from wsss_lib.viz import (
     overlay_mask,
 )
 
-__all__ = ["MASK_COLORS", "cam_gallery", "threshold_sweep_figure"]
+__all__ = ["MASK_COLORS", "cam_gallery", "gallery_row_titles", "threshold_sweep_figure"]
 
 #: Default tint of mask columns whose name contains one of these words (else ``SMOKE_COLOR``).
 MASK_COLORS: dict[str, str] = {"smoke": SMOKE_COLOR, "chimney": CHIMNEY_COLOR}
 
 # Outline of the pseudo-mask `cam > threshold` drawn on CAM columns.
 _PSEUDO_MASK_COLOR = "white"
+
+
+def gallery_row_titles(scenes: Any) -> list[str]:
+    """One short label per gallery image: smoke or clean, with or without a chimney."""
+    has_chimney = scenes.chimney_masks.reshape(len(scenes), -1).any(axis=1)
+    return [
+        f"{'smoke' if label else 'clean'},\n{'chimney' if chimney else 'no chimney'}"
+        for label, chimney in zip(scenes.labels, has_chimney, strict=True)
+    ]
 
 
 def _is_mask(arr: np.ndarray) -> bool:

@@ -1,9 +1,10 @@
 """Figures of the method notebooks (02–04): paradigm bars, the λ curve, alignment variants.
 
 Every function takes summaries from :func:`wsss_lib.experiments.method.summarize` (fractions in
-``[0, 1]``, ``<metric>_std`` for the seed spread) and returns a bare
-:class:`matplotlib.figure.Figure`. Values are drawn in %; the paper's numbers are always labelled
-"paper, real data" because they come from another dataset, resolution and network size.
+``[0, 1]``, ``<metric>_std`` for the seed spread) as arguments, imports no experiment code, and
+returns a bare :class:`matplotlib.figure.Figure`. Values are drawn in %; the paper's numbers are
+always labelled "paper, real data" because they come from another dataset, resolution and network
+size.
 """
 
 from __future__ import annotations
@@ -199,9 +200,8 @@ def cam_comparison(
         threshold: Pseudo-mask threshold outlined on the CAMs.
         title: Figure title.
     """
-    from wsss_lib.experiments.method import gallery_row_titles
     from wsss_lib.viz import CHIMNEY_COLOR, SMOKE_COLOR
-    from wsss_lib.viz_cam import cam_gallery
+    from wsss_lib.viz_cam import cam_gallery, gallery_row_titles
 
     labels = labels or {}
     columns = {"smoke mask": scenes.smoke_masks}

@@ -1,7 +1,8 @@
 """Figures of notebooks 05 (CAM fusion) and 06 (post-processing): galleries, bars, bleed maps.
 
 Every function returns a bare :class:`matplotlib.figure.Figure` (no pyplot state). The numbers
-they draw come from :mod:`wsss_lib.experiments.refinement`; bars show percent.
+they draw come from :mod:`wsss_lib.experiments.refinement` (as arguments: this module imports no
+experiment code); bars show percent.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from torch import Tensor
 
-from wsss_lib.experiments.refinement import REGIONS, PipelineRun, region_masks
+from wsss_lib.data.regions import REGIONS, region_masks
 from wsss_lib.viz import CHIMNEY_COLOR, SMOKE_COLOR
 
 __all__ = [
@@ -107,8 +108,9 @@ def plot_variant_bars(rows: Sequence[Mapping[str, Any]], title: str = "") -> Fig
     return fig
 
 
-def plot_pipeline_bars(run: PipelineRun, title: str = "") -> Figure:
-    """Smoke IoU per pipeline (left) and false-positive rate per region (right).
+def plot_pipeline_bars(run: Any, title: str = "") -> Figure:
+    """Smoke IoU per pipeline (left) and false-positive rate per region (right) of ``run``, a
+    :class:`~wsss_lib.experiments.refinement.PipelineRun` (``rows``, ``breakdown``).
 
     Skipped pipelines are listed on the axis with "skipped" instead of a bar.
 
@@ -162,7 +164,7 @@ def _bleed_image(image: np.ndarray, pred: np.ndarray, gt: np.ndarray,
 
 def plot_bleed_overlays(
     scenes: Any,
-    run: PipelineRun,
+    run: Any,
     indices: Sequence[int],
     pipelines: Sequence[str] | None = None,
     threshold: float = 0.3,

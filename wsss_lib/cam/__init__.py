@@ -1,5 +1,9 @@
 """Class activation maps: torch CAM and Grad-CAM, a pytorch-grad-cam adapter, fusion, multi-scale.
 
+:func:`compute_cam` is the one pipeline from images to a CAM (upsample, fuse layers, average
+scales, normalise); :class:`LayerCams` keeps every layer's raw map to build many fused CAMs with
+the same steps.
+
 Path from images to pseudo-masks::
 
     cam = compute_cam(model, images, method="cam")   # float [B, H, W] in [0, 1]
@@ -11,10 +15,13 @@ from wsss_lib.cam.fusion import (
     FUSION_RULES,
     compute_cam,
     fuse_cams,
+    fuse_layer_maps,
+    mean_over_scales,
     multiscale_cam,
     sliding_window_cam,
 )
 from wsss_lib.cam.gradcam_adapter import GRADCAM_METHODS, GradCamAdapter
+from wsss_lib.cam.layer_maps import LayerCams, layer_gradcams
 from wsss_lib.cam.torch_cam import (
     NORMALIZE_MODES,
     CamResult,
@@ -33,10 +40,14 @@ __all__ = [
     "NORMALIZE_MODES",
     "CamResult",
     "GradCamAdapter",
+    "LayerCams",
     "class_activation_map",
     "compute_cam",
     "default_gradcam_layers",
     "fuse_cams",
+    "fuse_layer_maps",
+    "layer_gradcams",
+    "mean_over_scales",
     "multiscale_cam",
     "normalize_cam",
     "pseudo_masks",

@@ -9,7 +9,7 @@ the average is normalised again (:func:`fuse_cams`). :func:`compute_cam` chains 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 
 import torch
@@ -33,7 +33,11 @@ __all__ = [
     "FUSION_RULES",
     "compute_cam",
     "fuse_cams",
+    "fuse_layer_maps",
+    "mean_over_scales",
     "multiscale_cam",
+    "resize_images",
+    "scaled_size",
     "sliding_window_cam",
 ]
 
@@ -93,10 +97,59 @@ def fuse_cams(
     return normalize_cam(fused, normalize)
 
 
-def _resize_images(images: Tensor, size: tuple[int, int]) -> Tensor:
+def fuse_layer_maps(
+    maps: Sequence[Tensor],
+    size: tuple[int, int],
+    extent: tuple[int, int],
+    rule: str = "mean",
+    weights: Sequence[float] | None = None,
+    normalize: str = "minmax",
+) -> Tensor:
+    """Raw layer maps of one image batch upsampled to the image and fused (:func:`fuse_cams`).
+
+    Args:
+        maps: float ``[B, h_i, w_i]`` maps at the feature grids (e.g. ``torch_gradcam`` values).
+        size: ``(H, W)`` of the images the maps were computed on.
+        extent: The padded area the grids cover (``WSSSClassifier.grid_extent(size)``).
+        rule, weights, normalize: As in :func:`fuse_cams`.
+
+    Returns:
+        float ``[B, H, W]``.
+    """
+    upsampled = [upsample_cam(m, size, extent) for m in maps]
+    return fuse_cams(upsampled, rule=rule, weights=weights, normalize=normalize)
+
+
+def scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
+    """``(H, W)`` of an image of ``size`` resized by ``scale`` (at least one pixel per side)."""
+    return (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+
+
+def resize_images(images: Tensor, size: tuple[int, int]) -> Tensor:
+    """float ``[B, 3, H, W]`` resized bilinearly to ``size`` (returned as is when equal)."""
     if (images.shape[-2], images.shape[-1]) == size:
         return images
     return F.interpolate(images, size=size, mode="bilinear", align_corners=False)
+
+
+def mean_over_scales(maps: Iterable[Tensor], size: tuple[int, int]) -> Tensor:
+    """Mean of maps of the same images at several scales, each upsampled to ``size`` first.
+
+    Args:
+        maps: float ``[B, h_i, w_i]``, one per scale (consumed lazily, one at a time).
+        size: ``(H, W)`` of the original images.
+
+    Returns:
+        float ``[B, H, W]`` (not renormalised).
+    """
+    total, count = None, 0
+    for cam in maps:
+        cam = upsample_cam(cam, size)
+        total = cam if total is None else total + cam
+        count += 1
+    if total is None:
+        raise ValueError("mean_over_scales got no maps; pass at least one scale.")
+    return total / count
 
 
 def multiscale_cam(cam_fn: CamFn, images: Tensor,
@@ -114,13 +167,9 @@ def multiscale_cam(cam_fn: CamFn, images: Tensor,
     check_images(images)
     if not scales or any(not s > 0 for s in scales):
         raise ValueError(f"scales must be a non-empty list of positive factors, got {scales!r}.")
-    height, width = images.shape[-2], images.shape[-1]
-    total = None
-    for scale in scales:
-        size = (max(1, round(height * scale)), max(1, round(width * scale)))
-        cam = upsample_cam(cam_fn(_resize_images(images, size)), (height, width))
-        total = cam if total is None else total + cam
-    return total / len(scales)
+    size = (images.shape[-2], images.shape[-1])
+    per_scale = (cam_fn(resize_images(images, scaled_size(size, scale))) for scale in scales)
+    return mean_over_scales(per_scale, size)
 
 
 def _window_starts(length: int, window: int, stride: int) -> list[int]:
@@ -226,8 +275,6 @@ def compute_cam(
     was_training = model.training
     model.eval()
 
-    def fuse(maps: list[Tensor]) -> Tensor:
-        return fuse_cams(maps, rule=fusion, weights=fusion_weights, normalize=normalize)
 
     try:
         with ExitStack() as stack:
@@ -240,15 +287,16 @@ def compute_cam(
                 def cam_fn(batch: Tensor) -> Tensor:
                     maps = torch_gradcam(model, batch, layer_specs, target=target)
                     size = (batch.shape[-2], batch.shape[-1])
-                    extent = model.grid_extent(size)
-                    return fuse([upsample_cam(m, size, extent) for m in maps.values()])
+                    return fuse_layer_maps(list(maps.values()), size, model.grid_extent(size),
+                                           fusion, fusion_weights, normalize)
             else:
                 adapter = stack.enter_context(
                     GradCamAdapter(model, method=method, layers=layer_specs, target=target)
                 )
 
                 def cam_fn(batch: Tensor) -> Tensor:
-                    return fuse(adapter.layer_maps(batch))
+                    return fuse_cams(adapter.layer_maps(batch), rule=fusion,
+                                     weights=fusion_weights, normalize=normalize)
 
             cam = normalize_cam(multiscale_cam(cam_fn, x, scales), normalize)
     finally:

@@ -5,9 +5,10 @@ Two questions of arXiv 2507.21959 (Zhang & Hsu 2025), measured on the synthetic 
 - **Fusion and multi-scale.** Grad-CAM of a ViT at several blocks (the paper: ``norm1`` of
   blocks -5, -4, -2, -1), each ReLU'd and min-max normalised, combined per pixel (mean / max /
   weighted) and renormalised; and the same averaged over image scales (0.5, 1, 1.5, 2).
-  :func:`layer_gradcams` runs the network once per scale and keeps every layer's raw map, so
-  :meth:`LayerCams.cam` can then build any variant (:class:`CamVariant`) without re-running it;
-  the result equals :func:`wsss_lib.cam.compute_cam` with the same settings.
+  :func:`~wsss_lib.cam.layer_maps.layer_gradcams` runs the network once per scale and keeps
+  every layer's raw map, so :meth:`~wsss_lib.cam.layer_maps.LayerCams.cam` can then build any
+  variant (:class:`CamVariant`) without re-running it, with the steps of
+  :func:`wsss_lib.cam.compute_cam` (both live in :mod:`wsss_lib.cam`; they are re-exported here).
 - **Post-processing.** A pipeline (:class:`Pipeline`) is a CAM source (single- or multi-scale)
   followed by steps of :mod:`wsss_lib.postprocess` (dense CRF, PAR, AffinityNet, CLIP, SAM).
   :func:`run_pipelines` measures each against the ground truth, and :func:`region_masks` /
@@ -34,20 +35,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from wsss_lib.cam import (
-    FUSION_RULES,
-    compute_cam,
-    default_gradcam_layers,
-    fuse_cams,
-    normalize_cam,
-    torch_gradcam,
-    upsample_cam,
-)
+from wsss_lib.cam import FUSION_RULES, compute_cam
+from wsss_lib.cam.layer_maps import LayerCams, layer_gradcams
 from wsss_lib.data import to_tensor_batch
+from wsss_lib.data.regions import REGIONS, region_masks
 from wsss_lib.metrics import evaluate_cams, per_image_iou_values
 from wsss_lib.utils import get_device
 
@@ -127,8 +121,6 @@ PIPELINE_NAMES: tuple[str, ...] = (
     "SAM+CRF",
 )
 
-#: Image regions of the false-positive breakdown, in plotting order.
-REGIONS: tuple[str, ...] = ("sky", "cloud/haze", "chimney", "ground/buildings")
 
 _ROW_METRICS = (
     "smoke_iou", "precision", "recall", "chimney_fp_rate", "distractor_fp_rate",
@@ -183,149 +175,6 @@ def short_layer_name(layer: str) -> str:
     if len(parts) >= 2 and parts[0] == "blocks" and parts[1].isdigit():
         return f"block {parts[1]}"
     return layer
-
-
-# ============================================================================ layer maps
-
-
-@dataclass
-class LayerCams:
-    """Raw Grad-CAMs of one network at several layers and image scales.
-
-    Attributes:
-        maps: scale -> layer -> float ``[N, h, w]`` ReLU'd, unnormalised maps at the feature grid
-            of the images resized by that scale (CPU).
-        layers: Layer names, shallow to deep.
-        image_size: ``(H, W)`` of the original images.
-        extents: scale -> ``(size, extent)``: the resized image size and the padded area its grid
-            covers (:meth:`WSSSClassifier.grid_extent`), to upsample maps exactly as
-            :func:`wsss_lib.cam.compute_cam` does.
-    """
-
-    maps: dict[float, dict[str, Tensor]]
-    layers: list[str]
-    image_size: tuple[int, int]
-    extents: dict[float, tuple[tuple[int, int], tuple[int, int]]]
-
-    @property
-    def scales(self) -> tuple[float, ...]:
-        return tuple(self.maps)
-
-    def __len__(self) -> int:
-        return int(next(iter(self.maps[self.scales[0]].values())).shape[0])
-
-    def cam(
-        self,
-        layers: Sequence[str] | None = None,
-        rule: str = "mean",
-        scales: Sequence[float] = (1.0,),
-        weights: Sequence[float] | None = None,
-        normalize: str = "minmax",
-    ) -> Tensor:
-        """One fused CAM from the stored maps, as ``compute_cam(method="gradcam", ...)``.
-
-        Per scale: each layer's map upsampled to the resized image, fused with
-        :func:`wsss_lib.cam.fuse_cams`; then resized to ``(H, W)``, averaged over scales and
-        normalised.
-
-        Args:
-            layers: Subset of :attr:`layers` (default: all).
-            rule: Fusion rule (``FUSION_RULES``).
-            scales: Subset of the stored scales.
-            weights: One weight per layer for ``rule="weighted"``.
-            normalize: ``"minmax"`` (paper), ``"max"`` or ``"none"``.
-
-        Returns:
-            float ``[N, H, W]``.
-        """
-        layers = list(self.layers if layers is None else layers)
-        missing = [x for x in layers if x not in self.layers]
-        if missing or not layers:
-            raise ValueError(f"Layers {missing or layers} were not computed; have {self.layers}.")
-        absent = [s for s in scales if float(s) not in self.maps]
-        if absent or not scales:
-            raise ValueError(f"Scales {absent or list(scales)} were not computed; have "
-                             f"{list(self.scales)}. Pass them to layer_gradcams(scales=...).")
-        total = None
-        for scale in scales:
-            size, extent = self.extents[float(scale)]
-            maps = [upsample_cam(self.maps[float(scale)][x], size, extent) for x in layers]
-            fused = upsample_cam(fuse_cams(maps, rule=rule, weights=weights, normalize=normalize),
-                                 self.image_size)
-            total = fused if total is None else total + fused
-        return normalize_cam(total / len(scales), normalize)
-
-
-def _scaled_size(size: tuple[int, int], scale: float) -> tuple[int, int]:
-    # The rounding of wsss_lib.cam.multiscale_cam, so sizes match compute_cam exactly.
-    return (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
-
-
-def layer_gradcams(
-    model: nn.Module,
-    images: np.ndarray | Tensor,
-    layers: Sequence[str | int] | None = None,
-    scales: Sequence[float] = (1.0,),
-    *,
-    batch_size: int = 16,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-) -> LayerCams:
-    """Grad-CAM of every layer in ``layers`` at every scale, one backward pass per batch and scale.
-
-    Args:
-        model: A ``WSSSClassifier`` (run in eval mode; its mode is restored).
-        images: uint8 ``[N, H, W, 3]`` RGB (dataset images).
-        layers: Layer specs (default :func:`wsss_lib.cam.default_gradcam_layers`: the paper's
-            four ViT ``norm1`` taps, or ``layer4`` of a CNN).
-        scales: Image resize factors (bilinear), e.g. :data:`PAPER_SCALES`.
-        batch_size: Images per pass.
-        device: Where to run (default: CUDA when present).
-        progress: Show a progress bar.
-
-    Returns:
-        A :class:`LayerCams` holding the raw maps on the CPU.
-    """
-    images = np.asarray(images.cpu() if isinstance(images, Tensor) else images)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
-        raise ValueError(
-            f"images must be uint8 [N, H, W, 3] (dataset images, e.g. scenes.images); got "
-            f"{images.dtype} {tuple(images.shape)}."
-        )
-    if len(images) == 0:
-        raise ValueError("No images given; pass at least one.")
-    if not scales or any(not float(s) > 0 for s in scales):
-        raise ValueError(f"scales must be positive factors such as (0.5, 1.0), got {scales!r}.")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
-    specs = default_gradcam_layers(model) if layers is None else list(layers)
-    names = [model.resolve_module(spec)[0] for spec in specs]
-    device = get_device(device)
-    image_size = (int(images.shape[1]), int(images.shape[2]))
-    scales = tuple(float(s) for s in scales)
-    sizes = {s: _scaled_size(image_size, s) for s in scales}
-    extents = {s: (size, tuple(model.grid_extent(size))) for s, size in sizes.items()}
-    chunks: dict[float, dict[str, list[Tensor]]] = {s: {n: [] for n in names} for s in scales}
-    was_training = model.training
-    model.to(device).eval()
-    starts = range(0, len(images), batch_size)
-    bar = tqdm(total=len(starts) * len(scales), desc="Grad-CAM", disable=not progress)
-    try:
-        for start in starts:
-            x = to_tensor_batch(images[start:start + batch_size]).to(device)
-            for scale in scales:
-                size = extents[scale][0]
-                xs = x if size == image_size else F.interpolate(
-                    x, size=size, mode="bilinear", align_corners=False)
-                maps = torch_gradcam(model, xs, names)
-                for name in names:
-                    chunks[scale][name].append(maps[name].float().cpu())
-                bar.update(1)
-    finally:
-        bar.close()
-        model.train(was_training)
-    maps_out = {s: {n: torch.cat(chunks[s][n]) for n in names} for s in scales}
-    return LayerCams(maps=maps_out, layers=names, image_size=image_size, extents=extents)
 
 
 def score_map_cam(
@@ -867,33 +716,6 @@ def standard_pipelines(crf: Any, par: Any, affinity: Any, clip: Any, sam: Any) -
         make("SAM", [sam]),
         make("SAM+CRF", [sam, crf]),
     ]
-
-
-def region_masks(scenes: Any) -> dict[str, np.ndarray]:
-    """Disjoint non-smoke regions of each scene, for locating false positives.
-
-    ``"cloud/haze"`` and ``"chimney"`` are the scenes' masks; ``"sky"`` is everything above the
-    horizon row (``params["horizon"]``) not in another mask (it includes the thin skyline of
-    distant buildings); ``"ground/buildings"`` is the rest. Smoke pixels are in none of them.
-
-    Returns:
-        Region name (:data:`REGIONS`) -> bool ``[N, H, W]``.
-    """
-    if scenes.smoke_masks is None or scenes.chimney_masks is None:
-        raise ValueError("region_masks needs synthetic scenes with smoke and chimney masks.")
-    n, height, width = scenes.smoke_masks.shape
-    smoke = scenes.smoke_masks.astype(bool)
-    chimney = scenes.chimney_masks.astype(bool) & ~smoke
-    if scenes.distractor_masks is not None:
-        cloud = scenes.distractor_masks.astype(bool) & ~smoke & ~chimney
-    else:
-        cloud = np.zeros_like(smoke)
-    rows = np.arange(height)[None, :, None]
-    horizon = np.array([float(p.get("horizon", height)) for p in scenes.params])[:, None, None]
-    above = np.broadcast_to(rows < horizon, (n, height, width))
-    sky = above & ~smoke & ~chimney & ~cloud
-    ground = ~(smoke | chimney | cloud | sky)
-    return {"sky": sky, "cloud/haze": cloud, "chimney": chimney, "ground/buildings": ground}
 
 
 def false_positive_breakdown(
