@@ -29,7 +29,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from wsss_lib.experiments.settings import NotebookSettings, load_profile, notebook_settings
+from wsss_lib.experiments.settings import (
+    TRAINING_SECTION,
+    NotebookSettings,
+    load_profile,
+    notebook_settings,
+    section_settings,
+)
 from wsss_lib.train import (
     DataSpec,
     KTSpec,
@@ -39,6 +45,7 @@ from wsss_lib.train import (
     evaluate_model,
     get_or_train,
 )
+from wsss_lib.viz_cam import gallery_row_titles
 
 __all__ = [
     "ALIGNMENT_LABELS",
@@ -84,8 +91,9 @@ __all__ = [
     "train_and_evaluate",
 ]
 
-#: The notebook whose profile section holds the training settings every method model shares.
-METHOD_NOTEBOOK = "02_teacher_student"
+#: The notebook whose profile section holds the training settings every method model shares
+#: (the profile loader's :data:`~wsss_lib.experiments.settings.TRAINING_SECTION`).
+METHOD_NOTEBOOK = TRAINING_SECTION
 
 #: Settings that determine a trained model; all of them come from :data:`METHOD_NOTEBOOK`.
 TRAINING_KEYS = (
@@ -255,8 +263,7 @@ def method_settings(
             lacks a training key.
     """
     data = load_profile(profile)
-    shared = data.get(METHOD_NOTEBOOK, {})
-    missing = [k for k in TRAINING_KEYS if k not in {**data.get("*", {}), **shared}]
+    missing = [k for k in TRAINING_KEYS if k not in section_settings(data, METHOD_NOTEBOOK)]
     if missing:
         raise ValueError(
             f"Profile {str(profile)!r} lacks the training settings {missing} in its "
@@ -588,15 +595,6 @@ def gallery_scenes(sets: Mapping[str, Any], n_per_kind: int = 2) -> Any:
     if not parts:
         raise ValueError("No gallery images found; the evaluation sets are too small.")
     return _concatenate(parts)
-
-
-def gallery_row_titles(scenes: Any) -> list[str]:
-    """One short label per gallery image: smoke or clean, with or without a chimney."""
-    has_chimney = scenes.chimney_masks.reshape(len(scenes), -1).any(axis=1)
-    return [
-        f"{'smoke' if label else 'clean'},\n{'chimney' if chimney else 'no chimney'}"
-        for label, chimney in zip(scenes.labels, has_chimney, strict=True)
-    ]
 
 
 def _concatenate(parts: Sequence[Any]) -> Any:

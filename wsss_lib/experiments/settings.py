@@ -4,6 +4,12 @@ Profiles are data files (``wsss_lib/profiles/<name>.json``): a mapping from a no
 (``"01_co_occurrence_bias"``) to its settings, with ``"*"`` holding defaults shared by all
 notebooks. A notebook's ``parameters`` cell holds ``profile`` and, for every setting, a literal
 override that defaults to ``None`` ("take the profile's value").
+
+This module is the one profile loader: :func:`load_profile` reads a file, :func:`section_settings`
+is the one merge (``"*"``, then a section), and :data:`TRAINING_SECTION` names the section whose
+training settings every method notebook (02-07) shares, so they train and reuse the same models.
+The report (:mod:`wsss_lib.report.profiles`) and ``wsss train`` (:mod:`wsss_lib.runs`) read
+profiles through it.
 """
 
 from __future__ import annotations
@@ -14,7 +20,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NotebookSettings", "available_profiles", "load_profile", "notebook_settings"]
+__all__ = [
+    "SHARED_SECTION",
+    "TRAINING_SECTION",
+    "NotebookSettings",
+    "available_profiles",
+    "load_profile",
+    "notebook_settings",
+    "section_settings",
+]
+
+#: The section of settings every notebook shares (overridden by the notebook's own section).
+SHARED_SECTION = "*"
+#: The section whose training settings (data sizes, networks, epochs, optimiser) every method
+#: notebook shares; see :func:`wsss_lib.experiments.method.method_settings`.
+TRAINING_SECTION = "02_teacher_student"
 
 
 class NotebookSettings(dict):
@@ -57,6 +77,18 @@ def load_profile(profile: str | Path) -> dict[str, dict[str, Any]]:
     return {str(k): dict(v) for k, v in data.items()}
 
 
+def section_settings(profile_data: Mapping[str, Mapping[str, Any]], section: str
+                     ) -> dict[str, Any]:
+    """The settings of one section of a loaded profile: :data:`SHARED_SECTION` updated by the
+    section's own (a new dict; empty when the profile has neither).
+
+    Args:
+        profile_data: The mapping returned by :func:`load_profile`.
+        section: A notebook's stem, e.g. ``"01_co_occurrence_bias"``.
+    """
+    return {**profile_data.get(SHARED_SECTION, {}), **profile_data.get(section, {})}
+
+
 def notebook_settings(
     notebook: str, profile: str | Path = "quick", **overrides: Any
 ) -> NotebookSettings:
@@ -75,9 +107,9 @@ def notebook_settings(
     if notebook not in data:
         raise ValueError(
             f"Profile {str(profile)!r} has no settings for notebook {notebook!r}; "
-            f"it defines: {', '.join(sorted(k for k in data if k != '*'))}."
+            f"it defines: {', '.join(sorted(k for k in data if k != SHARED_SECTION))}."
         )
-    settings = NotebookSettings({**data.get("*", {}), **data[notebook]})
+    settings = NotebookSettings(section_settings(data, notebook))
     unknown = sorted(k for k in overrides if k not in settings)
     if unknown:
         raise ValueError(

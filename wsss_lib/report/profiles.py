@@ -2,19 +2,19 @@
 
 A profile is a data file (``wsss_lib/profiles/<name>.json``) mapping a notebook's stem to its
 settings, with ``"*"`` holding settings shared by all notebooks. The notebooks resolve their own
-settings from it (:func:`wsss_lib.experiments.notebook_settings`), so the report only passes the
-profile's *name* as the notebook's ``profile`` parameter. It still reads the profile to check
-override types and to fold the whole profile into the skip-unchanged hash: editing any section
-re-runs every notebook of that profile (notebooks 03-07 read training settings from the 02
-section; models whose config did not change are loaded from the training cache, not retrained).
+settings from it (:mod:`wsss_lib.experiments.settings`, the one profile loader), so the report
+only passes the profile's *name* as the notebook's ``profile`` parameter. It still reads the
+profile to check override types and to fold the whole profile into the skip-unchanged hash:
+editing any section re-runs every notebook of that profile (notebooks 03-07 read training
+settings from its ``TRAINING_SECTION``, ``02_teacher_student``; models whose config did not
+change are loaded from the training cache, not retrained).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from wsss_lib.experiments.settings import available_profiles, load_profile
+from wsss_lib.experiments.settings import available_profiles, load_profile, section_settings
 
 __all__ = [
     "available_profiles",
@@ -46,14 +46,6 @@ def profile_parameter(profile: str | Path) -> str:
     return str(Path(profile).resolve()) if _is_path(profile) else str(profile)
 
 
-def notebook_profile_settings(profile_data: dict[str, dict[str, Any]], stem: str) -> dict[str, Any]:
-    """Settings one notebook gets from a loaded profile: ``"*"`` updated by its own section.
-
-    Args:
-        profile_data: the mapping returned by :func:`load_profile`.
-        stem: the notebook's file stem, e.g. ``"01_co_occurrence_bias"``.
-
-    Returns:
-        A new dict (empty when the profile has neither section).
-    """
-    return {**profile_data.get("*", {}), **profile_data.get(stem, {})}
+#: Settings one notebook gets from a loaded profile (``"*"`` updated by its own section); the
+#: one merge of :func:`wsss_lib.experiments.settings.section_settings`, under the report's name.
+notebook_profile_settings = section_settings

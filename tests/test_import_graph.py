@@ -1,0 +1,194 @@
+"""The import rules of docs/architecture.md, checked over the import graph of ``wsss_lib``.
+
+The graph is read from the source with :mod:`ast` (nothing is imported): every ``import`` and
+``from ... import`` of a ``wsss_lib`` module, at module level and inside functions alike (a lazy
+import is still a dependency), except those under ``if TYPE_CHECKING:``. ``from pkg import name``
+points at ``pkg.name`` when that is a module, else at ``pkg``. A package's ``__init__`` is the
+module named after the package.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+#: Layers a newcomer can rely on: they never depend on notebooks' experiment code or on the UI.
+CORE = ("data", "models", "cam", "losses", "train", "postprocess", "metrics")
+#: What the core layers may import besides each other.
+CORE_MAY_ALSO_IMPORT = ("utils",)
+#: Figure modules (``wsss_lib/viz*.py``) and what they may import besides each other.
+FIGURES_MAY_IMPORT = ("data", "utils")
+#: Layers the experiment code (one module per notebook question) must not import.
+EXPERIMENTS_MUST_NOT_IMPORT = ("report", "widgets", "cli")
+
+
+def _modules(root: Path, package: str) -> dict[str, Path]:
+    """Dotted module name -> source file, for every ``.py`` file of ``root/package``."""
+    found = {}
+    for path in sorted((root / package).rglob("*.py")):
+        parts = list(path.relative_to(root).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imported(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The modules of ``modules`` that module ``name`` (file ``path``) imports."""
+    is_package = path.name == "__init__.py"
+    targets: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                for stmt in child.orelse:
+                    visit_one(stmt)
+            else:
+                visit_one(child)
+
+    def visit_one(node: ast.AST) -> None:
+        if isinstance(node, ast.Import):
+            targets.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative import
+                parts = name.split(".") if is_package else name.split(".")[:-1]
+                parts = parts[: len(parts) - (node.level - 1)]
+                base = ".".join([*parts, base] if base else parts)
+            for alias in node.names:
+                candidate = f"{base}.{alias.name}"
+                targets.add(candidate if candidate in modules else base)
+        else:
+            visit(node)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")))
+    return {t for t in targets if t in modules and t != name}
+
+
+def import_graph(root: Path, package: str) -> dict[str, set[str]]:
+    """Module -> the modules of ``package`` it imports."""
+    modules = _modules(root, package)
+    return {name: _imported(name, path, modules) for name, path in modules.items()}
+
+
+def import_loops(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (each holds a loop)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    loops: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for other in sorted(graph[node]):
+            if other not in index:
+                connect(other)
+                low[node] = min(low[node], low[other])
+            elif other in on_stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                loops.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return loops
+
+
+def layer_of(module: str) -> str:
+    """``"wsss_lib.train.cache"`` -> ``"train"``; ``"wsss_lib"`` -> ``""``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def is_figure(layer: str) -> bool:
+    return layer == "viz" or layer.startswith("viz_")
+
+
+def rule_violations(graph: dict[str, set[str]]) -> list[str]:
+    """Every import that breaks a layer rule, as ``"importer -> imported (rule)"``."""
+    broken = []
+    for module, imported in sorted(graph.items()):
+        layer = layer_of(module)
+        for target in sorted(imported):
+            other = layer_of(target)
+            if other == layer:
+                continue
+            if layer in CORE and other not in (*CORE, *CORE_MAY_ALSO_IMPORT):
+                broken.append(f"{module} -> {target} (core imports only core and utils)")
+            if is_figure(layer) and not (is_figure(other) or other in FIGURES_MAY_IMPORT):
+                broken.append(f"{module} -> {target} (figures import only figures, data, utils)")
+            if layer == "experiments" and other in EXPERIMENTS_MUST_NOT_IMPORT:
+                broken.append(f"{module} -> {target} (experiments never import the UI/report)")
+    return broken
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    root = Path(__file__).resolve().parents[1]  # the checkout holding wsss_lib/
+    return import_graph(root, "wsss_lib")
+
+
+def test_the_graph_sees_the_library(graph):
+    # Guards the checks below against passing on an empty or mis-read graph.
+    assert "wsss_lib.train.paradigms.registry" in graph
+    assert "wsss_lib.train.paradigms.base" in graph["wsss_lib.train.paradigms.single"]
+    assert "wsss_lib.cam" in graph["wsss_lib.train.evaluate"]  # a lazy import inside a function
+
+
+def test_no_import_loop_inside_wsss_lib(graph):
+    assert import_loops(graph) == []
+
+
+def test_layers_import_only_what_the_rules_allow(graph):
+    assert rule_violations(graph) == []
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def test_the_checks_catch_a_loop_and_forbidden_imports(tmp_path):
+    _write(tmp_path, {
+        "pkg/__init__.py": "",
+        "pkg/train/__init__.py": "",
+        "pkg/train/a.py": "def f():\n    from pkg.train import b\n",
+        "pkg/train/b.py": "from . import a\nfrom pkg.widgets import ui\n",
+        "pkg/widgets/__init__.py": "",
+        "pkg/widgets/ui.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+                            "    from pkg.train import a\n",
+        "pkg/viz_x.py": "import pkg.experiments.study\n",
+        "pkg/experiments/__init__.py": "",
+        "pkg/experiments/study.py": "from pkg.widgets.ui import thing\n",
+    })
+    fake = import_graph(tmp_path, "pkg")
+    assert import_loops(fake) == [["pkg.train.a", "pkg.train.b"]]
+    assert fake["pkg.widgets.ui"] == set()  # TYPE_CHECKING imports are not dependencies
+    assert [v.split(" (")[0] for v in rule_violations(fake)] == [
+        "pkg.experiments.study -> pkg.widgets.ui",
+        "pkg.train.b -> pkg.widgets.ui",
+        "pkg.viz_x -> pkg.experiments.study",
+    ]
