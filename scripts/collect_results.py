@@ -178,7 +178,9 @@ def _lambda(doc: Mapping[str, Any]) -> list[str]:
 
 
 def _alignment(doc: Mapping[str, Any]) -> list[str]:
-    names = {key: key.replace("_", " ") for key in doc["results"]}
+    # teacher-student rows first, then co-training, each in the notebook's order
+    keys = sorted(doc["results"], key=lambda k: k.startswith("co_training"))
+    names = {key: key.replace("_", " ") for key in keys}
     return [f"**Notebook 04 — alignment variants** ({_seeds(doc)}; λ = 1):", "",
             *_method_table(doc, names), "", *_claims(doc)]
 
@@ -186,10 +188,10 @@ def _alignment(doc: Mapping[str, Any]) -> list[str]:
 def _sentences(doc: Mapping[str, Any], title: str) -> list[str]:
     """Notebooks 05 / 06: their computed verdict sentences and claims."""
     lines = [f"**{title}**", ""]
-    claims = _claims(doc)
-    notes = [n for n in doc.get("notes", []) if not n.startswith(("Smoke IoU", "Paper", "Layers",
-                                                                   "AffinityNet"))]
-    return lines + claims + [f"- {note}" for note in notes if note not in " ".join(claims)]
+    said = tuple(claim["claim"] for claim in doc.get("claims", []))
+    settings = ("Smoke IoU", "Paper", "Layers", "AffinityNet:")
+    notes = [n for n in doc.get("notes", []) if not n.startswith(settings + said)]
+    return lines + _claims(doc) + [f"- {note}" for note in notes]
 
 
 RENDERERS: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {
@@ -210,13 +212,16 @@ def render_results(results_dir: Path) -> str:
         FileNotFoundError: when ``results_dir`` has no ``summary.json``.
     """
     summary = json.loads((results_dir / "summary.json").read_text(encoding="utf-8"))
+    entries = summary["notebooks"]
     times = ", ".join(f"{e['name'][:2]} {e.get('wall_time_s', 0) / 60:.1f}"
-                      for e in summary["notebooks"])
+                      + (" (unchanged, skipped)" if e.get("status") == "skipped" else "")
+                      for e in entries)
+    total = sum(e.get("wall_time_s", 0) for e in entries)
     lines = [BEGIN, "",
-             f"Run of {summary.get('created', '?')[:16].replace('T', ' ')} UTC, profile "
-             f"`{summary.get('profile')}`, status {summary.get('status')}: "
-             f"**{summary.get('total_wall_time_s', 0) / 60:.1f} min** in all "
-             f"(minutes per notebook: {times}).", ""]
+             f"Report of {summary.get('created', '?')[:16].replace('T', ' ')} UTC, profile "
+             f"`{summary.get('profile')}`, status {summary.get('status')}: the notebooks' last "
+             f"runs took **{total / 60:.1f} min** together (minutes per notebook: {times}; a "
+             "skipped notebook shows the time of the run that made its numbers).", ""]
     for entry in summary["notebooks"]:
         path = results_dir / entry["name"] / "metrics.json"
         render = RENDERERS.get(entry["name"])

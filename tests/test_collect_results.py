@@ -43,7 +43,8 @@ def _results_dir(tmp_path: Path) -> Path:
         (out / name).mkdir(parents=True)
     summary = {"created": "2026-11-29T15:00:00+00:00", "profile": "full", "status": "ok",
                "total_wall_time_s": 3000.0,
-               "notebooks": [{"name": "01_co_occurrence_bias", "wall_time_s": 600.0},
+               "notebooks": [{"name": "01_co_occurrence_bias", "wall_time_s": 600.0,
+                              "status": "ok"},
                              {"name": "02_teacher_student", "wall_time_s": 2400.0}]}
     (out / "summary.json").write_text(json.dumps(summary))
     bias = {"results": {
@@ -67,7 +68,7 @@ def _results_dir(tmp_path: Path) -> Path:
 
 def test_results_block_is_rendered_from_the_files(tmp_path):
     block = _load().render_results(_results_dir(tmp_path))
-    assert "**50.0 min** in all (minutes per notebook: 01 10.0, 02 40.0)" in block
+    assert "took **50.0 min** together (minutes per notebook: 01 10.0, 02 40.0;" in block
     # notebook 01: one column per level, sorted, values from the right rows
     assert "| trained at P(chimney\\|smoke) / P(chimney\\|clean) | 0.50/0.50 | 0.95/0.05 |" in block
     assert "| CNN accuracy test / test_decoupled | 91.8 / 93.0 | — / — |" in block
