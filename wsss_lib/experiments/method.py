@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from wsss_lib.data.splits import SPLIT_DEFAULTS
 from wsss_lib.experiments.settings import (
     TRAINING_SECTION,
     NotebookSettings,
@@ -881,7 +882,9 @@ def metrics_document(
     def key(name: Any) -> str:
         return f"lam_{name:g}" if isinstance(name, float) else str(name)
 
-    p_smoke, p_clean = settings.get("train_level") or (0.95, 0.05)  # the train split's own
+    train = SPLIT_DEFAULTS["train"]
+    p_smoke, p_clean = settings.get("train_level") or (
+        train["p_chimney_given_smoke"], train["p_chimney_given_clean"])
     return {
         "notebook": notebook,
         "profile": str(profile),
