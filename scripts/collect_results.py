@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from wsss_lib.utils import atomic_write_text
 
 BEGIN = "<!-- results:begin (scripts/collect_results.py writes this block; do not edit) -->"
 END = "<!-- results:end -->"
@@ -241,11 +241,7 @@ def update_readme(readme: Path, block: str) -> None:
     if start < 0 or end < start:
         raise ValueError(f"{readme} has no results block: add the two lines\n{BEGIN}\n{END}\n"
                          "where the generated tables belong.")
-    new = text[:start] + block + text[end + len(END):]
-    fd, tmp = tempfile.mkstemp(dir=readme.parent, prefix=".readme-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(new)
-    os.replace(tmp, readme)
+    atomic_write_text(readme, text[:start] + block + text[end + len(END):])
 
 
 def main(argv: list[str] | None = None) -> None:
