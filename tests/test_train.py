@@ -214,9 +214,23 @@ def test_replace_revalidates():
         replace(tiny_config(), batch_size=0)
 
 
-def test_mixed_precision_only_on_cuda():
+def test_bf16_on_cpu_trains_differently_from_fp32_and_deterministically():
+    cpu = torch.device("cpu")
+    off = train_classifier(tiny_config(epochs=1, amp="off"), device=cpu, progress=False)
+    bf16 = [train_classifier(tiny_config(epochs=1, amp="bf16"), device=cpu, progress=False)
+            for _ in range(2)]
+    assert_same_weights(bf16[0].model, bf16[1].model)
+    differs = [not torch.equal(a, b) for a, b in zip(off.model.state_dict().values(),
+                                                      bf16[0].model.state_dict().values(),
+                                                      strict=True)]
+    assert any(differs)  # the setting is not ignored
+    assert np.isfinite(bf16[0].history[-1]["train_loss"])
+
+
+def test_mixed_precision_on_cpu_only_when_bf16_is_asked_for():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert all(resolve_amp_dtype(mode, cpu) is None for mode in ("auto", "bf16", "fp16", "off"))
+    assert all(resolve_amp_dtype(mode, cpu) is None for mode in ("auto", "fp16", "off"))
+    assert resolve_amp_dtype("bf16", cpu) is torch.bfloat16
     assert resolve_amp_dtype("fp16", cuda) is torch.float16
     assert resolve_amp_dtype("bf16", cuda) is torch.bfloat16
     assert resolve_amp_dtype("off", cuda) is None

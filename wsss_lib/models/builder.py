@@ -20,6 +20,7 @@ import torch
 from timm.models import get_pretrained_cfg, model_entrypoint, split_model_name_tag
 
 from wsss_lib.models.classifier import CnnClassifier, VitClassifier, WSSSClassifier
+from wsss_lib.models.conv_stem import VIT_STEMS, ConvStemPatchEmbed
 from wsss_lib.models.weights import (
     apply_state_dict,
     cached_hub_file,
@@ -33,6 +34,8 @@ __all__ = [
     "CLASSIFIER_FORMAT",
     "MINI_ARCHITECTURES",
     "MODEL_NAMES",
+    "VIT_POOLS",
+    "VIT_STEMS",
     "build_classifier",
     "load_classifier",
     "resolve_model_name",
@@ -87,11 +90,19 @@ def resolve_model_name(name: str) -> tuple[str, str]:
     return timm_name, _FAMILY_OF_MODULE[module]
 
 
+#: How a ViT turns its tokens into the image logit (``build_classifier(..., pool=...)``).
+VIT_POOLS = ("token", "avg")
+
+
 def _backbone_kwargs(family: str, name: str, *, img_size: int, patch_size: int | None,
-                     output_stride: int | None, num_classes: int, pcm: bool) -> dict[str, Any]:
+                     output_stride: int | None, num_classes: int, pcm: bool,
+                     pool: str | None, stem: str | None) -> dict[str, Any]:
     if family == "cnn":
         if patch_size is not None:
             raise ValueError(f"patch_size applies to ViTs only; {name} is a CNN: drop patch_size.")
+        if pool is not None or stem is not None:
+            raise ValueError(f"pool and stem apply to ViTs only; {name} is a CNN (it averages its "
+                             "score map and has its own stem): drop them.")
         kwargs: dict[str, Any] = {"num_classes": 0, "global_pool": ""}  # our 1x1-conv head instead
         if output_stride is not None:
             if output_stride not in (8, 16, 32):
@@ -105,6 +116,18 @@ def _backbone_kwargs(family: str, name: str, *, img_size: int, patch_size: int |
     # Any input size: position embeddings resampled to the grid, inputs padded to whole patches.
     kwargs = {"num_classes": num_classes, "img_size": img_size, "dynamic_img_size": True,
               "dynamic_img_pad": True}
+    if pool is not None and pool not in VIT_POOLS:
+        raise ValueError(f"pool must be one of {list(VIT_POOLS)} (ViT: class token or the average "
+                         f"of the patch tokens' scores); got {pool!r}.")
+    if pool == "avg":
+        # No class token; every token final-normed, then averaged: since the head is linear, the
+        # logit is exactly the mean of the score map, as in the CNN.
+        kwargs.update(class_token=False, global_pool="avg", fc_norm=False)
+    if stem is not None and stem not in VIT_STEMS:
+        raise ValueError(f"stem must be one of {list(VIT_STEMS)} (ViT patch embedding: one linear "
+                         f"map per patch, or a few 3x3 convolutions); got {stem!r}.")
+    if stem == "conv":
+        kwargs["embed_layer"] = ConvStemPatchEmbed
     if patch_size is not None:
         if not isinstance(patch_size, int) or patch_size < 1:
             raise ValueError(f"patch_size must be a positive int (e.g. 8, 16), got {patch_size!r}.")
@@ -155,6 +178,8 @@ def build_classifier(
     patch_size: int | None = None,
     output_stride: int | None = None,
     num_classes: int = 1,
+    pool: str | None = None,
+    stem: str | None = None,
 ) -> WSSSClassifier:
     """Build a CNN or ViT classifier with the :class:`WSSSClassifier` interface.
 
@@ -169,6 +194,13 @@ def build_classifier(
         patch_size: ViT only: patch size (default: the timm name's, 16 for the short names).
         output_stride: CNN only: 8, 16 (paper) or 32 (timm's default, fastest).
         num_classes: Number of sigmoid logits (1: smoke vs clean).
+        pool: ViT only: ``"token"`` (default; the class token's output feeds the head, as in the
+            paper's ViT-B) or ``"avg"`` (no class token; the head scores every patch token and
+            the logit is the mean of those scores, so the score map is exactly the map the
+            decision is made from, as in the CNN).
+        stem: ViT only: ``"patch"`` (default; one linear map per patch, as timm and the paper) or
+            ``"conv"`` (a few stride-2 3x3 convolutions, :mod:`wsss_lib.models.conv_stem`: much
+            easier to train from scratch; no timm weights exist for it).
 
     Returns:
         The classifier on the CPU (move it with ``.to(wsss_lib.utils.get_device())``).
@@ -183,7 +215,8 @@ def build_classifier(
             "Pass either pretrained=True (download) or weights_path= (local file), not both."
         )
     kwargs = _backbone_kwargs(family, name, img_size=img_size, patch_size=patch_size,
-                              output_stride=output_stride, num_classes=num_classes, pcm=pcm)
+                              output_stride=output_stride, num_classes=num_classes, pcm=pcm,
+                              pool=pool, stem=stem)
     if name in MINI_ARCHITECTURES:
         if pretrained:
             raise ValueError(
@@ -192,6 +225,12 @@ def build_classifier(
                 "model such as resnet50 / vit_base."
             )
         kwargs = {**MINI_ARCHITECTURES[name][1], **kwargs}
+    if pretrained and stem == "conv":
+        raise ValueError(
+            "timm's pretrained ViT weights are for a patchify stem; stem='conv' starts from random "
+            "weights. Use pretrained=False (or weights_path= a file of your own) with stem='conv', "
+            "or the default stem with pretrained=True."
+        )
     weights = read_state_dict(weights_path) if weights_path is not None else None  # fail early
     if pretrained:
         backbone = _pretrained_backbone(timm_name, kwargs)
@@ -201,7 +240,9 @@ def build_classifier(
         model: WSSSClassifier = CnnClassifier(backbone, name=name, timm_name=timm_name,
                                               num_classes=num_classes, pcm=pcm)
     else:
-        if getattr(backbone, "cls_token", None) is None or backbone.global_pool != "token":
+        pooled = pool == "avg" and backbone.global_pool == "avg"
+        has_token = getattr(backbone, "cls_token", None) is not None
+        if not pooled and not (has_token and backbone.global_pool == "token"):
             raise ValueError(
                 f"{name} pools without a class token (global_pool={backbone.global_pool!r}); "
                 "the ViT classifier needs a class-token ViT such as vit_small_patch16_224."
@@ -215,6 +256,9 @@ def build_classifier(
         "output_stride": output_stride,
         "num_classes": num_classes,
     }
+    for key, value in (("pool", pool), ("stem", stem)):
+        if value is not None:  # absent by default: build arguments of older files stay valid
+            model.build_args[key] = value
     if weights is not None:
         apply_state_dict(model, *weights)
     return model

@@ -239,9 +239,13 @@ class CnnClassifier(WSSSClassifier):
 
 
 class VitClassifier(WSSSClassifier):
-    """timm VisionTransformer with a class token; linear head on the CLS token (paper's student).
+    """timm VisionTransformer; linear head on the class token (the paper's student) or on the
+    average of the patch tokens (``pool="avg"``, built without a class token).
 
-    The score map applies the same head to every final-normed patch token (the ViT CAM).
+    The score map applies the same head to every final-normed patch token (the ViT CAM). With the
+    class token the head is trained only on that token, so the patch scores are a by-product and
+    a gradient-based CAM reads such a ViT better; with ``pool="avg"`` the logit is the mean of the
+    score map, exactly as in :class:`CnnClassifier`.
     """
 
     family = "vit"

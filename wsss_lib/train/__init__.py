@@ -40,6 +40,13 @@ from wsss_lib.train.paradigms import (
     build_model,
     build_paradigm,
 )
+from wsss_lib.train.readout import (
+    READOUT_THRESHOLDS,
+    CamReadout,
+    ReadoutChoice,
+    choose_readout,
+    evaluate_readout,
+)
 from wsss_lib.train.run import TrainedRun, load_run
 from wsss_lib.train.supervised import Supervised, SupervisedSegmenter
 
@@ -48,14 +55,17 @@ __all__ = [
     "KT_PARADIGMS",
     "KT_TARGETS",
     "PARADIGMS",
+    "READOUT_THRESHOLDS",
     "SCHEDULES",
     "TRAIN_CODE_VERSION",
+    "CamReadout",
     "CoTraining",
     "DataSpec",
     "EvalResult",
     "KTSpec",
     "ModelSpec",
     "Paradigm",
+    "ReadoutChoice",
     "SingleNetwork",
     "StepOutput",
     "Supervised",
@@ -68,7 +78,9 @@ __all__ = [
     "cache_key",
     "learning_rate_at",
     "check_training_set",
+    "choose_readout",
     "evaluate_model",
+    "evaluate_readout",
     "get_or_train",
     "load_checkpoint",
     "load_run",
