@@ -27,6 +27,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from wsss_lib.report.html import render_notebook_html
 from wsss_lib.report.plan import NotebookJob
+from wsss_lib.results.document import MetricsDocument
 from wsss_lib.utils import atomic_write_json, atomic_write_text
 
 __all__ = [
@@ -177,7 +178,8 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _read_metrics(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """The notebook's ``metrics.json`` (or None) and a problem description (or None)."""
+    """The notebook's ``metrics.json`` read as a :class:`~wsss_lib.results.MetricsDocument` (or
+    None) and a problem description (or None)."""
     path = folder / "metrics.json"
     if not path.is_file():
         return None, None
@@ -187,7 +189,12 @@ def _read_metrics(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"metrics.json is not valid JSON: {err}"
     if not isinstance(data, dict):
         return None, "metrics.json must hold a JSON object"
-    return data, None
+    try:
+        document = MetricsDocument.from_json(data)
+    except ValueError as err:
+        return data, f"metrics.json does not follow wsss_lib.results.MetricsDocument: {err}"
+    # Every key of the schema is present (empty where the notebook left it out); extra keys stay.
+    return {**data, **document.to_json()}, None
 
 
 def _collect_outputs(result: NotebookResult, job: NotebookJob, report_dir: Path) -> NotebookResult:
