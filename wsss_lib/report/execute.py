@@ -178,8 +178,8 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _read_metrics(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """The notebook's ``metrics.json`` read as a :class:`~wsss_lib.results.MetricsDocument` (or
-    None) and a problem description (or None)."""
+    """The notebook's ``metrics.json`` (or None), checked against
+    :class:`~wsss_lib.results.MetricsDocument`, and a problem description (or None)."""
     path = folder / "metrics.json"
     if not path.is_file():
         return None, None
@@ -190,11 +190,11 @@ def _read_metrics(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
     if not isinstance(data, dict):
         return None, "metrics.json must hold a JSON object"
     try:
-        document = MetricsDocument.from_json(data)
+        MetricsDocument.from_json(data)
     except ValueError as err:
         return data, f"metrics.json does not follow wsss_lib.results.MetricsDocument: {err}"
-    # Every key of the schema is present (empty where the notebook left it out); extra keys stay.
-    return {**data, **document.to_json()}, None
+    # Kept as the notebook wrote it: summary.json records the file, not a normalised copy.
+    return data, None
 
 
 def _collect_outputs(result: NotebookResult, job: NotebookJob, report_dir: Path) -> NotebookResult:

@@ -28,12 +28,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from wsss_lib.metrics import per_image_smoke_iou, threshold_sweep
+
+if TYPE_CHECKING:
+    from wsss_lib.train import ModelSpec, TrainConfig
 
 __all__ = [
     "ARCHS",
@@ -145,7 +148,7 @@ def _check_arch(arch: str) -> None:
         raise ValueError(f"Unknown architecture {arch!r}; choose one of {list(ARCHS)}.")
 
 
-def _model_spec(S: Mapping[str, Any], arch: str):
+def _model_spec(S: Mapping[str, Any], arch: str) -> ModelSpec:
     from wsss_lib.train import ModelSpec
 
     _check_arch(arch)
@@ -186,7 +189,9 @@ def _data_spec(S: Mapping[str, Any], p_smoke: float, p_clean: float):
     )
 
 
-def bias_model_config(S: Mapping[str, Any], arch: str, p_smoke: float, p_clean: float, seed: int):
+def bias_model_config(
+    S: Mapping[str, Any], arch: str, p_smoke: float, p_clean: float, seed: int
+) -> TrainConfig:
     """The :class:`~wsss_lib.train.TrainConfig` of one single-network classifier of the sweep.
 
     Args:
@@ -222,7 +227,7 @@ def bias_model_config(S: Mapping[str, Any], arch: str, p_smoke: float, p_clean: 
     )
 
 
-def supervised_config(S: Mapping[str, Any], seed: int | None = None):
+def supervised_config(S: Mapping[str, Any], seed: int | None = None) -> TrainConfig:
     """Fully supervised reference: the CNN backbone + light decoder trained on smoke masks.
 
     Trained once at the training co-occurrence ``S.train_level``; ``seed`` defaults to the first
