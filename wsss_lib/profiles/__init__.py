@@ -25,6 +25,7 @@ __all__ = [
     "SHARED_SECTION",
     "TRAINING_SECTION",
     "NotebookSettings",
+    "apply_overrides",
     "available_profiles",
     "load_profile",
     "notebook_settings",
@@ -110,7 +111,21 @@ def notebook_settings(
             f"Profile {str(profile)!r} has no settings for notebook {notebook!r}; "
             f"it defines: {', '.join(sorted(k for k in data if k != SHARED_SECTION))}."
         )
-    settings = NotebookSettings(section_settings(data, notebook))
+    settings = apply_overrides(NotebookSettings(section_settings(data, notebook)), overrides,
+                               notebook)
+    settings["profile"] = str(profile)
+    return settings
+
+
+def apply_overrides(
+    settings: NotebookSettings, overrides: Mapping[str, Any], notebook: str
+) -> NotebookSettings:
+    """``settings`` updated (in place) by the overrides that are not None; returns it.
+
+    Raises:
+        ValueError: when an override names a setting ``settings`` does not have (a typo would
+            otherwise be silently ignored).
+    """
     unknown = sorted(k for k in overrides if k not in settings)
     if unknown:
         raise ValueError(
@@ -118,5 +133,4 @@ def notebook_settings(
             f"valid settings: {', '.join(sorted(settings))}."
         )
     settings.update({k: v for k, v in overrides.items() if v is not None})
-    settings["profile"] = str(profile)
     return settings

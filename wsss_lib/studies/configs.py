@@ -20,6 +20,7 @@ from typing import Any
 from wsss_lib.profiles import (
     TRAINING_SECTION,
     NotebookSettings,
+    apply_overrides,
     load_profile,
     notebook_settings,
     section_settings,
@@ -97,17 +98,8 @@ def method_settings(
     own = notebook_settings(notebook, profile)
     training = notebook_settings(TRAINING_SECTION, profile)
     optional = {k: training.get(k, default) for k, default in OPTIONAL_TRAINING_KEYS.items()}
-    settings = NotebookSettings(
-        {**own, **optional, **{k: training[k] for k in TRAINING_KEYS}}
-    )
-    unknown = sorted(k for k in overrides if k not in settings)
-    if unknown:
-        raise ValueError(
-            f"Unknown setting(s) {unknown} for notebook {notebook!r}; "
-            f"valid settings: {', '.join(sorted(settings))}."
-        )
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    return settings
+    settings = NotebookSettings({**own, **optional, **{k: training[k] for k in TRAINING_KEYS}})
+    return apply_overrides(settings, overrides, notebook)
 
 
 # ------------------------------------------------------------------------------ config builders
