@@ -36,8 +36,8 @@ import numpy as np
 from common import environment, write_results
 
 from wsss_lib.data import load_split
-from wsss_lib.experiments.method import method_settings, model_spec
 from wsss_lib.metrics import per_image_smoke_iou
+from wsss_lib.studies.configs import method_settings, model_spec
 from wsss_lib.train import DataSpec, ModelSpec, TrainConfig, evaluate_model, train_classifier
 from wsss_lib.train.run import load_run
 

@@ -56,8 +56,8 @@ epochs = None  # training epochs of the CNN (None: from profile)
 vit_epochs = None  # training epochs of the ViT (None: from profile; null there: epochs)
 seeds = None  # training seeds, e.g. [0, 1, 2]; results are mean ± std (None: from profile)
 levels = None  # [[P(chimney|smoke), P(chimney|clean)], ...] to sweep (None: from profile)
-cnn_model = None  # CNN classifier, e.g. "resnet18" (None: from profile)
-vit_model = None  # ViT classifier, e.g. "vit_tiny" (None: from profile)
+cnn = None  # CNN classifier, e.g. "resnet18" (None: from profile)
+vit = None  # ViT classifier, e.g. "vit_tiny" (None: from profile)
 threshold = None  # pseudo-mask threshold on min-max normalised CAMs (None: profile; paper 0.3)
 
 # %%
@@ -66,15 +66,17 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from wsss_lib.experiments import bias as B
-from wsss_lib.experiments import notebook_settings
-from wsss_lib.utils import atomic_write_json, default_cache_dir, get_device, seed_everything
-from wsss_lib.viz import contact_sheet
-from wsss_lib.viz_cam import threshold_sweep_figure
+from wsss_lib.plots import bias as P
+from wsss_lib.plots.cams import threshold_sweep_figure
+from wsss_lib.plots.scenes import contact_sheet
+from wsss_lib.profiles import notebook_settings
+from wsss_lib.results import bias as RB
+from wsss_lib.studies import bias as B
+from wsss_lib.utils import default_cache_dir, get_device, seed_everything
 
 S = notebook_settings("01_co_occurrence_bias", profile, image_size=image_size, n_train=n_train,
                       n_test=n_test, epochs=epochs, vit_epochs=vit_epochs, seeds=seeds,
-                      levels=levels, cnn_model=cnn_model, vit_model=vit_model,
+                      levels=levels, cnn=cnn, vit=vit,
                       threshold=threshold)
 seed_everything(S.seeds[0])
 device = get_device()
@@ -235,7 +237,7 @@ display(fig)
 
 # %%
 rows = B.run_bias_sweep(S)
-summary = B.summarize_sweep(rows)
+summary = RB.summarize_sweep(rows)
 reference = B.run_supervised_reference(S)
 baseline = B.whole_image_baseline(test_sets)
 print(f"{len(rows)} classifiers evaluated. Smoke IoU on test of the supervised reference: "
@@ -259,7 +261,7 @@ print(f"{len(rows)} classifiers evaluated. Smoke IoU on test of the supervised r
 # %%
 examples = B.bias_examples(test_sets, n_per_kind=S.n_examples, seed=S.seeds[0])
 maps = B.gallery_maps(S, examples, test_sets)
-fig = B.plot_cam_gallery(maps, threshold=S.threshold,
+fig = P.plot_cam_gallery(maps, threshold=S.threshold,
                          title="CAMs of models trained at 0.95/0.05 co-occurrence")
 fig.savefig(output_dir / "cam_gallery.png", dpi=100, bbox_inches="tight")
 fig
@@ -273,7 +275,7 @@ fig
 weakest, strongest = B.cooccurrence_levels(S.levels)[0], B.cooccurrence_levels(S.levels)[-1]
 extremes = [(arch, level) for arch in B.ARCHS for level in (weakest, strongest)]
 maps_extremes = B.gallery_maps(S, examples, test_sets, models=extremes)
-fig = B.plot_cam_gallery(maps_extremes, threshold=S.threshold,
+fig = P.plot_cam_gallery(maps_extremes, threshold=S.threshold,
                          title="CAMs at the weakest and strongest co-occurrence of the sweep")
 fig.savefig(output_dir / "cam_gallery_extremes.png", dpi=100, bbox_inches="tight")
 fig
@@ -288,8 +290,8 @@ fig
 # gives the same numbers (% with 2 decimals; mean ± std over seeds when there are several).
 
 # %%
-display(Markdown(B.sweep_table(summary, reference)))
-fig = B.plot_bias_sweep(summary, reference, baseline)
+display(Markdown(RB.sweep_table(summary, reference)))
+fig = P.plot_bias_sweep(summary, reference, baseline)
 fig.savefig(output_dir / "bias_sweep.png", dpi=100, bbox_inches="tight")
 fig
 
@@ -304,7 +306,7 @@ fig
 # could gain.
 
 # %%
-curves = B.sweep_curves(summary, S.train_level)
+curves = RB.sweep_curves(summary, S.train_level)
 fig = threshold_sweep_figure(curves, threshold=S.threshold,
                              title="smoke IoU on test vs CAM threshold (models at 0.95/0.05)")
 fig.savefig(output_dir / "threshold_sweep.png", dpi=100, bbox_inches="tight")
@@ -321,14 +323,13 @@ fig
 # trends, not values.
 
 # %%
-findings = B.bias_findings(summary, reference, train_level=S.train_level, baseline=baseline)
+findings = RB.bias_findings(summary, reference, train_level=S.train_level, baseline=baseline)
 for sentence in findings:
     print("-", sentence)
 
 # %%
-metrics = B.bias_metrics(S, summary, reference, findings, baseline)
-atomic_write_json(output_dir / "metrics.json", metrics)
-print("wrote", output_dir / "metrics.json")
+metrics = RB.bias_document(S, summary, reference, findings, baseline)
+print("wrote", metrics.write(output_dir / "metrics.json"))
 
 # %% [markdown]
 # ## What we learned, and what to try

@@ -55,21 +55,31 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from wsss_lib import viz_method
-from wsss_lib.experiments import method
-from wsss_lib.utils import atomic_write_json, default_cache_dir, get_device, seed_everything
+from wsss_lib import paper
+from wsss_lib.plots import method as plots
+from wsss_lib.results import summarize, summary_table
+from wsss_lib.results.method import method_document
+from wsss_lib.results.paradigms import paradigm_claims, paradigm_verdicts
+from wsss_lib.studies import measure
+from wsss_lib.studies.configs import TRAINING_KEYS, method_settings
+from wsss_lib.studies.paradigms import (
+    PARADIGM_ROWS,
+    PARADIGM_SHORT,
+    paradigm_configs,
+    run_paradigms,
+)
+from wsss_lib.utils import default_cache_dir, get_device, seed_everything
 
 # The training settings (image size, data, epochs, networks) are shared by notebooks 02-07,
 # so they all build the same configs and reuse the same cached models.
-S = method.method_settings(profile, "02_teacher_student", seeds=seeds, epochs=epochs,
-                           image_size=image_size, n_train=n_train,
-                           gallery_per_kind=gallery_per_kind)
+S = method_settings(profile, "02_teacher_student", seeds=seeds, epochs=epochs,
+                    image_size=image_size, n_train=n_train, gallery_per_kind=gallery_per_kind)
 seed_everything(S.seeds[0])
 device = get_device()
 output_dir = Path(output_dir)
 output_dir.mkdir(parents=True, exist_ok=True)
 print(f"device: {device} | cache: {default_cache_dir()} | profile: {profile}")
-print({k: S[k] for k in (*method.TRAINING_KEYS, "seeds")})
+print({k: S[k] for k in (*TRAINING_KEYS, "seeds")})
 
 # %% [markdown]
 # ## 1 · Why a CNN teacher might help a ViT student
@@ -154,7 +164,7 @@ assert all(p.grad is None for p in teacher.parameters()) and P.projection.weight
 print(f"L = BCE {bce:.4f} + {tiny.kt.lam} x L_kt {l_kt:.4f} = {loss:.4f}, as the library's step")
 
 # %%
-configs = method.paradigm_configs(S, seed=S.seeds[0])
+configs = paradigm_configs(S, seed=S.seeds[0])
 teacher = configs["ts_cnn_to_vit"].teacher_config()
 print("The teacher of CNN->ViT is the single-CNN row:", teacher == configs["single_cnn"])
 print("The teacher of ViT->CNN is the single-ViT row:",
@@ -188,12 +198,12 @@ print("KT settings of the paper's row:", configs["ts_cnn_to_vit"].kt)
 # - **accuracy** on `test` and `test_decoupled`; their gap measures reliance on the shortcut.
 
 # %%
-sets = method.evaluation_sets(S)
-rows = method.train_and_evaluate(lambda seed: method.paradigm_configs(S, seed), S.seeds, sets)
-summary = method.summarize(rows)
+sets = measure.evaluation_sets(S)
+rows = run_paradigms(S, sets)  # one row per (paradigm, seed), fractions in [0, 1]
+summary = summarize(rows)  # mean and std over seeds
 columns = ["smoke_iou", "precision", "recall", "chimney_fp_rate", "cam_chimney_mass", "accuracy",
            "accuracy_decoupled", "smoke_iou_decoupled", "chimney_fp_rate_decoupled"]
-display(Markdown(method.markdown_table(summary, columns, labels=method.PARADIGM_ROWS)))
+display(Markdown(summary_table(summary, columns, labels=PARADIGM_ROWS)))
 
 # %% [markdown]
 # How to read the bars: each bar is the mean over seeds, the error bar one standard deviation. A row
@@ -203,10 +213,10 @@ display(Markdown(method.markdown_table(summary, columns, labels=method.PARADIGM_
 # the ordering of the rows, not the heights.
 
 # %%
-fig = viz_method.plot_metric_bars(
+fig = plots.plot_metric_bars(
     summary, ["smoke_iou", "precision", "cam_chimney_mass", "chimney_fp_rate_decoupled",
               "accuracy", "accuracy_decoupled"],
-    labels=method.PARADIGM_SHORT, paper=method.PAPER_PARADIGMS,
+    labels=PARADIGM_SHORT, paper=paper.PAPER_PARADIGMS,
     title=f"Five paradigms on the synthetic benchmark ({len(S.seeds)} seed(s))")
 fig.savefig(output_dir / "paradigms.png", dpi=100, bbox_inches="tight")
 fig
@@ -222,10 +232,10 @@ fig
 # its teacher's? The CAMs are min-max normalised per image, so even a clean image gets a map.
 
 # %%
-gallery = method.gallery_scenes(sets, S.gallery_per_kind)
-cams = method.gallery_cams(configs, gallery)
-fig = viz_method.cam_comparison(gallery, cams, labels=method.PARADIGM_SHORT,
-                                title="CAMs of the five paradigms on the same images")
+gallery = measure.gallery_scenes(sets, S.gallery_per_kind)
+cams = measure.gallery_cams(configs, gallery)
+fig = plots.cam_comparison(gallery, cams, labels=PARADIGM_SHORT,
+                           title="CAMs of the five paradigms on the same images")
 fig.savefig(output_dir / "cam_gallery.png", dpi=100, bbox_inches="tight")
 fig
 
@@ -240,8 +250,8 @@ fig
 # direction.)
 
 # %%
-display(Markdown(method.markdown_table(summary, ["smoke_iou"], paper=method.PAPER_PARADIGMS,
-                                       labels=method.PARADIGM_ROWS)))
+display(Markdown(summary_table(summary, ["smoke_iou"], paper=paper.PAPER_PARADIGMS,
+                               labels=PARADIGM_ROWS)))
 
 # %% [markdown]
 # ## 5 · Verdict
@@ -254,12 +264,11 @@ display(Markdown(method.markdown_table(summary, ["smoke_iou"], paper=method.PAPE
 # every verdict is inconclusive. The paper itself saw a gap of about 9 points between seeds.
 
 # %%
-verdicts = method.paradigm_verdicts(summary, rows)
+verdicts = paradigm_verdicts(summary, rows)
 for sentence in verdicts:
     display(Markdown("- " + sentence))
-atomic_write_json(output_dir / "metrics.json", method.metrics_document(
-    "02_teacher_student", profile, summary, method.PAPER_PARADIGMS, verdicts, S,
-    claims=method.paradigm_claims(rows)))
+method_document("02_teacher_student", profile, summary, paper.PAPER_PARADIGMS, verdicts, S,
+                claims=paradigm_claims(rows)).write(output_dir / "metrics.json")
 
 # %% [markdown]
 # ## 6 · What we learned, and what to try

@@ -43,18 +43,23 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from wsss_lib import viz_method
-from wsss_lib.experiments import method
-from wsss_lib.utils import atomic_write_json, default_cache_dir, get_device, seed_everything
+from wsss_lib.paper import PAPER_LAMBDA
+from wsss_lib.plots import method as plots
+from wsss_lib.results import summarize, summary_table
+from wsss_lib.results.lambda_sweep import lambda_claims, lambda_verdicts
+from wsss_lib.results.method import method_document
+from wsss_lib.studies import measure
+from wsss_lib.studies.configs import TRAINING_KEYS, method_settings
+from wsss_lib.studies.lambda_sweep import run_lambda_sweep
+from wsss_lib.utils import default_cache_dir, get_device, seed_everything
 
-S = method.method_settings(profile, "03_lambda_sensitivity", lams=lams, seeds=seeds,
-                           epochs=epochs)
+S = method_settings(profile, "03_lambda_sensitivity", lams=lams, seeds=seeds, epochs=epochs)
 seed_everything(S.seeds[0])
 device = get_device()
 output_dir = Path(output_dir)
 output_dir.mkdir(parents=True, exist_ok=True)
 print(f"device: {device} | cache: {default_cache_dir()} | profile: {profile}")
-print({"lams": S.lams, "seeds": S.seeds, **{k: S[k] for k in method.TRAINING_KEYS}})
+print({"lams": S.lams, "seeds": S.seeds, **{k: S[k] for k in TRAINING_KEYS}})
 
 # %% [markdown]
 # ## 1 · The sweep
@@ -63,14 +68,13 @@ print({"lams": S.lams, "seeds": S.seeds, **{k: S[k] for k in method.TRAINING_KEY
 # the teacher's score map, evaluated on `test` and `test_decoupled` like in notebook 02.
 
 # %%
-sets = method.evaluation_sets(S)
-rows = method.train_and_evaluate(lambda seed: method.lambda_configs(S, S.lams, seed), S.seeds,
-                                 sets)
-summary = method.summarize(rows)  # keyed by λ
-display(Markdown(method.markdown_table(
+sets = measure.evaluation_sets(S)
+rows = run_lambda_sweep(S, sets)  # one row per (λ, seed), fractions in [0, 1]
+summary = summarize(rows)  # keyed by λ
+display(Markdown(summary_table(
     summary, ["smoke_iou", "precision", "cam_chimney_mass", "chimney_fp_rate_decoupled",
               "accuracy", "accuracy_decoupled"],
-    paper={lam: {"smoke_iou": v} for lam, v in method.PAPER_LAMBDA.items()},
+    paper={lam: {"smoke_iou": v} for lam, v in PAPER_LAMBDA.items()},
     labels={lam: f"λ = {lam:g}" for lam in summary})))
 
 # %% [markdown]
@@ -83,7 +87,7 @@ display(Markdown(method.markdown_table(
 # student's CAM onto chimneys too.
 
 # %%
-fig = viz_method.plot_lambda_curve(summary, method.PAPER_LAMBDA)
+fig = plots.plot_lambda_curve(summary, PAPER_LAMBDA)
 fig.savefig(output_dir / "lambda_curve.png", dpi=100, bbox_inches="tight")
 fig
 
@@ -102,13 +106,12 @@ fig
 # difference (Student's t over seeds).
 
 # %%
-verdicts = method.lambda_verdicts(summary, rows)
+verdicts = lambda_verdicts(summary, rows)
 for sentence in verdicts:
     display(Markdown("- " + sentence))
-atomic_write_json(output_dir / "metrics.json", method.metrics_document(
-    "03_lambda_sensitivity", profile, summary,
-    {float(lam): {"smoke_iou": v} for lam, v in method.PAPER_LAMBDA.items()}, verdicts, S,
-    claims=method.lambda_claims(rows)))
+method_document("03_lambda_sensitivity", profile, summary,
+                {float(lam): {"smoke_iou": v} for lam, v in PAPER_LAMBDA.items()}, verdicts, S,
+                claims=lambda_claims(rows)).write(output_dir / "metrics.json")
 
 # %% [markdown]
 # ## 4 · What we learned, and what to try

@@ -30,7 +30,7 @@
 # %% tags=["parameters"]
 profile = "quick"  # "quick": tiny data/epochs for tests (<~40 s); "full": the real experiment
 output_dir = "."  # where metrics.json and figures are written
-variants = None  # alignment variants to train, names of method.ALIGNMENT_VARIANTS (None: profile)
+variants = None  # alignment variants to train, names of ALIGNMENT_VARIANTS (None: from profile)
 seeds = None  # training seeds, e.g. [0, 1, 2]; results are mean ± std (None: from profile)
 epochs = None  # training epochs (None: from profile; shared with 02-07, changes the teacher)
 
@@ -41,20 +41,31 @@ from pathlib import Path
 import torch
 from IPython.display import Markdown, display
 
-from wsss_lib import viz_method
-from wsss_lib.experiments import method
 from wsss_lib.losses import kt_loss
+from wsss_lib.paper import PAPER_ALIGNMENT
+from wsss_lib.plots import method as plots
+from wsss_lib.results import summarize, summary_table
+from wsss_lib.results.alignment import alignment_claims, alignment_verdicts
+from wsss_lib.results.method import method_document
+from wsss_lib.studies import measure
+from wsss_lib.studies.alignment import (
+    ALIGNMENT_LABELS,
+    alignment_config,
+    projection_mismatch_error,
+    run_alignment,
+)
+from wsss_lib.studies.configs import TRAINING_KEYS, method_settings
 from wsss_lib.train import get_or_train
-from wsss_lib.utils import atomic_write_json, default_cache_dir, get_device, seed_everything
+from wsss_lib.utils import default_cache_dir, get_device, seed_everything
 
-S = method.method_settings(profile, "04_alignment_variants", variants=variants, seeds=seeds,
-                           epochs=epochs)
+S = method_settings(profile, "04_alignment_variants", variants=variants, seeds=seeds,
+                    epochs=epochs)
 seed_everything(S.seeds[0])
 device = get_device()
 output_dir = Path(output_dir)
 output_dir.mkdir(parents=True, exist_ok=True)
 print(f"device: {device} | cache: {default_cache_dir()} | profile: {profile}")
-print({"variants": S.variants, "seeds": S.seeds, **{k: S[k] for k in method.TRAINING_KEYS}})
+print({"variants": S.variants, "seeds": S.seeds, **{k: S[k] for k in TRAINING_KEYS}})
 
 # %% [markdown]
 # ## 1 · Levels and distances
@@ -148,9 +159,9 @@ for level, value in mine.items():
 # instead of guessing:
 
 # %%
-sets = method.evaluation_sets(S)
-reference = get_or_train(method.alignment_config(S, "global_cosine", S.seeds[0]))
-print(method.projection_mismatch_error(reference, sets["test"]))
+sets = measure.evaluation_sets(S)
+reference = get_or_train(alignment_config(S, "global_cosine", S.seeds[0]))
+print(projection_mismatch_error(reference, sets["test"]))
 
 # %% [markdown]
 # The learned 1×1 projection is one fix. Without a projection, the honest one-channel counterpart
@@ -171,13 +182,12 @@ print(method.projection_mismatch_error(reference, sets["test"]))
 # ## 4 · Train and measure all variants
 
 # %%
-rows = method.train_and_evaluate(
-    lambda seed: {v: method.alignment_config(S, v, seed) for v in S.variants}, S.seeds, sets)
-summary = method.summarize(rows)
-display(Markdown(method.markdown_table(
+rows = run_alignment(S, sets)  # one row per (variant, seed), fractions in [0, 1]
+summary = summarize(rows)
+display(Markdown(summary_table(
     summary, ["smoke_iou", "precision", "cam_chimney_mass", "chimney_fp_rate_decoupled",
               "accuracy", "accuracy_decoupled"],
-    paper=method.PAPER_ALIGNMENT, labels=method.ALIGNMENT_LABELS)))
+    paper=PAPER_ALIGNMENT, labels=ALIGNMENT_LABELS)))
 
 # %% [markdown]
 # Read the table like the paper's: smoke IoU per variant, with the paper's number (real data)
@@ -186,9 +196,8 @@ display(Markdown(method.markdown_table(
 # CAM mass on chimneys and a higher chimney FP rate on `test_decoupled`.
 
 # %%
-fig = viz_method.plot_alignment({method.ALIGNMENT_LABELS[k]: v for k, v in summary.items()},
-                                paper={method.ALIGNMENT_LABELS[k]: v
-                                       for k, v in method.PAPER_ALIGNMENT.items()})
+fig = plots.plot_alignment({ALIGNMENT_LABELS[k]: v for k, v in summary.items()},
+                           paper={ALIGNMENT_LABELS[k]: v for k, v in PAPER_ALIGNMENT.items()})
 fig.savefig(output_dir / "alignment_variants.png", dpi=100, bbox_inches="tight")
 fig
 
@@ -204,12 +213,11 @@ fig
 # every verdict is inconclusive. The paper itself saw a gap of about 9 points between seeds.
 
 # %%
-verdicts = method.alignment_verdicts(summary, rows)
+verdicts = alignment_verdicts(summary, rows)
 for sentence in verdicts:
     display(Markdown("- " + sentence))
-atomic_write_json(output_dir / "metrics.json", method.metrics_document(
-    "04_alignment_variants", profile, summary, method.PAPER_ALIGNMENT, verdicts, S,
-    claims=method.alignment_claims(rows)))
+method_document("04_alignment_variants", profile, summary, PAPER_ALIGNMENT, verdicts, S,
+                claims=alignment_claims(rows)).write(output_dir / "metrics.json")
 
 # %% [markdown]
 # ## 6 · What we learned, and what to try
@@ -225,6 +233,7 @@ atomic_write_json(output_dir / "metrics.json", method.metrics_document(
 #   variant can trade smoke IoU against chimney reliance.
 #
 # Things to try: another teacher layer (`teacher_layer="layer2"` via
-# `method.teacher_student_config(S, target="features", teacher_layer="layer2")`), the unit-RMS
-# L1/L2 variants (`global_l1`, `global_l2`), `match_to="student"` (resize the teacher onto the
-# student's grid instead), or any variant with the λ sweep of notebook 03.
+# `teacher_student_config(S, target="features", teacher_layer="layer2")` of
+# `wsss_lib.studies.configs`), the unit-RMS L1/L2 variants (`global_l1`, `global_l2`),
+# `match_to="student"` (resize the teacher onto the student's grid instead), or any variant with
+# the λ sweep of notebook 03.

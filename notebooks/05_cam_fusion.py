@@ -50,15 +50,28 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from wsss_lib import viz_refinement as V
-from wsss_lib.experiments import refinement as R
-from wsss_lib.experiments.method import (
-    method_settings,
-    single_config,
-    teacher_student_config,
+from wsss_lib.cam.layer_maps import layer_gradcams
+from wsss_lib.paper import PAPER_FUSION
+from wsss_lib.plots import refinement as plots
+from wsss_lib.results import markdown_table, percent_rows
+from wsss_lib.results.fusion import (
+    GAIN_COLUMNS,
+    METRIC_COLUMNS,
+    fusion_document,
+    fusion_verdicts,
+    weak_strong_rows,
 )
+from wsss_lib.studies.configs import method_settings, single_config, teacher_student_config
+from wsss_lib.studies.fusion import (
+    cam_row,
+    evaluate_variants,
+    fusion_summary,
+    fusion_variants,
+    gallery_columns,
+)
+from wsss_lib.studies.measure import evaluation_scenes, pick_showcase, score_map_cam
 from wsss_lib.train import get_or_train
-from wsss_lib.utils import atomic_write_json, default_cache_dir, get_device, seed_everything
+from wsss_lib.utils import default_cache_dir, get_device, seed_everything
 
 S = method_settings(profile, "05_cam_fusion", n_eval=n_eval, scales=scales,
                     fusion_weights=fusion_weights, threshold=threshold, train_seed=train_seed,
@@ -133,7 +146,7 @@ SEEDS = {
     "single ViT": get_or_train(single_config(S, "vit", S.train_seed)),
     "teacher-student ViT": get_or_train(teacher_student_config(S, S.train_seed)),
 }
-scenes = R.evaluation_scenes(S)
+scenes = evaluation_scenes(S)
 n_smoke = int(scenes.labels.sum())
 print(f"{len(scenes)} test images ({n_smoke} with smoke) at {S.image_size} px")
 
@@ -151,8 +164,7 @@ print(f"{len(scenes)} test images ({n_smoke} with smoke) at {S.image_size} px")
 
 # %%
 seed_maps = {
-    name: R.layer_gradcams(run.model, scenes.images, scales=S.scales,
-                           batch_size=S.cam_batch_size)
+    name: layer_gradcams(run.model, scenes.images, scales=S.scales, batch_size=S.cam_batch_size)
     for name, run in SEEDS.items()
 }
 LAYERS = seed_maps["teacher-student ViT"].layers
@@ -173,10 +185,10 @@ print("tapped layers:", ", ".join(LAYERS), "| scales:", S.scales)
 # tests whether that happens here.
 
 # %%
-show = R.pick_showcase(scenes, S.n_gallery)
+show = pick_showcase(scenes, S.n_gallery)
 for name, maps in seed_maps.items():
-    fig = V.plot_layer_gallery(scenes, R.gallery_columns(maps, S.scales), show,
-                               title=f"{name}: Grad-CAM per layer, fused, multi-scale")
+    fig = plots.plot_layer_gallery(scenes, gallery_columns(maps, S.scales), show,
+                                   title=f"{name}: Grad-CAM per layer, fused, multi-scale")
     fig.savefig(output_dir / f"layer_gallery_{name.split()[0].replace('-', '_')}.png", dpi=100,
                 bbox_inches="tight")
     display(fig)
@@ -192,18 +204,17 @@ for name, maps in seed_maps.items():
 # share of the CAM's mass that sits on chimneys (threshold-free).
 
 # %%
-variants = R.fusion_variants(LAYERS, S.scales, S.fusion_weights)
+variants = fusion_variants(LAYERS, S.scales, S.fusion_weights)
 rows = []
 for name, maps in seed_maps.items():
-    rows += R.evaluate_variants(maps, variants, scenes, name, S.threshold)
-    score_cam = R.score_map_cam(SEEDS[name].model, scenes.images, batch_size=S.cam_batch_size)
-    rows.append(R.cam_row(score_cam, scenes, name, "score-map CAM (as notebook 02)",
-                          S.threshold))
-table = R.percent_rows({f"{r['seed']} / {r['variant']}": r for r in rows}, keep=R.METRIC_COLUMNS)
-display(Markdown(R.markdown_table(table, R.METRIC_COLUMNS)))
+    rows += evaluate_variants(maps, variants, scenes, name, S.threshold)
+    score_cam = score_map_cam(SEEDS[name].model, scenes.images, batch_size=S.cam_batch_size)
+    rows.append(cam_row(score_cam, scenes, name, "score-map CAM (as notebook 02)", S.threshold))
+table = percent_rows({f"{r['seed']} / {r['variant']}": r for r in rows}, keep=METRIC_COLUMNS)
+display(Markdown(markdown_table(table, METRIC_COLUMNS)))
 
 # %%
-fig = V.plot_variant_bars(rows, title="Smoke IoU per CAM variant (higher is better)")
+fig = plots.plot_variant_bars(rows, title="Smoke IoU per CAM variant (higher is better)")
 fig.savefig(output_dir / "fusion_variants.png", dpi=100, bbox_inches="tight")
 display(fig)
 
@@ -217,10 +228,10 @@ display(fig)
 # their poor seed).
 
 # %%
-summary = R.fusion_summary(seed_maps, scenes, S.scales, S.threshold)
-paper_view = R.percent_rows(R.weak_strong_rows(summary))
-display(Markdown(R.markdown_table(paper_view, R.GAIN_COLUMNS, paper=R.PAPER_FUSION)))
-verdicts = R.fusion_verdicts(summary)
+summary = fusion_summary(seed_maps, scenes, S.scales, S.threshold)
+paper_view = percent_rows(weak_strong_rows(summary))
+display(Markdown(markdown_table(paper_view, GAIN_COLUMNS, paper=PAPER_FUSION)))
+verdicts = fusion_verdicts(summary)
 for line in verdicts:
     print(line)
 
@@ -231,27 +242,14 @@ for line in verdicts:
 # blocks differ less from each other than a ViT-B/16's at 512 px.
 
 # %%
-metrics = {
-    "notebook": "05_cam_fusion",
-    "profile": profile,
-    "results": {**paper_view, **table},
-    "paper": R.PAPER_FUSION,
-    "notes": verdicts + [
-        "Smoke IoU and rates in %. Ours: synthetic scenes, small ViTs, "
-        f"{S.image_size} px, {len(scenes)} test images, training seed {S.train_seed}.",
-        "Paper: real IJmond data at 512 px, ViT-B/16; 'weak seed' rows are matched with the "
-        "paper's poor seed, 'strong seed' rows with its good seed.",
-        f"Layers: {', '.join(LAYERS)}; scales {list(S.scales)}; threshold {S.threshold}.",
-    ],
-}
-atomic_write_json(output_dir / "metrics.json", metrics)
-print("wrote", output_dir / "metrics.json")
+metrics = fusion_document(S, paper_view, table, verdicts, len(scenes), LAYERS)
+print("wrote", metrics.write(output_dir / "metrics.json"))
 
 # %% [markdown]
 # ## What to try next
 #
-# - Fuse other layers: pass `layers=[...]` to `R.layer_gradcams` (e.g. the middle blocks) and build
-#   a `R.CamVariant` of your own.
+# - Fuse other layers: pass `layers=[...]` to `layer_gradcams` (e.g. the middle blocks) and build
+#   a `CamVariant` (`wsss_lib.studies.fusion`) of your own.
 # - Set `fusion_weights` to favour the layers that look best in the gallery; check that the gain
 #   holds on the other seed too (weights tuned on the test set flatter themselves).
 # - Compare `threshold` values: fusion changes the CAM's distribution, so 0.3 may not be the best

@@ -58,12 +58,29 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from wsss_lib import viz_refinement as V
-from wsss_lib.experiments import refinement as R
-from wsss_lib.experiments.method import method_settings, teacher_student_config
+from wsss_lib.data.regions import REGIONS
+from wsss_lib.paper import PAPER_POSTPROCESS
+from wsss_lib.plots import refinement as plots
 from wsss_lib.postprocess import AffinityRefiner, DenseCRF, PixelAdaptiveRefiner
+from wsss_lib.results import markdown_table, percent_rows
+from wsss_lib.results.postprocessing import (
+    PIPELINE_COLUMNS,
+    PIPELINE_KEEP,
+    postprocess_claims,
+    postprocess_document,
+    postprocess_verdicts,
+)
+from wsss_lib.studies.configs import method_settings, teacher_student_config
+from wsss_lib.studies.measure import evaluation_scenes, pick_showcase, training_smoke_scenes
+from wsss_lib.studies.postprocessing import (
+    clip_step,
+    run_pipelines,
+    sam_step,
+    seed_cams,
+    standard_pipelines,
+)
 from wsss_lib.train import get_or_train
-from wsss_lib.utils import atomic_write_json, default_cache_dir, get_device, seed_everything
+from wsss_lib.utils import default_cache_dir, get_device, seed_everything
 
 S = method_settings(profile, "06_postprocessing_failures", n_eval=n_eval, seed_cam=seed_cam,
                     scales=scales, threshold=threshold, affinity_bg_thresh=affinity_bg_thresh,
@@ -88,8 +105,8 @@ print({k: S[k] for k in ("image_size", "n_test", "n_eval", "seed_cam", "scales")
 
 # %%
 model = get_or_train(teacher_student_config(S, S.train_seed)).model
-scenes = R.evaluation_scenes(S)
-seeds = R.seed_cams(model, scenes.images, S.seed_cam, S.scales, batch_size=S.cam_batch_size)
+scenes = evaluation_scenes(S)
+seeds = seed_cams(model, scenes.images, S.seed_cam, S.scales, batch_size=S.cam_batch_size)
 n_smoke = int(scenes.labels.sum())
 print(f"{len(scenes)} test images ({n_smoke} with smoke) at {S.image_size} px; seed CAM: "
       f"{S.seed_cam}")
@@ -117,9 +134,9 @@ print(f"{len(scenes)} test images ({n_smoke} with smoke) at {S.image_size} px; s
 crf = DenseCRF(iterations=S.crf_iterations)
 par = PixelAdaptiveRefiner(iterations=S.par_iterations)
 
-fit_scenes = R.training_smoke_scenes(S, S.affinity_n_fit)
-fit_cams = R.seed_cams(model, fit_scenes.images, S.seed_cam, (1.0,),
-                       batch_size=S.cam_batch_size, progress=False)["single"]
+fit_scenes = training_smoke_scenes(S, S.affinity_n_fit)
+fit_cams = seed_cams(model, fit_scenes.images, S.seed_cam, (1.0,), batch_size=S.cam_batch_size,
+                     progress=False)["single"]
 affinity = AffinityRefiner(radius=S.affinity_radius, beta=S.affinity_beta,
                            fg_thresh=S.affinity_fg_thresh, bg_thresh=S.affinity_bg_thresh,
                            iterations=S.affinity_iterations, epochs=S.affinity_epochs,
@@ -129,8 +146,8 @@ print(f"AffinityNet fitted on {len(fit_scenes)} training smoke images; labelled 
       f"epoch: {affinity.pair_counts}; loss {affinity.history[0]:.3f} -> "
       f"{affinity.history[-1]:.3f}")
 
-clip = R.clip_step(clip_weights)
-sam = R.sam_step(sam_weights)
+clip = clip_step(clip_weights)
+sam = sam_step(sam_weights)
 for name, step, parameter in (("CLIP", clip, "clip_weights"), ("SAM", sam, "sam_weights")):
     if isinstance(step, str):
         print(f"{name} refinement not run ({step}): no checkpoint on this machine and no "
@@ -148,14 +165,13 @@ for name, step, parameter in (("CLIP", clip, "clip_weights"), ("SAM", sam, "sam_
 # see the table at the top).
 
 # %%
-pipelines = R.standard_pipelines(crf, par, affinity, clip, sam)
-run = R.run_pipelines(pipelines, seeds, scenes, threshold=S.threshold,
-                      batch_size=S.step_batch_size)
-table = R.percent_rows(run.rows, keep=R.PIPELINE_KEEP)
-display(Markdown(R.markdown_table(table, R.PIPELINE_COLUMNS, paper=R.PAPER_POSTPROCESS)))
+pipelines = standard_pipelines(crf, par, affinity, clip, sam)
+run = run_pipelines(pipelines, seeds, scenes, threshold=S.threshold, batch_size=S.step_batch_size)
+table = percent_rows(run.rows, keep=PIPELINE_KEEP)
+display(Markdown(markdown_table(table, PIPELINE_COLUMNS, paper=PAPER_POSTPROCESS)))
 
 # %%
-fig = V.plot_pipeline_bars(run, title=f"Post-processing pipelines (seed: {S.seed_cam})")
+fig = plots.plot_pipeline_bars(run, title=f"Post-processing pipelines (seed: {S.seed_cam})")
 fig.savefig(output_dir / "pipelines.png", dpi=100, bbox_inches="tight")
 display(fig)
 
@@ -174,8 +190,8 @@ display(fig)
 # differs from the plume's (compare the chimney column of the table).
 
 # %%
-show = R.pick_showcase(scenes, S.n_show)
-fig = V.plot_bleed_overlays(scenes, run, show, threshold=S.threshold)
+show = pick_showcase(scenes, S.n_show)
+fig = plots.plot_bleed_overlays(scenes, run, show, threshold=S.threshold)
 fig.savefig(output_dir / "bleed_overlays.png", dpi=100, bbox_inches="tight")
 display(fig)
 
@@ -185,8 +201,8 @@ display(fig)
 # each row sums to 100 % (a pipeline without false positives shows dashes).
 
 # %%
-shares = R.percent_rows({name: {"fp_share": b["fp_share"]} for name, b in run.breakdown.items()})
-display(Markdown(R.markdown_table(shares, {f"fp_share.{r}": r for r in R.REGIONS})))
+shares = percent_rows({name: {"fp_share": b["fp_share"]} for name, b in run.breakdown.items()})
+display(Markdown(markdown_table(shares, {f"fp_share.{r}": r for r in REGIONS})))
 
 # %% [markdown]
 # ## 5 · Verdicts
@@ -201,32 +217,15 @@ display(Markdown(R.markdown_table(shares, {f"fp_share.{r}": r for r in R.REGIONS
 # how far these sentences generalise.
 
 # %%
-claims = R.postprocess_claims(run, scenes, threshold=S.threshold)
+claims = postprocess_claims(run, scenes, threshold=S.threshold)
 for claim in claims:
     display(Markdown("- " + claim["sentence"]))
-verdicts = [claim["sentence"] for claim in claims] + R.postprocess_verdicts(run)
+verdicts = [claim["sentence"] for claim in claims] + postprocess_verdicts(run)
 for line in verdicts[len(claims):]:
     print(line)
 
-metrics = {
-    "notebook": "06_postprocessing_failures",
-    "profile": profile,
-    "results": table,
-    "paper": R.PAPER_POSTPROCESS,
-    "claims": [{k: c[k] for k in ("claim", "verdict", "mean", "low", "high", "n") if k in c}
-               for c in claims],
-    "notes": verdicts + [
-        "Smoke IoU, rates and gains in %. Ours: synthetic scenes, small networks, "
-        f"{S.image_size} px, {len(scenes)} test images, seed CAM {S.seed_cam}, threshold "
-        f"{S.threshold}.",
-        "Paper: real IJmond data at 512 px; its AffinityNet row starts from a poorer seed "
-        "(37.42), its MS row from 46.25; CLIP is reported as a failure without a number.",
-        f"AffinityNet: fitted on {len(fit_scenes)} training smoke images, pairs "
-        f"{affinity.pair_counts}, settings {affinity.params()}.",
-    ],
-}
-atomic_write_json(output_dir / "metrics.json", metrics)
-print("wrote", output_dir / "metrics.json")
+metrics = postprocess_document(S, table, claims, verdicts, len(scenes), affinity, len(fit_scenes))
+print("wrote", metrics.write(output_dir / "metrics.json"))
 
 # %% [markdown]
 # ## What to try next
@@ -237,6 +236,6 @@ print("wrote", output_dir / "metrics.json")
 #   few background cells (the printed pair counts tell) and learn that everything is alike.
 # - Try PAR with fewer iterations (`PixelAdaptiveRefiner(iterations=3)`): how far does the bleed
 #   travel per iteration?
-# - With CLIP weights, change the prompts (`R.clip_step(clip_weights, smoke_prompts=[...])`) and
+# - With CLIP weights, change the prompts (`clip_step(clip_weights, smoke_prompts=[...])`) and
 #   check whether any prompt set stops the cloud/haze false positives.
 # - With SAM weights, compare `iou_threshold` 0.4 (paper) against a lower one.

@@ -60,13 +60,11 @@ from pathlib import Path
 from IPython.display import display
 
 from wsss_lib import widgets as W
-from wsss_lib.experiments.method import (
-    method_settings,
-    paradigm_configs,
-    teacher_config,
-)
+from wsss_lib.results import MetricsDocument, percent
+from wsss_lib.studies.configs import method_settings, teacher_config
+from wsss_lib.studies.paradigms import paradigm_configs
 from wsss_lib.train import get_or_train, run_dir_for
-from wsss_lib.utils import atomic_write_json, default_cache_dir, get_device, seed_everything
+from wsss_lib.utils import default_cache_dir, get_device, seed_everything
 
 S = method_settings(profile, "07_cam_explorer", split=split, image_index=image_index,
                     n_images=n_images, method=method, threshold=threshold,
@@ -209,8 +207,8 @@ if set(views) == {"a", "b"}:
 # %%
 def row(view):
     # one image's metrics in % (as in every other notebook's metrics.json), plus the threshold
-    percent = {k: None if v is None else round(100.0 * v, 2) for k, v in view.metrics.items()}
-    return {**percent, "threshold": explorer.state.threshold}
+    return {**{k: percent(v) for k, v in view.metrics.items()},
+            "threshold": explorer.state.threshold}
 
 
 results = {
@@ -220,12 +218,11 @@ results = {
 }
 results.update({f"example_{slot}": row(view) for slot, view in views.items()})
 results.update({f"clean_chimney_{slot}": row(view) for slot, view in clean_views.items()})
-metrics = {
-    "notebook": "07_cam_explorer",
-    "profile": profile,
-    "results": results,
-    "paper": {},
-    "notes": [
+metrics = MetricsDocument(
+    notebook="07_cam_explorer",
+    profile=profile,
+    results=results,
+    notes=[
         f"models found: {[m.label for m in models]}",
         f"trained now: {trained_now}",
         f"model A: {labels.get('a')}; model B: {labels.get('b')}",
@@ -235,9 +232,8 @@ metrics = {
         "timings in ms of a redraw triggered by setting the control's value (no browser); "
         f"device {device}",
     ],
-}
-atomic_write_json(output_dir / "metrics.json", metrics)
-print("wrote", output_dir / "metrics.json")
+)
+print("wrote", metrics.write(output_dir / "metrics.json"))
 
 # %% [markdown]
 # ## What next

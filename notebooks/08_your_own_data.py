@@ -51,7 +51,9 @@ import numpy as np
 from IPython.display import display
 
 from wsss_lib.data import load_coco, load_folder
-from wsss_lib.experiments import notebook_settings
+from wsss_lib.paper import PAPER_OWN_DATA
+from wsss_lib.plots.cams import cam_gallery
+from wsss_lib.profiles import notebook_settings
 from wsss_lib.pseudo_masks import (
     compute_scene_cams,
     evaluate_scenes,
@@ -60,9 +62,9 @@ from wsss_lib.pseudo_masks import (
     resolve_cam_settings,
 )
 from wsss_lib.resources import sample_data_dir
+from wsss_lib.results import MetricsDocument, percent
 from wsss_lib.runs import Recipe, describe_recipe, train_recipe
-from wsss_lib.utils import atomic_write_json, default_cache_dir, get_device, seed_everything
-from wsss_lib.viz_cam import cam_gallery
+from wsss_lib.utils import default_cache_dir, get_device, seed_everything
 
 S = notebook_settings("08_your_own_data", profile, image_size=image_size, epochs=epochs,
                       n_show=n_show, cnn_weights=cnn_weights, vit_weights=vit_weights)
@@ -277,24 +279,23 @@ print(f"smoke IoU of the written PNGs {verdict} the evaluation's at the original
 
 
 # %%
-def percent(metrics):
+def in_percent(metrics):
     keys = ("accuracy", "smoke_iou", "precision", "recall", "f1", "best_threshold_iou")
-    return {k: None if metrics.get(k) is None or metrics[k] != metrics[k]
-            else round(100 * metrics[k], 2) for k in keys if k in metrics}
+    return {k: percent(metrics[k]) for k in keys if k in metrics}
 
 
-results = {name: percent(m) for name, m in evaluation.items()}
+results = {name: in_percent(m) for name, m in evaluation.items()}
 results["pseudo-masks COCO test (PNG files)"] = {
-    **percent(export.metrics), "n_images": export.metrics["n_images"],
+    **in_percent(export.metrics), "n_images": export.metrics["n_images"],
     "resumed_second_run": len(again.skipped)}
 results["training"] = {k: v for k, v in run.history[-1].items()
                        if k in ("epoch", "train_loss", "train_acc", "val_acc")}
-metrics = {
-    "notebook": "08_your_own_data",
-    "profile": profile,
-    "results": results,
-    "paper": {"IJmond-SEG test (paper, teacher-student CNN→ViT)": {"smoke_iou": 47.37}},
-    "notes": [
+metrics = MetricsDocument(
+    notebook="08_your_own_data",
+    profile=profile,
+    results=results,
+    paper=PAPER_OWN_DATA,
+    notes=[
         describe_recipe(recipe),
         f"run {run.run_dir.name}; trained on {trained_on} ({len(train_scenes)} images)",
         "smoke IoU etc. in %; COCO test compared at the original size (CAM upsampled), the "
@@ -302,9 +303,8 @@ metrics = {
         "the paper's number is on real IJmond-SEG data at 512 px with ResNet-50 / ViT-B/16: "
         "compare the procedure, not the values",
     ],
-}
-atomic_write_json(output_dir / "metrics.json", metrics)
-print("wrote", output_dir / "metrics.json")
+)
+print("wrote", metrics.write(output_dir / "metrics.json"))
 
 # %% [markdown]
 # ## The paper's setting on IJmond-SEG

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from wsss_lib.results.document import MetricsDocument
 from wsss_lib.utils import atomic_write_text
 
 BEGIN = "<!-- results:begin (scripts/collect_results.py writes this block; do not edit) -->"
@@ -226,7 +227,7 @@ def render_results(results_dir: Path) -> str:
         path = results_dir / entry["name"] / "metrics.json"
         render = RENDERERS.get(entry["name"])
         if render and path.is_file():
-            lines += [*render(json.loads(path.read_text(encoding="utf-8"))), ""]
+            lines += [*render(MetricsDocument.read(path).to_json()), ""]
     return "\n".join([*lines, END])
 
 

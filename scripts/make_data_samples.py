@@ -20,8 +20,8 @@ import numpy as np
 
 from wsss_lib.data import GENERATOR_VERSION, SmokeScenes, make_split
 from wsss_lib.data.folder import save_folder
+from wsss_lib.plots.scenes import contact_sheet
 from wsss_lib.utils import atomic_write_text
-from wsss_lib.viz import contact_sheet
 
 REPO = Path(__file__).resolve().parents[1]
 SPLIT = "test"

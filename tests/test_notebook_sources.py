@@ -145,7 +145,8 @@ def test_the_builder_rebuilds_and_never_overwrites_a_newer_jupyter_edit(
 BUILD_IT_YOURSELF = ["01_co_occurrence_bias", "02_teacher_student", "04_alignment_variants",
                      "05_cam_fusion"]
 # The first cell of each notebook that trains or loads trained models (the expensive part).
-EXPENSIVE = ("run_bias_sweep(", "get_or_train(", "train_and_evaluate(")
+EXPENSIVE = ("run_bias_sweep(", "get_or_train(", "train_and_evaluate(", "run_paradigms(",
+             "run_lambda_sweep(", "run_alignment(")
 
 
 def _build_it_yourself_cell(stem: str) -> tuple[int, str]:

@@ -184,8 +184,9 @@ def test_pretrain_settings_are_validated_and_part_of_the_key():
 
 
 def test_cnn_pcm_is_optional_and_without_it_02_shares_01s_cnn():
-    from wsss_lib.experiments import bias, method
-    from wsss_lib.experiments.settings import notebook_settings
+    from wsss_lib.profiles import notebook_settings
+    from wsss_lib.studies import bias
+    from wsss_lib.studies import configs as method
     from wsss_lib.train.cache import run_dir_for
 
     S = method.method_settings("full")

@@ -414,10 +414,28 @@ def compute_scene_cams(
             bar.update(len(index))
 
 
+def _prepare_cams(
+    run_or_model: Any, *, method: str, layers: Any, scales: Sequence[float], fusion: str,
+    refine: Sequence[str | Any], threshold: float, normalize: str, batch_size: int,
+    device: str | torch.device | None,
+) -> tuple[torch.device, nn.Module, dict[str, Any], list[Any], CamSettings]:
+    """What :func:`evaluate_scenes` and :func:`export_pseudo_masks` both start from: the device,
+    the network and its description, the refinement steps and the checked CAM settings."""
+    _check_batch_size(batch_size)
+    device = get_device(device)
+    model, info = _resolve_model(run_or_model, device)
+    steps = make_refinement_steps(refine)
+    settings = resolve_cam_settings(model, method=method, layers=layers, scales=scales,
+                                    fusion=fusion, normalize=normalize, threshold=threshold,
+                                    steps=steps)
+    return device, model, info, steps, settings
+
+
 def evaluate_scenes(
     run_or_model: Any,
     scenes: Any,
     *,
+    truth: Any = None,
     method: str = "cam",
     layers: str | int | Sequence[str | int] | None = None,
     scales: Sequence[float] = (1.0,),
@@ -425,7 +443,6 @@ def evaluate_scenes(
     refine: Sequence[str | Any] = (),
     threshold: float = 0.3,
     normalize: str = "minmax",
-    truth: Any = None,
     batch_size: int = 16,
     device: str | torch.device | None = None,
     progress: bool = True,
@@ -462,13 +479,9 @@ def evaluate_scenes(
 
     if len(scenes) == 0:
         raise ValueError("Cannot evaluate on an empty set of scenes; load some images first.")
-    _check_batch_size(batch_size)
-    device = get_device(device)
-    model, info = _resolve_model(run_or_model, device)
-    steps = make_refinement_steps(refine)
-    settings = resolve_cam_settings(model, method=method, layers=layers, scales=scales,
-                                    fusion=fusion, normalize=normalize, threshold=threshold,
-                                    steps=steps)
+    device, model, info, steps, settings = _prepare_cams(
+        run_or_model, method=method, layers=layers, scales=scales, fusion=fusion, refine=refine,
+        threshold=threshold, normalize=normalize, batch_size=batch_size, device=device)
     cams = np.zeros((len(scenes), *scenes.image_size), dtype=np.float32)
     logits = np.zeros(len(scenes), dtype=np.float32)
     for index, cam, logit in compute_scene_cams(model, scenes, settings, steps,
@@ -715,15 +728,11 @@ def export_pseudo_masks(
 
     if len(scenes) == 0:
         raise ValueError("No images to export pseudo-masks for: the scenes are empty.")
-    _check_batch_size(batch_size)
     names = [str(n) for n in scenes.names]
     _check_names(names)
-    device = get_device(device)
-    model, info = _resolve_model(run_or_model, device)
-    steps = make_refinement_steps(refine)
-    settings = resolve_cam_settings(model, method=method, layers=layers, scales=scales,
-                                    fusion=fusion, normalize=normalize, threshold=threshold,
-                                    steps=steps)
+    device, model, info, steps, settings = _prepare_cams(
+        run_or_model, method=method, layers=layers, scales=scales, fusion=fusion, refine=refine,
+        threshold=threshold, normalize=normalize, batch_size=batch_size, device=device)
     output_size, to_output = _output_geometry(scenes)
     meta = dict(getattr(scenes, "meta", {}) or {})
     recorded_settings = {

@@ -358,7 +358,7 @@ def load_recipe(profile: str | os.PathLike[str] = "quick", **overrides: Any) -> 
         ValueError: unknown profile, a profile without the recipe section, a missing or bad
             setting, or an unknown override.
     """
-    from wsss_lib.experiments.settings import load_profile
+    from wsss_lib.profiles import load_profile
 
     data = load_profile(profile)
     if RECIPE_SECTION not in data:

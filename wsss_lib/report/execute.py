@@ -27,6 +27,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from wsss_lib.report.html import render_notebook_html
 from wsss_lib.report.plan import NotebookJob
+from wsss_lib.results.document import MetricsDocument
 from wsss_lib.utils import atomic_write_json, atomic_write_text
 
 __all__ = [
@@ -177,7 +178,8 @@ def _relative(path: Path, root: Path) -> str:
 
 
 def _read_metrics(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """The notebook's ``metrics.json`` (or None) and a problem description (or None)."""
+    """The notebook's ``metrics.json`` (or None), checked against
+    :class:`~wsss_lib.results.MetricsDocument`, and a problem description (or None)."""
     path = folder / "metrics.json"
     if not path.is_file():
         return None, None
@@ -187,6 +189,11 @@ def _read_metrics(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"metrics.json is not valid JSON: {err}"
     if not isinstance(data, dict):
         return None, "metrics.json must hold a JSON object"
+    try:
+        MetricsDocument.from_json(data)
+    except ValueError as err:
+        return data, f"metrics.json does not follow wsss_lib.results.MetricsDocument: {err}"
+    # Kept as the notebook wrote it: summary.json records the file, not a normalised copy.
     return data, None
 
 

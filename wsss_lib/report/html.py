@@ -95,7 +95,8 @@ def results_table_rows(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Rows of the results table for one notebook's ``metrics.json``.
 
     Args:
-        metrics: ``{"results": {row: {metric: value}}, "paper": {row: {metric: value}}, ...}``;
+        metrics: A ``metrics.json`` (:class:`~wsss_lib.results.MetricsDocument`): ``{"results":
+            {row: {metric: value}}, "paper": {row: {metric: value}}, ...}``;
             ``"paper"`` is optional, values may nest deeper (flattened as ``metric.sub``).
 
     Returns:

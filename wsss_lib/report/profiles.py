@@ -2,7 +2,7 @@
 
 A profile is a data file (``wsss_lib/profiles/<name>.json``) mapping a notebook's stem to its
 settings, with ``"*"`` holding settings shared by all notebooks. The notebooks resolve their own
-settings from it (:mod:`wsss_lib.experiments.settings`, the one profile loader), so the report
+settings from it (:mod:`wsss_lib.profiles`, the one profile loader), so the report
 only passes the profile's *name* as the notebook's ``profile`` parameter. It still reads the
 profile to check override types and to fold the whole profile into the skip-unchanged hash:
 editing any section re-runs every notebook of that profile (notebooks 03-07 read training
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wsss_lib.experiments.settings import available_profiles, load_profile, section_settings
+from wsss_lib.profiles import available_profiles, load_profile, section_settings
 
 __all__ = [
     "available_profiles",
@@ -47,5 +47,5 @@ def profile_parameter(profile: str | Path) -> str:
 
 
 #: Settings one notebook gets from a loaded profile (``"*"`` updated by its own section); the
-#: one merge of :func:`wsss_lib.experiments.settings.section_settings`, under the report's name.
+#: one merge of :func:`wsss_lib.profiles.section_settings`, under the report's name.
 notebook_profile_settings = section_settings

@@ -111,7 +111,7 @@ def ensure_cached(
     """Train the configs whose finished run is not in the cache yet.
 
     Args:
-        configs: Name -> ``TrainConfig`` (e.g. rows of ``wsss_lib.experiments.method``).
+        configs: Name -> ``TrainConfig`` (e.g. ``wsss_lib.studies.paradigms.paradigm_configs``).
         trainer: Called with each missing config, e.g. ``wsss_lib.train.get_or_train`` (which also
             trains a teacher-student run's teacher when that is missing).
         cache_dir: Cache root (default ``$WSSS_CACHE``); must be where ``trainer`` writes.

@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from wsss_lib.viz import CHIMNEY_COLOR, SMOKE_COLOR, overlay_cam, overlay_mask
+from wsss_lib.plots.scenes import CHIMNEY_COLOR, SMOKE_COLOR, overlay_cam, overlay_mask
 from wsss_lib.widgets.pipeline import ExplorerData, ImageRecord, format_metrics, image_metrics
 from wsss_lib.widgets.state import ExplorerState
 

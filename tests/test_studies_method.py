@@ -1,4 +1,5 @@
-"""Tests of wsss_lib.experiments.method: shared configs, score-map variant, summaries, verdicts."""
+"""The method studies (02–04): shared configs, runs and rows; their summaries, claims, verdicts
+and figures."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from wsss_lib.experiments import method as M
+from wsss_lib import paper, results
+from wsss_lib.plots import method as plots
+from wsss_lib.profiles import TRAINING_SECTION
+from wsss_lib.results import alignment as alignment_results
+from wsss_lib.results import lambda_sweep as lambda_results
+from wsss_lib.results import paradigms as paradigm_results
+from wsss_lib.studies import alignment, configs, measure, paradigms
 from wsss_lib.train import TrainConfig, get_or_train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -32,7 +39,7 @@ TINY = {
 
 
 def _row(name: str, seed: int, smoke_iou: float, **extra: float) -> dict:
-    row = {"name": name, "seed": seed, **{k: 0.5 for k in M.ROW_METRICS}}
+    row = {"name": name, "seed": seed, **{k: 0.5 for k in measure.ROW_METRICS}}
     row.update(smoke_iou=smoke_iou, **extra)
     return row
 
@@ -42,43 +49,43 @@ def _row(name: str, seed: int, smoke_iou: float, **extra: float) -> dict:
 
 def test_teacher_is_shared_by_every_cnn_to_vit_run():
     """Every CNN→ViT run's teacher equals teacher_config, so the cache trains it once."""
-    teacher = M.teacher_config(TINY, seed=3)
+    teacher = configs.teacher_config(TINY, seed=3)
     students = [
-        M.teacher_student_config(TINY, 3),
-        M.teacher_student_config(TINY, 3, lam=0.3),
-        *[M.alignment_config(TINY, v, 3) for v in M.ALIGNMENT_VARIANTS
+        configs.teacher_student_config(TINY, 3),
+        configs.teacher_student_config(TINY, 3, lam=0.3),
+        *[alignment.alignment_config(TINY, v, 3) for v in alignment.ALIGNMENT_VARIANTS
           if not v.startswith("co_training")],
     ]
     assert all(s.teacher_config() == teacher for s in students)
-    assert M.teacher_student_config(TINY, 4).teacher_config() != teacher  # seed is part of it
+    assert configs.teacher_student_config(TINY, 4).teacher_config() != teacher  # seed is part of it
 
 
 def test_train_level_sets_the_method_notebooks_co_occurrence():
-    assert M.data_spec(TINY, 1).overrides == {} and M.data_spec(TINY, 1).seed == 1
-    spec = M.data_spec({**TINY, "train_level": [0.75, 0.25]})
+    assert configs.data_spec(TINY, 1).overrides == {} and configs.data_spec(TINY, 1).seed == 1
+    spec = configs.data_spec({**TINY, "train_level": [0.75, 0.25]})
     assert spec.overrides == {"p_chimney_given_smoke": 0.75, "p_chimney_given_clean": 0.25}
 
 
 def test_vit_to_cnn_teacher_is_the_single_vit():
-    config = M.teacher_student_config(TINY, 1, direction="vit_to_cnn")
-    assert config.teacher_config() == M.single_config(TINY, "vit", 1)
+    config = configs.teacher_student_config(TINY, 1, direction="vit_to_cnn")
+    assert config.teacher_config() == configs.single_config(TINY, "vit", 1)
     assert config.student.name == "test_resnet" and config.student.kwargs["pcm"] is True
 
 
 def test_paradigm_configs_cover_the_rows():
-    configs = M.paradigm_configs(TINY, 0)
-    assert list(configs) == list(M.PARADIGM_ROWS)
-    assert configs["co_training"].paradigm == "co_training"
-    assert configs["ts_cnn_to_vit"].kt.lam == 1.0 and configs["ts_cnn_to_vit"].kt.level == "global"
+    rows = paradigms.paradigm_configs(TINY, 0)
+    assert list(rows) == list(paradigms.PARADIGM_ROWS)
+    assert rows["co_training"].paradigm == "co_training"
+    assert rows["ts_cnn_to_vit"].kt.lam == 1.0 and rows["ts_cnn_to_vit"].kt.level == "global"
 
 
 def test_bad_choices_are_named():
     with pytest.raises(ValueError, match="direction"):
-        M.teacher_student_config(TINY, direction="sideways")
+        configs.teacher_student_config(TINY, direction="sideways")
     with pytest.raises(ValueError, match="Unknown alignment variant 'global_cos'"):
-        M.alignment_config(TINY, "global_cos")
+        alignment.alignment_config(TINY, "global_cos")
     with pytest.raises(ValueError, match="family"):
-        M.model_spec(TINY, "rnn")
+        configs.model_spec(TINY, "rnn")
 
 
 def _write_profile(tmp_path, sections):
@@ -89,21 +96,21 @@ def _write_profile(tmp_path, sections):
 
 def test_method_settings_take_training_keys_from_the_method_section(tmp_path):
     path = _write_profile(tmp_path, {
-        M.METHOD_NOTEBOOK: {**TINY, "seeds": [0]},
+        TRAINING_SECTION: {**TINY, "seeds": [0]},
         "03_lambda_sensitivity": {"seeds": [0, 1], "lams": [0.0, 1.0], "epochs": 99},
     })
-    S = M.method_settings(path, "03_lambda_sensitivity")
+    S = configs.method_settings(path, "03_lambda_sensitivity")
     assert S.epochs == 1  # the shared value wins over a stray copy in the notebook's section
     assert S.seeds == [0, 1] and S.lams == [0.0, 1.0]
-    assert M.method_settings(path, "03_lambda_sensitivity", epochs=2, lams=None).epochs == 2
+    assert configs.method_settings(path, "03_lambda_sensitivity", epochs=2, lams=None).epochs == 2
     with pytest.raises(ValueError, match="Unknown setting"):
-        M.method_settings(path, "03_lambda_sensitivity", epoch=2)
+        configs.method_settings(path, "03_lambda_sensitivity", epoch=2)
 
 
 def test_method_settings_name_missing_training_keys(tmp_path):
-    path = _write_profile(tmp_path, {M.METHOD_NOTEBOOK: {"seeds": [0]}})
+    path = _write_profile(tmp_path, {TRAINING_SECTION: {"seeds": [0]}})
     with pytest.raises(ValueError, match="image_size"):
-        M.method_settings(path)
+        configs.method_settings(path)
 
 
 def test_shipped_profiles_have_every_method_notebook():
@@ -111,23 +118,23 @@ def test_shipped_profiles_have_every_method_notebook():
         for stem, keys in (("02_teacher_student", ("seeds", "gallery_per_kind")),
                            ("03_lambda_sensitivity", ("seeds", "lams")),
                            ("04_alignment_variants", ("seeds", "variants"))):
-            S = M.method_settings(profile, stem)
-            assert all(k in S for k in (*M.TRAINING_KEYS, *keys))
-        variants = M.method_settings(profile, "04_alignment_variants").variants
-        assert set(variants) <= set(M.ALIGNMENT_VARIANTS)
-    full = M.method_settings("full", "03_lambda_sensitivity")
+            S = configs.method_settings(profile, stem)
+            assert all(k in S for k in (*configs.TRAINING_KEYS, *keys))
+        variants = configs.method_settings(profile, "04_alignment_variants").variants
+        assert set(variants) <= set(alignment.ALIGNMENT_VARIANTS)
+    full = configs.method_settings("full", "03_lambda_sensitivity")
     lams = [lam for lam in full.lams if lam > 0]
     assert 0.0 in full.lams and len(lams) >= 3  # an interior optimum needs three λ > 0
-    assert len(full.seeds) >= 3 and len(M.method_settings("full").seeds) >= 3
+    assert len(full.seeds) >= 3 and len(configs.method_settings("full").seeds) >= 3
 
 
 # --------------------------------------------------------------- no-projection score-map variant
 
 
 def test_projection_mismatch_error_names_both_channel_counts():
-    run = get_or_train(M.teacher_student_config(TINY), progress=False)
-    scenes = M.evaluation_sets(TINY)["test"]
-    message = M.projection_mismatch_error(run, scenes)
+    run = get_or_train(configs.teacher_student_config(TINY), progress=False)
+    scenes = measure.evaluation_sets(TINY)["test"]
+    message = alignment.projection_mismatch_error(run, scenes)
     assert "student 64, teacher 1" in message and "projection=True" in message
 
 
@@ -136,9 +143,9 @@ def test_score_map_variant_aligns_the_students_score_map():
     from wsss_lib.train import build_model
     from wsss_lib.train.paradigms import TeacherStudent
 
-    config = M.alignment_config(TINY, "no_projection_score_maps")
+    config = alignment.alignment_config(TINY, "no_projection_score_maps")
     assert config.kt.student_map == "score_map" and not config.kt.projection
-    assert M.alignment_config(TINY, "global_cosine").kt.student_map == "features"
+    assert alignment.alignment_config(TINY, "global_cosine").kt.student_map == "features"
     torch.manual_seed(0)
     student = build_model(config.student, 32)
     teacher = build_model(config.teacher, 32)
@@ -157,7 +164,7 @@ def test_score_map_variant_aligns_the_students_score_map():
 
 
 def test_score_map_variant_trains_and_caches_like_any_run():
-    config = M.alignment_config(TINY, "no_projection_score_maps")
+    config = alignment.alignment_config(TINY, "no_projection_score_maps")
     run = get_or_train(config, progress=False)
     assert run.history[-1]["train_kt"] >= 0 and math.isfinite(run.history[-1]["train_loss"])
     again = get_or_train(config, progress=False)  # now from the cache
@@ -168,29 +175,29 @@ def test_score_map_variant_trains_and_caches_like_any_run():
 
 
 def test_evaluation_sets_gallery_and_evaluate_run():
-    sets = M.evaluation_sets(TINY)
+    sets = measure.evaluation_sets(TINY)
     assert len(sets["test"]) == 24 and len(sets["test_decoupled"]) == 24
-    gallery = M.gallery_scenes(sets, n_per_kind=1)
+    gallery = measure.gallery_scenes(sets, n_per_kind=1)
     has_chimney = gallery.chimney_masks.reshape(len(gallery), -1).any(axis=1)
     assert list(gallery.labels) == [1, 1, 0]
     assert list(has_chimney) == [True, False, True]
-    run = get_or_train(M.teacher_config(TINY), progress=False)
-    row = M.evaluate_run(run, sets)
-    assert set(row) == set(M.ROW_METRICS)
+    run = get_or_train(configs.teacher_config(TINY), progress=False)
+    row = measure.evaluate_run(run, sets)
+    assert set(row) == set(measure.ROW_METRICS)
     assert row["shortcut_gap"] == pytest.approx(row["accuracy"] - row["accuracy_decoupled"])
 
 
 def test_summarize_mean_std_and_single_seed():
     rows = [_row("a", 0, 0.2), _row("a", 1, 0.4), _row("b", 0, 0.3)]
-    summary = M.summarize(rows)
+    summary = results.summarize(rows)
     assert list(summary) == ["a", "b"]
     assert summary["a"]["smoke_iou"] == pytest.approx(0.3)
     assert summary["a"]["smoke_iou_std"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
     assert summary["a"]["n_seeds"] == 2
     assert math.isnan(summary["b"]["smoke_iou_std"])
-    by_lam = M.summarize([{**_row("x", 0, 0.1), "lam": 0.5}], key="lam")
+    by_lam = results.summarize([{**_row("x", 0, 0.1), "lam": 0.5}], key="lam")
     assert list(by_lam) == [0.5]
-    assert M.as_percent(summary)["a"]["smoke_iou"] == pytest.approx(30.0)
+    assert results.as_percent(summary)["a"]["smoke_iou"] == pytest.approx(30.0)
 
 
 def _pairs(name_a, name_b, diffs, base=0.3, **extra):
@@ -202,7 +209,7 @@ def _pairs(name_a, name_b, diffs, base=0.3, **extra):
 
 
 def test_paired_claim_interval_is_students_t_by_hand():
-    claim = M.paired_claim(_pairs("a", "b", [0.10, 0.12, 0.14]), "a", "b", "a beats b")
+    claim = results.paired_claim(_pairs("a", "b", [0.10, 0.12, 0.14]), "a", "b", "a beats b")
     half = 4.303 * 2.0 / math.sqrt(3)  # t(0.975, 2) * sd of (10, 12, 14) / sqrt(3), in points
     assert claim["verdict"] == "supported"
     assert claim["mean"] == pytest.approx(12.0)
@@ -213,18 +220,19 @@ def test_paired_claim_interval_is_students_t_by_hand():
 
 def test_paired_claim_contradicted_inconclusive_and_one_seed():
     rows = _pairs("a", "b", [0.10, 0.12, 0.14])
-    assert M.paired_claim(rows, "b", "a", "b beats a")["verdict"] == "contradicted"
-    assert M.paired_claim(rows, "a", "b", "a is lower", expect="less")["verdict"] == "contradicted"
+    assert results.paired_claim(rows, "b", "a", "b beats a")["verdict"] == "contradicted"
+    lower = results.paired_claim(rows, "a", "b", "a is lower", expect="less")
+    assert lower["verdict"] == "contradicted"
     noisy = _pairs("a", "b", [0.10, -0.08, 0.02])
-    assert M.paired_claim(noisy, "a", "b", "a beats b")["verdict"] == "inconclusive"
-    one = M.paired_claim(_pairs("a", "b", [0.2]), "a", "b", "a beats b")
+    assert results.paired_claim(noisy, "a", "b", "a beats b")["verdict"] == "inconclusive"
+    one = results.paired_claim(_pairs("a", "b", [0.2]), "a", "b", "a beats b")
     assert one["verdict"] == "inconclusive" and "1 paired seed" in one["sentence"]
 
 
 def test_paired_rows_pair_by_seed_not_by_order():
     rows = [_row("a", 1, 0.5), _row("b", 0, 0.1), _row("a", 0, 0.2), _row("b", 1, 0.4),
             _row("a", 2, 0.9)]  # seed 2 has no "b": left out
-    assert M.paired_rows(rows, "a", "b") == ([0.2, 0.5], [0.1, 0.4], [0, 1])
+    assert results.paired_rows(rows, "a", "b") == ([0.2, 0.5], [0.1, 0.4], [0, 1])
 
 
 def test_paradigm_verdicts_test_the_papers_claims():
@@ -233,7 +241,7 @@ def test_paradigm_verdicts_test_the_papers_claims():
         rows += [_row("single_cnn", seed, 0.40 + jitter), _row("single_vit", seed, 0.10),
                  _row("ts_cnn_to_vit", seed, 0.20 + jitter), _row("ts_vit_to_cnn", seed, 0.25),
                  _row("co_training", seed, 0.20 + 2 * jitter)]
-    verdicts = M.paradigm_verdicts(M.summarize(rows), rows)
+    verdicts = paradigm_results.paradigm_verdicts(results.summarize(rows), rows)
     assert verdicts[0].startswith("Teacher-student (CNN→ViT) beats the single ViT")
     assert "**supported**" in verdicts[0]
     assert verdicts[1].startswith("The student beats its teacher") and "**contradicted**" in (
@@ -250,13 +258,14 @@ def _lambda_rows(test, val):
 def test_lambda_interior_optimum_is_chosen_on_val_and_tested_on_test():
     test = {0.0: 0.10, 0.3: 0.20, 1.0: 0.40, 1.5: 0.15}
     rows = _lambda_rows(test, val={0.0: 0.1, 0.3: 0.2, 1.0: 0.5, 1.5: 0.3})
-    helps, interior = M.lambda_claims(rows)
+    helps, interior = lambda_results.lambda_claims(rows)
     assert helps["verdict"] == "supported" and "λ = 1 (best on val)" in helps["claim"]
     assert interior["verdict"] == "supported" and interior["chosen_on_val"] == 1.0
     # val prefers an end of the grid: no interior optimum, whatever test says
-    end = M.lambda_claims(_lambda_rows(test, val={0.0: 0.1, 0.3: 0.6, 1.0: 0.5, 1.5: 0.3}))
+    end = lambda_results.lambda_claims(
+        _lambda_rows(test, val={0.0: 0.1, 0.3: 0.6, 1.0: 0.5, 1.5: 0.3}))
     assert end[1]["verdict"] == "contradicted" and "an end of the grid" in end[1]["sentence"]
-    verdicts = M.lambda_verdicts(M.summarize(rows), rows)
+    verdicts = lambda_results.lambda_verdicts(results.summarize(rows), rows)
     assert "Best mean smoke IoU on test at λ = 1 " in verdicts[-1]
 
 
@@ -264,23 +273,25 @@ def test_alignment_verdicts_and_table():
     rows = [_row(v, s, iou + 0.01 * s, cam_chimney_mass=mass) for s in range(3)
             for v, iou, mass in (("global_cosine", 0.3, 0.2), ("spatial_cosine", 0.4, 0.1),
                                  ("no_projection_score_maps", 0.1, 0.3))]
-    summary = M.summarize(rows)
-    verdicts = M.alignment_verdicts(summary, rows)
+    summary = results.summarize(rows)
+    verdicts = alignment_results.alignment_verdicts(summary, rows)
     assert verdicts[0].startswith("Global cosine is the best alignment (paper): **contradicted**")
     assert verdicts[1].startswith("Best mean alignment here: score map · spatial cosine (41.00")
     assert verdicts[-1] == ("CAM mass on chimneys ranges from 10.00 ± 0.00 % (score map · "
                             "spatial cosine) to 30.00 ± 0.00 % (no projection · score map ↔ "
                             "score map).")
     channel = [{**r, "name": "channel_cosine"} for r in rows if r["name"] == "global_cosine"]
-    same = M.summarize([*rows, *channel])
-    assert any("identical smoke IoU" in v for v in M.alignment_verdicts(same, rows))
+    same = results.summarize([*rows, *channel])
+    assert any("identical smoke IoU" in v for v in alignment_results.alignment_verdicts(same, rows))
     co = [*_pairs("co_training_cosine", "co_training_l1_raw", [0.1, 0.12, 0.11]),
           *_pairs("co_training_cosine", "co_training_l2_raw", [0.1, 0.12, 0.11])]
-    co_claim = M.alignment_claims([r for r in co if r["name"] != "co_training_cosine"]
-                                  + [r for r in co if r["name"] == "co_training_cosine"][:3])
+    co_claim = alignment_results.alignment_claims(
+        [r for r in co if r["name"] != "co_training_cosine"]
+        + [r for r in co if r["name"] == "co_training_cosine"][:3])
     assert co_claim[-1]["claim"].startswith("L1 and L2 lose") and co_claim[-1]["verdict"] == (
         "supported")
-    table = M.markdown_table(M.summarize(rows[:3]), ["smoke_iou"], paper=M.PAPER_ALIGNMENT)
+    table = results.summary_table(results.summarize(rows[:3]), ["smoke_iou"],
+                                  paper=paper.PAPER_ALIGNMENT)
     lines = table.splitlines()
     assert lines[0].startswith("| run | smoke iou (%) | paper smoke IoU (%, real data) |")
     assert "| global_cosine | 30.00 | 47.37 |" in lines
@@ -288,7 +299,7 @@ def test_alignment_verdicts_and_table():
 
 
 def test_configs_round_trip_through_json():
-    for config in M.paradigm_configs(TINY, 2).values():
+    for config in paradigms.paradigm_configs(TINY, 2).values():
         assert TrainConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
 
 
@@ -296,26 +307,24 @@ def test_configs_round_trip_through_json():
 
 
 def test_method_figures_draw_ours_and_label_the_paper():
-    from wsss_lib import viz_method
-
     rows = [_row(name, s, 0.1 * (i + 1) + 0.01 * s) for s in (0, 1)
-            for i, name in enumerate(M.PARADIGM_ROWS)]
-    summary = M.summarize(rows)
-    fig = viz_method.plot_metric_bars(summary, ["smoke_iou", "accuracy"],
-                                      labels=M.PARADIGM_SHORT, paper=M.PAPER_PARADIGMS)
+            for i, name in enumerate(paradigms.PARADIGM_ROWS)]
+    summary = results.summarize(rows)
+    fig = plots.plot_metric_bars(summary, ["smoke_iou", "accuracy"],
+                                 labels=paradigms.PARADIGM_SHORT, paper=paper.PAPER_PARADIGMS)
     smoke_ax = fig.axes[0]
-    assert len(fig.axes) == 2 and len(smoke_ax.patches) == len(M.PARADIGM_ROWS)
+    assert len(fig.axes) == 2 and len(smoke_ax.patches) == len(paradigms.PARADIGM_ROWS)
     expected = 100 * summary["co_training"]["smoke_iou"]
     assert smoke_ax.patches[-1].get_height() == pytest.approx(expected)
     assert smoke_ax.get_legend().get_texts()[0].get_text() == "paper, real data"
 
-    by_lam = M.summarize([{**_row(str(lam), s, 0.2 + lam / 10), "lam": lam}
-                          for lam in (0.0, 0.5, 1.0) for s in (0, 1)], key="lam")
-    fig = viz_method.plot_lambda_curve(by_lam, M.PAPER_LAMBDA)
+    by_lam = results.summarize([{**_row(str(lam), s, 0.2 + lam / 10), "lam": lam}
+                                for lam in (0.0, 0.5, 1.0) for s in (0, 1)], key="lam")
+    fig = plots.plot_lambda_curve(by_lam, paper.PAPER_LAMBDA)
     assert "paper, real data" in fig.axes[1].get_title()
     assert fig.axes[0].lines[0].get_ydata()[-1] == pytest.approx(100 * by_lam[1.0]["smoke_iou"])
 
-    fig = viz_method.plot_alignment({"a": summary["single_cnn"]})
+    fig = plots.plot_alignment({"a": summary["single_cnn"]})
     assert len(fig.axes) == 3
     with pytest.raises(ValueError, match="non-empty"):
-        viz_method.plot_alignment({})
+        plots.plot_alignment({})

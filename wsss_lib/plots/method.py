@@ -1,7 +1,7 @@
 """Figures of the method notebooks (02–04): paradigm bars, the λ curve, alignment variants.
 
-Every function takes summaries from :func:`wsss_lib.experiments.method.summarize` (fractions in
-``[0, 1]``, ``<metric>_std`` for the seed spread) as arguments, imports no experiment code, and
+Every function takes summaries from :func:`wsss_lib.results.tables.summarize` (fractions in
+``[0, 1]``, ``<metric>_std`` for the seed spread) as arguments, imports no study code, and
 returns a bare :class:`matplotlib.figure.Figure`. Values are drawn in %; the paper's numbers are
 always labelled "paper, real data" because they come from another dataset, resolution and network
 size.
@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
+
+from wsss_lib.plots.cams import cam_gallery, gallery_row_titles
+from wsss_lib.plots.scenes import CHIMNEY_COLOR, SMOKE_COLOR
 
 __all__ = [
     "METRIC_TITLES",
@@ -180,7 +183,6 @@ def plot_alignment(
     return fig
 
 
-
 def cam_comparison(
     scenes: Any,
     cams: Mapping[Any, Any],
@@ -194,15 +196,13 @@ def cam_comparison(
     ``CAM > threshold`` dashed white, so the chimney shortcut is visible at a glance.
 
     Args:
-        scenes: :class:`~wsss_lib.data.SmokeScenes` with masks (e.g. ``method.gallery_scenes``).
+        scenes: :class:`~wsss_lib.data.SmokeScenes` with masks (e.g. from
+            :func:`wsss_lib.studies.measure.gallery_scenes`).
         cams: Model name -> float ``[N, H, W]`` CAMs in ``[0, 1]``.
         labels: Model name -> column title.
         threshold: Pseudo-mask threshold outlined on the CAMs.
         title: Figure title.
     """
-    from wsss_lib.viz import CHIMNEY_COLOR, SMOKE_COLOR
-    from wsss_lib.viz_cam import cam_gallery, gallery_row_titles
-
     labels = labels or {}
     columns = {"smoke mask": scenes.smoke_masks}
     columns.update({labels.get(name, str(name)): cam for name, cam in cams.items()})

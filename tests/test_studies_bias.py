@@ -1,4 +1,5 @@
-"""Notebook 01 library: co-occurrence levels, configs, summaries, findings, figures, tiny sweep."""
+"""Notebook 01: the study (levels, configs, tiny sweep), its results (summaries, findings,
+metrics.json) and its figures."""
 
 from __future__ import annotations
 
@@ -10,30 +11,31 @@ import pytest
 import torch
 
 from wsss_lib.data import load_split
-from wsss_lib.experiments import notebook_settings
-from wsss_lib.experiments.bias import (
+from wsss_lib.metrics import threshold_sweep
+from wsss_lib.plots.bias import plot_bias_sweep, plot_cam_gallery
+from wsss_lib.plots.cams import cam_gallery, threshold_sweep_figure
+from wsss_lib.profiles import notebook_settings
+from wsss_lib.results.bias import (
+    bias_findings,
+    bias_results,
+    result_key,
+    summarize_sweep,
+    sweep_curves,
+    sweep_table,
+)
+from wsss_lib.studies.bias import (
     EXAMPLE_KINDS,
     bias_examples,
-    bias_findings,
     bias_model_config,
-    bias_results,
     cooccurrence_levels,
     gallery_maps,
     load_test_sets,
-    plot_bias_sweep,
-    plot_cam_gallery,
-    result_key,
     run_bias_sweep,
     run_supervised_reference,
-    summarize_sweep,
     supervised_config,
-    sweep_curves,
-    sweep_table,
     whole_image_baseline,
 )
-from wsss_lib.metrics import threshold_sweep
 from wsss_lib.train import DataSpec, ModelSpec, TrainConfig
-from wsss_lib.viz_cam import cam_gallery, threshold_sweep_figure
 
 TINY = {
     "image_size": 32,
@@ -44,8 +46,8 @@ TINY = {
     "batch_size": 16,
     "lr": 1e-3,
     "seeds": [0],
-    "cnn_model": "resnet18",
-    "vit_model": "vit_tiny",
+    "cnn": "resnet18",
+    "vit": "vit_tiny",
     "vit_patch_size": 8,
     "levels": [[1.0, 0.0], [0.5, 0.5]],
     "train_level": [1.0, 0.0],
@@ -245,7 +247,7 @@ def test_examples_have_the_kind_they_claim():
 
 def test_tiny_sweep_end_to_end():
     # timm's test-sized ResNet and ViT keep this fast; the notebook uses resnet18 / vit_tiny.
-    tiny = {**TINY, "cnn_model": "test_resnet", "vit_model": "test_vit", "cnn_output_stride": 16,
+    tiny = {**TINY, "cnn": "test_resnet", "vit": "test_vit", "cnn_output_stride": 16,
             "levels": [[1.0, 0.0]]}
     S = notebook_settings("01_co_occurrence_bias", "quick", **{
         k: v for k, v in tiny.items() if v is not None

@@ -1,8 +1,8 @@
 """Figures of notebooks 05 (CAM fusion) and 06 (post-processing): galleries, bars, bleed maps.
 
 Every function returns a bare :class:`matplotlib.figure.Figure` (no pyplot state). The numbers
-they draw come from :mod:`wsss_lib.experiments.refinement` (as arguments: this module imports no
-experiment code); bars show percent.
+they draw come from :mod:`wsss_lib.studies.fusion` and :mod:`wsss_lib.studies.postprocessing`
+(as arguments: this module imports no study code); bars show percent.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from matplotlib.patches import Patch
 from torch import Tensor
 
 from wsss_lib.data.regions import REGIONS, region_masks
-from wsss_lib.viz import CHIMNEY_COLOR, SMOKE_COLOR
+from wsss_lib.plots.cams import cam_gallery
+from wsss_lib.plots.scenes import CHIMNEY_COLOR, SMOKE_COLOR
 
 __all__ = [
     "REGION_COLORS",
@@ -59,7 +60,7 @@ def plot_layer_gallery(
 ) -> Figure:
     """Images next to one CAM per column, smoke (cyan) and chimney (orange) outlined on each CAM.
 
-    A thin wrapper of :func:`wsss_lib.viz_cam.cam_gallery`, the gallery every notebook uses.
+    A thin wrapper of :func:`wsss_lib.plots.cams.cam_gallery`, the gallery every notebook uses.
 
     Args:
         scenes: The scenes.
@@ -71,8 +72,6 @@ def plot_layer_gallery(
     Returns:
         A matplotlib figure.
     """
-    from wsss_lib.viz_cam import cam_gallery
-
     idx = list(indices)
     return cam_gallery(
         scenes.images[idx],
@@ -85,7 +84,8 @@ def plot_layer_gallery(
 
 
 def plot_variant_bars(rows: Sequence[Mapping[str, Any]], title: str = "") -> Figure:
-    """Grouped bars of smoke IoU per variant (x) and seed (colour) from :func:`evaluate_variants`.
+    """Grouped bars of smoke IoU per variant (x) and seed (colour) from
+    :func:`wsss_lib.studies.fusion.evaluate_variants`.
 
     Returns:
         A matplotlib figure.
@@ -110,7 +110,7 @@ def plot_variant_bars(rows: Sequence[Mapping[str, Any]], title: str = "") -> Fig
 
 def plot_pipeline_bars(run: Any, title: str = "") -> Figure:
     """Smoke IoU per pipeline (left) and false-positive rate per region (right) of ``run``, a
-    :class:`~wsss_lib.experiments.refinement.PipelineRun` (``rows``, ``breakdown``).
+    :class:`~wsss_lib.studies.postprocessing.PipelineRun` (``rows``, ``breakdown``).
 
     Skipped pipelines are listed on the axis with "skipped" instead of a bar.
 
@@ -178,8 +178,8 @@ def plot_bleed_overlays(
 
     Args:
         scenes: The scenes.
-        run: From :func:`run_pipelines`.
-        indices: Which scenes (columns), e.g. :func:`pick_showcase`.
+        run: From :func:`wsss_lib.studies.postprocessing.run_pipelines`.
+        indices: Which scenes (columns), e.g. :func:`wsss_lib.studies.measure.pick_showcase`.
         pipelines: Which rows (default: all that ran).
         threshold: Pseudo-mask threshold.
         tile_inches: Size of a tile.

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from wsss_lib.data.scenes import SmokeScenes
-from wsss_lib.viz import contact_sheet, overlay_cam, overlay_mask
+from wsss_lib.plots.scenes import contact_sheet, overlay_cam, overlay_mask
 
 
 def _image() -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Plotting helpers shared by notebooks, the report and the data-sample script.
+"""Drawing scenes: mask colours, overlays and the contact sheet (notebooks, widgets, scripts).
 
 - :func:`overlay_mask` / :func:`overlay_cam` blend a mask or a CAM onto an image and return a new
   ``uint8 [H, W, 3]`` image (no matplotlib figure), so they work in widgets and reports alike.

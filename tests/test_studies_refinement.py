@@ -1,4 +1,4 @@
-"""Tests of wsss_lib.experiments.refinement (notebooks 05 and 06) on tiny inputs."""
+"""The refinement studies (notebooks 05 and 06), their results and figures, on tiny inputs."""
 
 from __future__ import annotations
 
@@ -9,12 +9,16 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from wsss_lib import viz_refinement as V
-from wsss_lib.cam import compute_cam
+from wsss_lib import paper, results
+from wsss_lib.cam import compute_cam, layer_maps
 from wsss_lib.data import make_split, to_tensor_batch
-from wsss_lib.experiments import refinement as R
+from wsss_lib.data.regions import REGIONS, region_masks
 from wsss_lib.models import build_classifier
+from wsss_lib.plots import refinement as plots
 from wsss_lib.postprocess import RefinementStep
+from wsss_lib.results import fusion as fusion_results
+from wsss_lib.results import postprocessing as postprocess_results
+from wsss_lib.studies import fusion, measure, postprocessing
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -34,7 +38,7 @@ def vit():
 
 @pytest.fixture(scope="module")
 def layer_cams(vit, scenes):
-    return R.layer_gradcams(vit, scenes.images, scales=(0.5, 1.0, 1.5), batch_size=3,
+    return layer_maps.layer_gradcams(vit, scenes.images, scales=(0.5, 1.0, 1.5), batch_size=3,
                             progress=False)
 
 
@@ -83,7 +87,7 @@ def test_layer_cams_default_layers_are_the_papers(layer_cams):
 
 def test_layer_cams_reject_bad_input(vit, scenes, layer_cams):
     with pytest.raises(ValueError, match="uint8"):
-        R.layer_gradcams(vit, scenes.images.astype(np.float32), progress=False)
+        layer_maps.layer_gradcams(vit, scenes.images.astype(np.float32), progress=False)
     with pytest.raises(ValueError, match="scales=..."):
         layer_cams.cam(scales=(2.0,))
     with pytest.raises(ValueError, match="not computed"):
@@ -92,18 +96,18 @@ def test_layer_cams_reject_bad_input(vit, scenes, layer_cams):
 
 def test_seed_cams_match_layer_maps_and_score_map(vit, scenes, layer_cams):
     # layer_cams itself is checked against compute_cam above.
-    last = R.seed_cams(vit, scenes.images, "gradcam_last", scales=(0.5, 1.0), batch_size=4,
-                       progress=False)
+    last = postprocessing.seed_cams(vit, scenes.images, "gradcam_last", scales=(0.5, 1.0),
+                                    batch_size=4, progress=False)
     torch.testing.assert_close(last["single"], layer_cams.cam(["blocks.11.norm1"]))
     torch.testing.assert_close(last["multiscale"],
                                layer_cams.cam(["blocks.11.norm1"], scales=(0.5, 1.0)))
-    score = R.seed_cams(vit, scenes.images, "cam", scales=(0.5, 1.0), batch_size=4)
+    score = postprocessing.seed_cams(vit, scenes.images, "cam", scales=(0.5, 1.0), batch_size=4)
     with torch.no_grad():
         reference = compute_cam(vit, to_tensor_batch(scenes.images), method="cam",
                                 scales=(0.5, 1.0))
     torch.testing.assert_close(score["multiscale"], reference)
     with pytest.raises(ValueError, match="Unknown seed CAM"):
-        R.seed_cams(vit, scenes.images, "gradcam")
+        postprocessing.seed_cams(vit, scenes.images, "gradcam")
 
 
 # ------------------------------------------------------------------------------ 05: fusion
@@ -111,21 +115,21 @@ def test_seed_cams_match_layer_maps_and_score_map(vit, scenes, layer_cams):
 
 def test_fusion_variants_names_and_weights():
     layers = ["blocks.7.norm1", "blocks.8.norm1", "blocks.10.norm1", "blocks.11.norm1"]
-    variants = {v.name: v for v in R.fusion_variants(layers, scales=(0.5, 1.0))}
+    variants = {v.name: v for v in fusion.fusion_variants(layers, scales=(0.5, 1.0))}
     assert list(variants)[:4] == ["layer block 7", "layer block 8", "layer block 10", "last layer"]
     assert variants["last layer"].layers == ("blocks.11.norm1",)
     assert variants["fused (weighted)"].weights == (1.0, 2.0, 3.0, 4.0)
     assert variants["fused (max)"].weights is None
     assert variants["multi-scale (last layer)"].scales == (0.5, 1.0)
     with pytest.raises(ValueError, match="2 fusion weights for 4 layers"):
-        R.fusion_variants(layers, weights=(1, 2))
+        fusion.fusion_variants(layers, weights=(1, 2))
     with pytest.raises(ValueError, match="Unknown fusion rules"):
-        R.fusion_variants(layers, rules=("median",))
+        fusion.fusion_variants(layers, rules=("median",))
 
 
 def test_evaluate_variants_rows(layer_cams, scenes):
-    variants = R.fusion_variants(layer_cams.layers, scales=(0.5, 1.0, 1.5))
-    rows = R.evaluate_variants(layer_cams, variants, scenes, "weak")
+    variants = fusion.fusion_variants(layer_cams.layers, scales=(0.5, 1.0, 1.5))
+    rows = fusion.evaluate_variants(layer_cams, variants, scenes, "weak")
     assert [r["variant"] for r in rows] == [v.name for v in variants]
     fused = next(r for r in rows if r["variant"] == "fused (mean)")
     assert fused["rule"] == "mean" and fused["seed"] == "weak"
@@ -133,18 +137,18 @@ def test_evaluate_variants_rows(layer_cams, scenes):
     # Different CAMs give different numbers: the rows are not copies of one evaluation.
     assert len({round(r["smoke_iou"], 6) for r in rows}) > 1
     with pytest.raises(ValueError, match="CAMs for"):
-        R.evaluate_variants(layer_cams, variants, scenes.subset(range(4)), "weak")
+        fusion.evaluate_variants(layer_cams, variants, scenes.subset(range(4)), "weak")
 
 
 def test_paired_gain_from_empty_to_perfect(scenes):
     truth = scenes.smoke_masks.astype(np.float32)
-    gain = R.paired_gain(np.zeros_like(truth), truth, scenes)
+    gain = fusion.paired_gain(np.zeros_like(truth), truth, scenes)
     n_smoke = int((scenes.labels == 1).sum())
     assert gain["gain"] == pytest.approx(1.0)
     assert gain["ci95"] == pytest.approx(0.0)
     assert gain["n_images"] == n_smoke
     assert gain["improved_share"] == 1.0
-    assert R.paired_gain(truth, np.zeros_like(truth), scenes)["gain"] == pytest.approx(-1.0)
+    assert fusion.paired_gain(truth, np.zeros_like(truth), scenes)["gain"] == pytest.approx(-1.0)
 
 
 def _summary(weak_gain: float, strong_gain: float, ci: float = 0.01) -> dict:
@@ -159,16 +163,16 @@ def _summary(weak_gain: float, strong_gain: float, ci: float = 0.01) -> dict:
 
 
 def test_fusion_verdicts_follow_the_numbers():
-    holds = R.fusion_verdicts(_summary(0.09, -0.02))
+    holds = fusion_results.fusion_verdicts(_summary(0.09, -0.02))
     assert holds[0].startswith("Weaker seed here: weak (last-layer smoke IoU 30.0%)")
     assert "weak seed's smoke IoU by +9.0 ± 1.0 points" in holds[1]
     assert holds[1].endswith("30.0% -> 39.0%, a real gain.")
     assert holds[2].endswith("a real loss.")
     assert "HOLDS here" in holds[3]
-    fails = R.fusion_verdicts(_summary(-0.02, 0.03))
+    fails = fusion_results.fusion_verdicts(_summary(-0.02, 0.03))
     assert "does NOT hold" in fails[3]
     assert "by +3.0 ± 1.0 points" in fails[4] and "a real gain" in fails[4]
-    noisy = R.fusion_verdicts(_summary(0.01, -0.01, ci=0.05))
+    noisy = fusion_results.fusion_verdicts(_summary(0.01, -0.01, ci=0.05))
     assert "does NOT clearly hold" in noisy[3]
     assert noisy[1].endswith("within noise.")
 
@@ -176,7 +180,7 @@ def test_fusion_verdicts_follow_the_numbers():
 def test_fusion_verdicts_refuse_to_judge_equal_seeds():
     summary = _summary(0.09, -0.02)
     summary["strong / last layer"]["smoke_iou"] = 0.305  # within MIN_SEED_GAP of the weak seed
-    lines = R.fusion_verdicts(summary)
+    lines = fusion_results.fusion_verdicts(summary)
     assert lines[0].startswith("The two seeds are about equally good here")
     assert "cannot be tested here" in lines[3] and "HOLDS" not in lines[3]
 
@@ -184,21 +188,21 @@ def test_fusion_verdicts_refuse_to_judge_equal_seeds():
 def test_blank_share_counts_all_zero_maps():
     cams = np.zeros((4, 5, 5), dtype=np.float32)
     cams[1, 2, 2] = 0.5
-    assert R.blank_share(cams) == 0.75
-    assert R.blank_share(torch.ones(2, 3, 3)) == 0.0
+    assert measure.blank_share(cams) == 0.75
+    assert measure.blank_share(torch.ones(2, 3, 3)) == 0.0
 
 
 def test_seeds_are_ranked_by_measured_iou():
     summary = _summary(0.0, 0.0)
     summary["weak / last layer"]["smoke_iou"] = 0.9  # the "weak" model scores higher here
-    assert R.rank_seeds(summary) == ("strong", "weak")
-    renamed = R.weak_strong_rows(summary)
+    assert fusion_results.rank_seeds(summary) == ("strong", "weak")
+    renamed = fusion_results.weak_strong_rows(summary)
     assert renamed["strong seed / last layer"]["smoke_iou"] == 0.9
-    assert set(renamed) == set(R.PAPER_FUSION) | {"weak seed / multi-scale (last layer)"}
+    assert set(renamed) == set(paper.PAPER_FUSION) | {"weak seed / multi-scale (last layer)"}
 
 
 def test_fusion_summary_gains_are_paired_differences(layer_cams, scenes):
-    summary = R.fusion_summary({"a": layer_cams}, scenes, scales=(0.5, 1.0, 1.5))
+    summary = fusion.fusion_summary({"a": layer_cams}, scenes, scales=(0.5, 1.0, 1.5))
     fused, single = summary["a / fused (mean)"], summary["a / last layer"]
     assert fused["gain"] == pytest.approx(fused["smoke_iou"] - single["smoke_iou"])
     assert set(summary) == {"a / last layer", "a / fused (mean)", "a / multi-scale (last layer)"}
@@ -208,11 +212,11 @@ def test_percent_rows_and_markdown_table():
     rows = {"CRF": {"status": "ok", "smoke_iou": 0.5, "fp_rate": {"sky": 0.25}, "seconds": 1.5,
                     "gain_vs_none": float("nan")},
             "SAM": {"status": "skipped: no SAM weights"}}
-    pct = R.percent_rows(rows)
+    pct = results.percent_rows(rows)
     assert pct["CRF"] == {"status": "ok", "smoke_iou": 50.0, "fp_rate": {"sky": 25.0},
                           "seconds": 1.5, "gain_vs_none": None}
-    table = R.markdown_table(pct, {"smoke_iou": "IoU", "fp_rate.sky": "sky"},
-                             paper={"SAM": {"smoke_iou": 51.0}})
+    table = results.markdown_table(pct, {"smoke_iou": "IoU", "fp_rate.sky": "sky"},
+                                   paper={"SAM": {"smoke_iou": 51.0}})
     lines = table.splitlines()
     assert lines[2] == "| CRF | 50.00 | 25.00 | – |"
     assert lines[3] == "| SAM | skipped: no SAM weights | – | 51.00 |"
@@ -222,8 +226,8 @@ def test_percent_rows_and_markdown_table():
 
 
 def test_region_masks_partition_the_non_smoke_pixels(scenes):
-    regions = R.region_masks(scenes)
-    stack = np.stack([regions[name] for name in R.REGIONS]).astype(int)
+    regions = region_masks(scenes)
+    stack = np.stack([regions[name] for name in REGIONS]).astype(int)
     assert (stack.sum(axis=0) == (~scenes.smoke_masks).astype(int)).all()
     i = int(np.flatnonzero(scenes.chimney_masks.reshape(6, -1).any(axis=1))[0])
     horizon = scenes.params[i]["horizon"]
@@ -233,46 +237,47 @@ def test_region_masks_partition_the_non_smoke_pixels(scenes):
 
 
 def test_false_positive_breakdown_locates_the_pixels(scenes):
-    regions = R.region_masks(scenes)
-    out = R.false_positive_breakdown(regions["cloud/haze"], regions)
+    regions = region_masks(scenes)
+    out = postprocessing.false_positive_breakdown(regions["cloud/haze"], regions)
     assert out["fp_rate"]["cloud/haze"] == 1.0
     assert out["fp_share"]["cloud/haze"] == 1.0
     assert out["fp_rate"]["sky"] == 0.0
-    none = R.false_positive_breakdown(np.zeros_like(scenes.smoke_masks), regions)
+    none = postprocessing.false_positive_breakdown(np.zeros_like(scenes.smoke_masks), regions)
     assert math.isnan(none["fp_share"]["sky"]) and none["fp_rate"]["sky"] == 0.0
 
 
 def test_standard_pipelines_mark_skipped_steps():
     crf, par, aff = object(), object(), object()
-    pipes = R.standard_pipelines(crf, par, aff, "skipped: no CLIP weights",
-                                 "skipped: no SAM weights")
-    assert [p.name for p in pipes] == list(R.PIPELINE_NAMES)
+    pipes = postprocessing.standard_pipelines(crf, par, aff, "skipped: no CLIP weights",
+                                              "skipped: no SAM weights")
+    assert [p.name for p in pipes] == list(postprocessing.PIPELINE_NAMES)
     by_name = {p.name: p for p in pipes}
     assert by_name["CLIP"].skipped == "skipped: no CLIP weights"
     assert by_name["SAM+CRF"].skipped == "skipped: no SAM weights"
     assert by_name["MS+CRF"].source == "multiscale" and by_name["MS+CRF"].skipped is None
     assert by_name["AffinityNet+CRF"].steps == [aff, crf]
     with pytest.raises(ValueError, match="source"):
-        R.Pipeline("x", source="tiled")
+        postprocessing.Pipeline("x", source="tiled")
 
 
 def test_clip_and_sam_steps_skip_without_weights():
     # conftest isolates the cache and sets HF_HUB_OFFLINE: no weights can be found.
-    assert R.clip_step() == "skipped: no CLIP weights"
-    assert R.sam_step() == "skipped: no SAM weights"
+    assert postprocessing.clip_step() == "skipped: no CLIP weights"
+    assert postprocessing.sam_step() == "skipped: no SAM weights"
 
 
 def test_run_pipelines_measures_each_pipeline(scenes):
     truth = scenes.smoke_masks.astype(np.float32)
     seed = torch.full(truth.shape, 0.5)  # everything called smoke
     pipes = [
-        R.Pipeline("none"),
-        R.Pipeline("truth", steps=[_TruthStep(truth)]),
-        R.Pipeline("MS", source="multiscale"),
-        R.Pipeline("CLIP", skipped="skipped: no CLIP weights"),
+        postprocessing.Pipeline("none"),
+        postprocessing.Pipeline("truth", steps=[_TruthStep(truth)]),
+        postprocessing.Pipeline("MS", source="multiscale"),
+        postprocessing.Pipeline("CLIP", skipped="skipped: no CLIP weights"),
     ]
-    run = R.run_pipelines(pipes, {"single": seed, "multiscale": torch.zeros(truth.shape)},
-                          scenes, batch_size=3, progress=False)
+    run = postprocessing.run_pipelines(
+        pipes, {"single": seed, "multiscale": torch.zeros(truth.shape)}, scenes, batch_size=3,
+        progress=False)
     assert run.rows["truth"]["smoke_iou"] == pytest.approx(1.0)
     assert run.rows["truth"]["fp_rate"]["sky"] == 0.0
     assert run.rows["none"]["fp_rate"]["sky"] == 1.0
@@ -280,22 +285,23 @@ def test_run_pipelines_measures_each_pipeline(scenes):
     assert run.rows["truth"]["gain_vs_none"] == pytest.approx(1.0 - run.rows["none"]["smoke_iou"])
     assert run.rows["CLIP"] == {"status": "skipped: no CLIP weights"}
     assert "CLIP" not in run.cams
-    lines = R.postprocess_verdicts(run)
+    lines = postprocess_results.postprocess_verdicts(run)
     assert any(line.startswith("CLIP: skipped: no CLIP weights") for line in lines)
     assert any(line.startswith("truth helps") for line in lines)
     assert lines[-1].startswith("Best pipeline here: truth")
     with pytest.raises(ValueError, match="needs the 'multiscale' CAM"):
-        R.run_pipelines(pipes[2:3], {"single": seed}, scenes, progress=False)
+        postprocessing.run_pipelines(pipes[2:3], {"single": seed}, scenes, progress=False)
 
 
 def test_verdict_reports_bleeding_into_the_sky(scenes):
-    regions = R.region_masks(scenes)
+    regions = region_masks(scenes)
     truth = scenes.smoke_masks.astype(np.float32)
     bleeding = np.maximum(truth, regions["sky"].astype(np.float32))
-    pipes = [R.Pipeline("none", steps=[_TruthStep(truth)]),
-             R.Pipeline("PAR", steps=[_TruthStep(bleeding)])]
-    run = R.run_pipelines(pipes, {"single": torch.zeros(truth.shape)}, scenes, progress=False)
-    line = next(x for x in R.postprocess_verdicts(run) if x.startswith("PAR"))
+    pipes = [postprocessing.Pipeline("none", steps=[_TruthStep(truth)]),
+             postprocessing.Pipeline("PAR", steps=[_TruthStep(bleeding)])]
+    run = postprocessing.run_pipelines(pipes, {"single": torch.zeros(truth.shape)}, scenes,
+                                       progress=False)
+    line = next(x for x in postprocess_results.postprocess_verdicts(run) if x.startswith("PAR"))
     assert line.startswith("PAR hurts") and "sky false positives 0.0% -> 100.0%" in line
 
 
@@ -303,23 +309,25 @@ def test_verdict_reports_bleeding_into_the_sky(scenes):
 
 
 def test_pick_showcase_prefers_chimney_and_clouds(scenes):
-    picked = R.pick_showcase(scenes, n=2)
+    picked = measure.pick_showcase(scenes, n=2)
     assert all(scenes.labels[i] == 1 for i in picked)
     assert scenes.chimney_masks[picked[0]].any()
 
 
 def test_figures_build(scenes, layer_cams):
-    idx = R.pick_showcase(scenes, n=2)
-    gallery = V.plot_layer_gallery(scenes, {"last": layer_cams.cam(), "max": layer_cams.cam(
+    idx = measure.pick_showcase(scenes, n=2)
+    gallery = plots.plot_layer_gallery(scenes, {"last": layer_cams.cam(), "max": layer_cams.cam(
         rule="max")}, idx, title="t")
     assert isinstance(gallery, Figure)
     assert len([ax for ax in gallery.axes if ax.images]) == 2 * 3  # image + 2 CAM columns
-    rows = R.evaluate_variants(layer_cams, R.fusion_variants(layer_cams.layers, (1.0,)), scenes,
-                               "weak")
-    assert isinstance(V.plot_variant_bars(rows), Figure)
+    rows = fusion.evaluate_variants(layer_cams, fusion.fusion_variants(layer_cams.layers, (1.0,)),
+                                    scenes, "weak")
+    assert isinstance(plots.plot_variant_bars(rows), Figure)
     truth = scenes.smoke_masks.astype(np.float32)
-    run = R.run_pipelines([R.Pipeline("none"), R.Pipeline("SAM", skipped="skipped: no SAM")],
-                          {"single": torch.as_tensor(truth)}, scenes, progress=False)
-    assert isinstance(V.plot_pipeline_bars(run), Figure)
-    overlay = V.plot_bleed_overlays(scenes, run, idx)
+    pipes = [postprocessing.Pipeline("none"),
+             postprocessing.Pipeline("SAM", skipped="skipped: no SAM")]
+    run = postprocessing.run_pipelines(pipes, {"single": torch.as_tensor(truth)}, scenes,
+                                       progress=False)
+    assert isinstance(plots.plot_pipeline_bars(run), Figure)
+    overlay = plots.plot_bleed_overlays(scenes, run, idx)
     assert len([ax for ax in overlay.axes if ax.images]) == 1 * 2

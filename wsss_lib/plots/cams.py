@@ -9,7 +9,7 @@
   threshold and the per-image oracle (an upper bound, never a result).
 
 Both return a bare :class:`matplotlib.figure.Figure` (no pyplot state): display it by returning it
-from a notebook cell, save it with ``fig.savefig`` or :func:`wsss_lib.viz.save_figure`.
+from a notebook cell, save it with ``fig.savefig`` or :func:`wsss_lib.plots.scenes.save_figure`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from wsss_lib.viz import (
+from wsss_lib.plots.scenes import (
     CHIMNEY_COLOR,
     SMOKE_COLOR,
     _as_numpy,

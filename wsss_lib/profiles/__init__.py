@@ -1,15 +1,16 @@
-"""Resolve a notebook's settings from a named profile plus explicit overrides.
+"""The profiles and their one loader: a notebook's settings from a named profile plus overrides.
 
-Profiles are data files (``wsss_lib/profiles/<name>.json``): a mapping from a notebook's stem
-(``"01_co_occurrence_bias"``) to its settings, with ``"*"`` holding defaults shared by all
-notebooks. A notebook's ``parameters`` cell holds ``profile`` and, for every setting, a literal
-override that defaults to ``None`` ("take the profile's value").
+Profiles are data files in this folder (``wsss_lib/profiles/<name>.json``): a mapping from a
+notebook's stem (``"01_co_occurrence_bias"``) to its settings, with ``"*"`` holding defaults
+shared by all notebooks. A notebook's ``parameters`` cell holds ``profile`` and, for every
+setting, a literal override that defaults to ``None`` ("take the profile's value").
 
 This module is the one profile loader: :func:`load_profile` reads a file, :func:`section_settings`
 is the one merge (``"*"``, then a section), and :data:`TRAINING_SECTION` names the section whose
-training settings every method notebook (02-07) shares, so they train and reuse the same models.
-The report (:mod:`wsss_lib.report.profiles`) and ``wsss train`` (:mod:`wsss_lib.runs`) read
-profiles through it.
+training settings every method notebook (02-07) shares, so they train and reuse the same models
+(:func:`wsss_lib.studies.configs.method_settings` reads it). The report
+(:mod:`wsss_lib.report.profiles`) and ``wsss train`` (:mod:`wsss_lib.runs`) read profiles through
+this module too. It imports nothing else of ``wsss_lib``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "SHARED_SECTION",
     "TRAINING_SECTION",
     "NotebookSettings",
+    "apply_overrides",
     "available_profiles",
     "load_profile",
     "notebook_settings",
@@ -33,7 +35,7 @@ __all__ = [
 #: The section of settings every notebook shares (overridden by the notebook's own section).
 SHARED_SECTION = "*"
 #: The section whose training settings (data sizes, networks, epochs, optimiser) every method
-#: notebook shares; see :func:`wsss_lib.experiments.method.method_settings`.
+#: notebook shares; see :func:`wsss_lib.studies.configs.method_settings`.
 TRAINING_SECTION = "02_teacher_student"
 
 
@@ -109,7 +111,21 @@ def notebook_settings(
             f"Profile {str(profile)!r} has no settings for notebook {notebook!r}; "
             f"it defines: {', '.join(sorted(k for k in data if k != SHARED_SECTION))}."
         )
-    settings = NotebookSettings(section_settings(data, notebook))
+    settings = apply_overrides(NotebookSettings(section_settings(data, notebook)), overrides,
+                               notebook)
+    settings["profile"] = str(profile)
+    return settings
+
+
+def apply_overrides(
+    settings: NotebookSettings, overrides: Mapping[str, Any], notebook: str
+) -> NotebookSettings:
+    """``settings`` updated (in place) by the overrides that are not None; returns it.
+
+    Raises:
+        ValueError: when an override names a setting ``settings`` does not have (a typo would
+            otherwise be silently ignored).
+    """
     unknown = sorted(k for k in overrides if k not in settings)
     if unknown:
         raise ValueError(
@@ -117,5 +133,4 @@ def notebook_settings(
             f"valid settings: {', '.join(sorted(settings))}."
         )
     settings.update({k: v for k, v in overrides.items() if v is not None})
-    settings["profile"] = str(profile)
     return settings

@@ -1,0 +1,62 @@
+"""Notebook 04's claims and verdicts, from the rows of :mod:`wsss_lib.studies.alignment`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from wsss_lib.paper import PAPER_ALIGNMENT
+from wsss_lib.results.claims import best_claim, finite_or_minus_inf
+from wsss_lib.results.tables import format_mean_std
+from wsss_lib.studies.alignment import ALIGNMENT_LABELS, ALIGNMENT_VARIANTS
+
+__all__ = ["alignment_claims", "alignment_verdicts"]
+
+
+def alignment_claims(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Notebook 04's claims: global cosine is the best alignment; L1 / L2 lose under co-training."""
+    present = list(dict.fromkeys(row["name"] for row in rows))
+    labels = ALIGNMENT_LABELS
+    claims = []
+    others = [v for v in present if v != "global_cosine" and not v.startswith("co_training")]
+    if "global_cosine" in present and others:
+        claims.append(best_claim(rows, "global_cosine", others,
+                                 "Global cosine is the best alignment (paper)", labels))
+    co = [v for v in ("co_training_l1_raw", "co_training_l2_raw") if v in present]
+    if "co_training_cosine" in present and co:
+        claims.append(best_claim(rows, "co_training_cosine", co,
+                                 "L1 and L2 lose to cosine under co-training (paper)", labels))
+    return claims
+
+
+def alignment_verdicts(
+    summary: Mapping[str, Mapping[str, float]], rows: Sequence[Mapping[str, Any]] = ()
+) -> list[str]:
+    """Notebook 04's conclusions: paired claims, best variant, the one-channel equivalences."""
+    labels = ALIGNMENT_LABELS
+    present = [k for k in summary if k in ALIGNMENT_VARIANTS]
+    if not present:
+        raise ValueError(f"No alignment variant in the summary; expected some of "
+                         f"{list(ALIGNMENT_VARIANTS)}.")
+    out = [claim["sentence"] for claim in alignment_claims(rows)]
+    best = max(present, key=lambda k: finite_or_minus_inf(summary[k]["smoke_iou"]))
+    out.append(f"Best mean alignment here: {labels[best]} "
+               f"({format_mean_std(summary[best], 'smoke_iou')} %); the paper's best is global "
+               f"cosine on the score map ({PAPER_ALIGNMENT['global_cosine']['smoke_iou']:.2f} %, "
+               "real data).")
+    if "global_cosine" in summary and "channel_cosine" in summary:
+        gap = abs(summary["global_cosine"]["smoke_iou"] - summary["channel_cosine"]["smoke_iou"])
+        out.append(
+            "Global and channel cosine on the one-channel score map give identical smoke IoU, "
+            "as they must (one channel: the same vector)." if gap < 1e-9 else
+            f"Global and channel cosine on the score map differ by {100 * gap:.2f} points, "
+            "although with a one-channel map they are the same loss: numerical noise."
+        )
+    least = min(present, key=lambda k: summary[k]["cam_chimney_mass"]
+                if math.isfinite(summary[k]["cam_chimney_mass"]) else math.inf)
+    most = max(present, key=lambda k: finite_or_minus_inf(summary[k]["cam_chimney_mass"]))
+    out.append(f"CAM mass on chimneys ranges from "
+               f"{format_mean_std(summary[least], 'cam_chimney_mass')} % ({labels[least]}) to "
+               f"{format_mean_std(summary[most], 'cam_chimney_mass')} % ({labels[most]}).")
+    return out

@@ -1,0 +1,183 @@
+"""Notebook 06's tables, claims, verdicts and ``metrics.json``, from the rows of
+:mod:`wsss_lib.studies.postprocessing`.
+
+The paper's refinement claims are tested on per-image smoke IoU paired over images (a
+percentile bootstrap, :func:`wsss_lib.stats.paired_bootstrap`): this speaks for the one model
+whose CAMs were refined, not for training seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from wsss_lib.data.regions import REGIONS
+from wsss_lib.metrics import per_image_iou_values
+from wsss_lib.paper import PAPER_POSTPROCESS
+from wsss_lib.results.document import MetricsDocument
+from wsss_lib.results.tables import percent_text as _pct
+from wsss_lib.results.tables import points_text as _points
+from wsss_lib.studies.postprocessing import PipelineRun
+
+__all__ = [
+    "PIPELINE_COLUMNS",
+    "PIPELINE_KEEP",
+    "POSTPROCESS_CLAIMS",
+    "postprocess_claims",
+    "postprocess_document",
+    "postprocess_verdicts",
+]
+
+
+def _before_after(name: str, before: str) -> str:
+    """``"47.37 -> 52.52"``: the paper's smoke IoU before and after pipeline ``name``."""
+    return (f"{PAPER_POSTPROCESS[before]['smoke_iou']:.2f} -> "
+            f"{PAPER_POSTPROCESS[name]['smoke_iou']:.2f}")
+
+
+#: Columns of the pipeline table (rows of
+#: :func:`~wsss_lib.studies.postprocessing.run_pipelines`); dotted keys read ``fp_rate``.
+PIPELINE_COLUMNS: dict[str, str] = {
+    "smoke_iou": "smoke IoU",
+    "gain_vs_none": "vs none (points)",
+    "precision": "precision",
+    "recall": "recall",
+    **{f"fp_rate.{region}": f"{region} FP" for region in REGIONS},
+    "seconds": "seconds",
+}
+#: Entries of a pipeline row kept in tables and ``metrics.json``.
+PIPELINE_KEEP: tuple[str, ...] = (
+    "status", "smoke_iou", "gain_vs_none", "precision", "recall", "fp_rate", "seconds",
+)
+
+
+#: The paper's claims about refinement: (pipeline, claim, expected sign of the IoU change).
+POSTPROCESS_CLAIMS = (
+    ("CRF", f"Dense CRF helps (paper: {_before_after('CRF', 'MS')} after multi-scale)",
+     "greater"),
+    ("AffinityNet", "Affinity refinement hurts (paper: "
+     f"{PAPER_POSTPROCESS['AffinityNet']['smoke_iou_before']:.2f} -> "
+     f"{PAPER_POSTPROCESS['AffinityNet']['smoke_iou']:.2f})", "less"),
+    ("CLIP", "CLIP refinement hurts (paper)", "less"),
+)
+
+
+def postprocess_claims(
+    run: PipelineRun, scenes: Any, threshold: float = 0.3
+) -> list[dict[str, Any]]:
+    """The paper's refinement claims, each tested on per-image smoke IoU paired over images.
+
+    Every refined CAM and the unrefined one are scored on the same smoke images, so their
+    per-image IoU differences are paired; a percentile bootstrap over images gives the 95 %
+    interval (:func:`wsss_lib.stats.claim_verdict`). This speaks for the one model whose CAMs
+    were refined, not for training seeds. A skipped pipeline (no weights) gets no verdict.
+
+    Returns:
+        One dict per claim: ``claim``, ``verdict`` (or ``"skipped: ..."``), ``sentence`` and the
+        interval in points.
+    """
+    from wsss_lib.stats import claim_verdict, paired_bootstrap
+
+    if "none" not in run.cams:
+        raise ValueError("postprocess_claims needs the 'none' pipeline as the baseline.")
+
+    def ious(name: str) -> np.ndarray:
+        return per_image_iou_values(run.cams[name] > threshold, scenes.smoke_masks,
+                                    scenes.labels)
+
+    base = ious("none")
+    claims = []
+    for name, claim, expect in POSTPROCESS_CLAIMS:
+        status = run.rows.get(name, {}).get("status", "not run")
+        if name not in run.cams:
+            claims.append({"claim": claim, "verdict": status,
+                           "sentence": f"{claim}: not tested ({status})."})
+            continue
+        keep = ~np.isnan(base)
+        comparison = paired_bootstrap(100 * ious(name)[keep], 100 * base[keep])
+        result = claim_verdict(f"{claim} — {name} vs none", comparison, expect=expect)
+        result["differences"] = []  # per-image values are not worth storing
+        claims.append(result)
+    return claims
+
+
+def postprocess_verdicts(run: PipelineRun) -> list[str]:
+    """One sentence per pipeline that ran (or was skipped), from the measured numbers.
+
+    Each compares the pipeline with ``"none"``: smoke IoU change, and the false-positive rates
+    on sky and on clouds/haze that tell whether a refiner spread smoke into look-alikes.
+    """
+    rows = run.rows
+    if rows.get("none", {}).get("status") != "ok":
+        raise ValueError("postprocess_verdicts needs the 'none' pipeline as the baseline.")
+    base = rows["none"]
+    lines = []
+    for name, row in rows.items():
+        if name == "none":
+            continue
+        if row.get("status") != "ok":
+            lines.append(f"{name}: {row['status']} (no number recorded).")
+            continue
+        gain = row["gain_vs_none"]
+        verdict = "helps" if gain > 0.005 else ("hurts" if gain < -0.005 else "changes little")
+        extra = []
+        for region in ("sky", "cloud/haze", "chimney"):
+            before, after = base["fp_rate"][region], row["fp_rate"][region]
+            if not (math.isnan(before) or math.isnan(after)) and after > before + 0.01:
+                extra.append(f"{region} false positives {100 * before:.1f}% -> {100 * after:.1f}%")
+        bleed = f"; smoke bleeds: {', '.join(extra)}" if extra else ""
+        lines.append(
+            f"{name} {verdict}: smoke IoU {_pct(base['smoke_iou'])} -> {_pct(row['smoke_iou'])} "
+            f"({_points(gain)} points){bleed}."
+        )
+    ran = {n: r for n, r in rows.items() if r.get("status") == "ok"}
+    best = max(ran, key=lambda n: ran[n]["smoke_iou"])
+    lines.append(f"Best pipeline here: {best} (smoke IoU {_pct(ran[best]['smoke_iou'])}).")
+    return lines
+
+
+# ============================================================================ selection
+
+
+def postprocess_document(
+    S: Mapping[str, Any],
+    table: Mapping[str, Any],
+    claims: Sequence[Mapping[str, Any]],
+    verdicts: Sequence[str],
+    n_images: int,
+    affinity: Any,
+    n_fit: int,
+) -> MetricsDocument:
+    """Notebook 06's ``metrics.json``.
+
+    Args:
+        S: The notebook's settings (``profile``, ``image_size``, ``seed_cam``, ``threshold``).
+        table: The pipelines' rows in % (:data:`PIPELINE_KEEP` entries).
+        claims: From :func:`postprocess_claims`.
+        verdicts: The claims' sentences, then :func:`postprocess_verdicts`.
+        n_images: Test images evaluated.
+        affinity: The fitted :class:`~wsss_lib.postprocess.AffinityRefiner`.
+        n_fit: Training images AffinityNet was fitted on.
+    """
+    return MetricsDocument(
+        notebook="06_postprocessing_failures",
+        profile=str(S["profile"]),
+        results=table,
+        paper=PAPER_POSTPROCESS,
+        claims=claims,
+        notes=[
+            *verdicts,
+            "Smoke IoU, rates and gains in %. Ours: synthetic scenes, small networks, "
+            f"{S['image_size']} px, {n_images} test images, seed CAM {S['seed_cam']}, threshold "
+            f"{S['threshold']}.",
+            "Paper: real IJmond data at 512 px; its AffinityNet row starts from a poorer seed "
+            f"({PAPER_POSTPROCESS['AffinityNet']['smoke_iou_before']:.2f}), its MS row from "
+            f"{PAPER_POSTPROCESS['MS']['smoke_iou_before']:.2f}; CLIP is reported as a failure "
+            "without a number.",
+            f"AffinityNet: fitted on {n_fit} training smoke images, pairs "
+            f"{affinity.pair_counts}, settings {affinity.params()}.",
+        ],
+    )

@@ -1,0 +1,210 @@
+"""The method's settings and config builders: one source for every model of notebooks 02–08.
+
+A notebook asking for "the CNN teacher" builds the *same* :class:`~wsss_lib.train.TrainConfig`
+here as every other notebook, so :func:`wsss_lib.train.get_or_train` trains it once and the
+others load it from the cache. :func:`method_settings` gives the training settings they all
+share (image size, data, epochs, networks, optimiser); they live in the profile's
+:data:`~wsss_lib.profiles.TRAINING_SECTION` (``02_teacher_student``).
+
+Builders: :func:`single_config` (one network alone), :func:`teacher_config` (the CNN teacher),
+:func:`teacher_student_config` (frozen teacher, student with BCE + λ·L_kt),
+:func:`co_training_config` (both trained together), from :func:`data_spec` and
+:func:`model_spec`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from wsss_lib.profiles import (
+    TRAINING_SECTION,
+    NotebookSettings,
+    apply_overrides,
+    load_profile,
+    notebook_settings,
+    section_settings,
+)
+from wsss_lib.train import DataSpec, KTSpec, ModelSpec, TrainConfig
+
+__all__ = [
+    "OPTIONAL_TRAINING_KEYS",
+    "TRAINING_KEYS",
+    "co_training_config",
+    "data_spec",
+    "method_settings",
+    "model_spec",
+    "single_config",
+    "teacher_config",
+    "teacher_student_config",
+]
+
+
+#: Settings that determine a trained model; all of them come from the profile's
+#: :data:`~wsss_lib.profiles.TRAINING_SECTION`.
+TRAINING_KEYS = (
+    "image_size",
+    "n_train",
+    "n_val",
+    "n_test",
+    "epochs",
+    "batch_size",
+    "lr",
+    "cnn",
+    "cnn_output_stride",
+    "vit",
+    "vit_patch_size",
+)
+
+#: Training settings a profile may leave out, with the value used then (the v1 recipe).
+OPTIONAL_TRAINING_KEYS: dict[str, Any] = {
+    "schedule": "constant",
+    "augment": True,
+    "weight_decay": 0.01,
+    "pretrain": False,
+    "scene_preset": None,
+    "vit_lr": None,
+    "train_level": None,
+    "cnn_pcm": True,
+}
+
+
+def method_settings(
+    profile: str = "quick", notebook: str = TRAINING_SECTION, **overrides: Any
+) -> NotebookSettings:
+    """Settings of a notebook that trains or loads the method's models.
+
+    The :data:`TRAINING_KEYS` always come from the ``02_teacher_student`` section of the
+    profile, so notebooks 02–07 build identical configs (and share cached models) unless a
+    notebook's parameters override them explicitly. The notebook's own section adds its keys.
+
+    Args:
+        profile: Profile name (``"quick"``, ``"full"``) or path to a profile JSON.
+        notebook: The calling notebook's stem (its section must exist in the profile).
+        **overrides: Parameters-cell values; ``None`` means "from the profile".
+
+    Raises:
+        ValueError: unknown notebook or override (see
+            :func:`wsss_lib.profiles.notebook_settings`), or a profile whose method section
+            lacks a training key.
+    """
+    data = load_profile(profile)
+    missing = [k for k in TRAINING_KEYS if k not in section_settings(data, TRAINING_SECTION)]
+    if missing:
+        raise ValueError(
+            f"Profile {str(profile)!r} lacks the training settings {missing} in its "
+            f"{TRAINING_SECTION!r} section; add them there (all method notebooks share them)."
+        )
+    own = notebook_settings(notebook, profile)
+    training = notebook_settings(TRAINING_SECTION, profile)
+    optional = {k: training.get(k, default) for k, default in OPTIONAL_TRAINING_KEYS.items()}
+    settings = NotebookSettings({**own, **optional, **{k: training[k] for k in TRAINING_KEYS}})
+    return apply_overrides(settings, overrides, notebook)
+
+
+# ------------------------------------------------------------------------------ config builders
+
+
+def data_spec(S: Mapping[str, Any], seed: int = 0) -> DataSpec:
+    """Training data of the method: the biased ``train`` split (and ``val``) at ``S.image_size``.
+
+    ``seed`` is the benchmark replicate: every row of one training seed sees the same images
+    (paired comparisons), and each seed draws new ones. ``S.train_level`` (optional,
+    ``[P(chimney|smoke), P(chimney|clean)]``) trains and validates at another co-occurrence than
+    the split's 0.95 / 0.05.
+    """
+    level = S.get("train_level")
+    overrides = {} if not level else {
+        "p_chimney_given_smoke": float(level[0]), "p_chimney_given_clean": float(level[1])}
+    return DataSpec(
+        image_size=S["image_size"], n_train=S["n_train"], n_val=S["n_val"], seed=int(seed),
+        preset=S.get("scene_preset"), overrides=overrides,
+    )
+
+
+def model_spec(S: Mapping[str, Any], family: str) -> ModelSpec:
+    """The CNN (the paper's teacher) or the ViT (the paper's student).
+
+    Args:
+        S: Settings with ``cnn``, ``cnn_output_stride``, ``vit``, ``vit_patch_size``; optional
+            ``cnn_pcm`` (default True: the CNN carries the paper's PCM module).
+        family: ``"cnn"`` or ``"vit"``.
+    """
+    pretrain = {} if S.get("pretrain") else None
+    if family == "cnn":
+        # Without PCM the kwargs name no "pcm" key, so the CNN's cache key is that of notebook
+        # 01's CNN at the same level, seed and recipe (one model, trained once).
+        kwargs = {"output_stride": S["cnn_output_stride"]}
+        if S.get("cnn_pcm", OPTIONAL_TRAINING_KEYS["cnn_pcm"]):
+            kwargs = {"pcm": True, **kwargs}
+        return ModelSpec(S["cnn"], kwargs, pretrain=pretrain)
+    if family == "vit":
+        return ModelSpec(S["vit"], {"patch_size": S["vit_patch_size"]}, pretrain=pretrain,
+                         lr=S.get("vit_lr"))
+    raise ValueError(f"family must be 'cnn' or 'vit'; got {family!r}.")
+
+
+def _common(S: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    return {
+        "data": data_spec(S, seed),
+        "epochs": S["epochs"],
+        "batch_size": S["batch_size"],
+        "lr": S["lr"],
+        "schedule": S.get("schedule", OPTIONAL_TRAINING_KEYS["schedule"]),
+        "augment": S.get("augment", OPTIONAL_TRAINING_KEYS["augment"]),
+        "weight_decay": S.get("weight_decay", OPTIONAL_TRAINING_KEYS["weight_decay"]),
+        "seed": int(seed),
+    }
+
+
+def single_config(S: Mapping[str, Any], family: str, seed: int = 0) -> TrainConfig:
+    """One network trained alone on image labels (``family``: ``"cnn"`` or ``"vit"``)."""
+    return TrainConfig(paradigm="single", model=model_spec(S, family), **_common(S, seed))
+
+
+def teacher_config(S: Mapping[str, Any], seed: int = 0) -> TrainConfig:
+    """The CNN teacher: ResNet + PCM trained alone. Equal to the teacher of every CNN→ViT run."""
+    return single_config(S, "cnn", seed)
+
+
+def teacher_student_config(
+    S: Mapping[str, Any],
+    seed: int = 0,
+    *,
+    direction: str = "cnn_to_vit",
+    lam: float = 1.0,
+    **kt: Any,
+) -> TrainConfig:
+    """A teacher-student run: frozen trained teacher, student trained with BCE + λ·L_kt.
+
+    Args:
+        S: Method settings (:func:`method_settings`).
+        seed: Training seed (the teacher is trained with the same seed).
+        direction: ``"cnn_to_vit"`` (paper: CNN teacher, ViT student) or ``"vit_to_cnn"``.
+        lam: Weight λ of the knowledge-transfer term.
+        **kt: Further :class:`~wsss_lib.train.KTSpec` fields (``level``, ``distance``,
+            ``projection``, ``target``, ``teacher_layer``, ``normalize``); defaults are the
+            paper's (global cosine on the teacher's score map, with projection).
+    """
+    if direction not in ("cnn_to_vit", "vit_to_cnn"):
+        raise ValueError(f"direction must be 'cnn_to_vit' or 'vit_to_cnn'; got {direction!r}.")
+    teacher, student = ("cnn", "vit") if direction == "cnn_to_vit" else ("vit", "cnn")
+    return TrainConfig(
+        paradigm="teacher_student",
+        student=model_spec(S, student),
+        teacher=model_spec(S, teacher),
+        kt=KTSpec(lam=lam, **kt),
+        **_common(S, seed),
+    )
+
+
+def co_training_config(S: Mapping[str, Any], seed: int = 0, *, lam: float = 1.0,
+                       **kt: Any) -> TrainConfig:
+    """CNN and ViT trained together from scratch, KT gradients into both; the ViT is the result."""
+    return TrainConfig(
+        paradigm="co_training",
+        student=model_spec(S, "vit"),
+        teacher=model_spec(S, "cnn"),
+        kt=KTSpec(lam=lam, **kt),
+        **_common(S, seed),
+    )

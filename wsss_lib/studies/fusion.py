@@ -1,0 +1,232 @@
+"""Notebook 05's question: which layers, and which scales, should a ViT's CAM come from?
+
+Grad-CAM of a ViT at several blocks (the paper: ``norm1`` of blocks -5, -4, -2, -1), each
+ReLU'd and min-max normalised, combined per pixel (mean / max / weighted) and renormalised; and
+the same averaged over image scales (0.5, 1, 1.5, 2).
+:func:`~wsss_lib.cam.layer_maps.layer_gradcams` runs the network once per scale and keeps every
+layer's raw map, so :meth:`~wsss_lib.cam.layer_maps.LayerCams.cam` builds any variant
+(:class:`CamVariant`) without re-running it, with the steps of :func:`wsss_lib.cam.compute_cam`.
+
+Rows: :func:`evaluate_variants` (one per variant and seed model), :func:`cam_row` (any CAM) and
+:func:`fusion_summary` (the paper's comparison: last layer vs fused vs multi-scale, with the
+per-image paired gain of :func:`paired_gain`); fractions in ``[0, 1]``.
+:mod:`wsss_lib.results.fusion` words them; :mod:`wsss_lib.plots.refinement` draws them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from torch import Tensor
+
+from wsss_lib.cam import FUSION_RULES
+from wsss_lib.cam.layer_maps import LayerCams
+from wsss_lib.metrics import per_image_iou_values
+from wsss_lib.paper import PAPER_SCALES
+from wsss_lib.studies.measure import metric_row
+
+__all__ = [
+    "SUMMARY_VARIANTS",
+    "CamVariant",
+    "cam_row",
+    "evaluate_variants",
+    "fusion_summary",
+    "fusion_variants",
+    "gallery_columns",
+    "paired_gain",
+    "short_layer_name",
+]
+
+
+def short_layer_name(layer: str) -> str:
+    """``"blocks.11.norm1"`` -> ``"block 11"``; other names unchanged."""
+    parts = layer.split(".")
+    if len(parts) >= 2 and parts[0] == "blocks" and parts[1].isdigit():
+        return f"block {parts[1]}"
+    return layer
+
+
+@dataclass(frozen=True)
+class CamVariant:
+    """A way to turn stored layer maps into one CAM (see :meth:`LayerCams.cam`).
+
+    Attributes:
+        name: Row name in tables and figures.
+        layers: Layers fused (one layer: no fusion).
+        rule: ``"mean"``, ``"max"`` or ``"weighted"``.
+        scales: Image scales averaged.
+        weights: Per-layer weights for ``"weighted"``.
+    """
+
+    name: str
+    layers: tuple[str, ...]
+    rule: str = "mean"
+    scales: tuple[float, ...] = (1.0,)
+    weights: tuple[float, ...] | None = None
+
+    def cam(self, layer_cams: LayerCams) -> Tensor:
+        """This variant's CAM float ``[N, H, W]`` in ``[0, 1]``."""
+        return layer_cams.cam(self.layers, self.rule, self.scales, self.weights)
+
+
+def fusion_variants(
+    layers: Sequence[str],
+    scales: Sequence[float] = PAPER_SCALES,
+    weights: Sequence[float] | None = None,
+    rules: Sequence[str] = FUSION_RULES,
+) -> list[CamVariant]:
+    """The variants of notebook 05: each layer alone, fused by each rule, and multi-scale.
+
+    Args:
+        layers: Layer names, shallow to deep (the last is "the last layer").
+        scales: Scales of the two multi-scale variants.
+        weights: Weights of ``"weighted"`` fusion (default: proportional to depth rank, 1..L,
+            so deeper layers count more).
+        rules: Fusion rules to include.
+
+    Returns:
+        Variants named ``"layer <block>"``, ``"last layer"``, ``"fused (<rule>)"``,
+        ``"multi-scale (last layer)"`` and ``"multi-scale + fused (mean)"``.
+    """
+    layers = tuple(layers)
+    if not layers:
+        raise ValueError("fusion_variants needs at least one layer.")
+    bad = [r for r in rules if r not in FUSION_RULES]
+    if bad:
+        raise ValueError(f"Unknown fusion rules {bad}; valid: {FUSION_RULES}.")
+    weights = tuple(float(w) for w in (weights or range(1, len(layers) + 1)))
+    if len(weights) != len(layers):
+        raise ValueError(f"{len(weights)} fusion weights for {len(layers)} layers: {weights}.")
+    scales = tuple(float(s) for s in scales)
+    last = layers[-1]
+    variants = [CamVariant(f"layer {short_layer_name(x)}", (x,)) for x in layers[:-1]]
+    variants.append(CamVariant("last layer", (last,)))
+    for rule in rules:
+        variants.append(CamVariant(f"fused ({rule})", layers, rule,
+                                   weights=weights if rule == "weighted" else None))
+    variants.append(CamVariant("multi-scale (last layer)", (last,), scales=scales))
+    variants.append(CamVariant("multi-scale + fused (mean)", layers, "mean", scales=scales))
+    return variants
+
+
+def cam_row(
+    cam: Tensor | np.ndarray, scenes: Any, seed: str, variant: str, threshold: float = 0.3
+) -> dict[str, Any]:
+    """Metrics of one CAM ``[N, H, W]`` on ``scenes`` as a table row (see
+    :func:`evaluate_variants` for the keys)."""
+    return {"seed": seed, "variant": variant, **metric_row(cam, scenes, threshold)}
+
+
+def evaluate_variants(
+    layer_cams: LayerCams,
+    variants: Sequence[CamVariant],
+    scenes: Any,
+    seed: str,
+    threshold: float = 0.3,
+) -> list[dict[str, Any]]:
+    """Metrics of every variant's CAM on ``scenes``.
+
+    Args:
+        layer_cams: Maps of ``scenes.images`` from :func:`layer_gradcams`.
+        variants: From :func:`fusion_variants`.
+        scenes: The evaluated scenes (with masks).
+        seed: Name of the network the maps come from (e.g. ``"weak"``), stored in each row.
+        threshold: Pseudo-mask threshold (paper 0.3).
+
+    Returns:
+        One dict per variant: ``seed``, ``variant``, ``layers``, ``rule``, ``scales`` and the
+        metrics ``smoke_iou``, ``precision``, ``recall``, ``chimney_fp_rate``,
+        ``distractor_fp_rate``, ``cam_chimney_mass``, ``best_threshold_iou``.
+    """
+    if len(layer_cams) != len(scenes):
+        raise ValueError(f"{len(layer_cams)} CAMs for {len(scenes)} scenes; compute the maps of "
+                         "exactly these scenes.")
+    rows = []
+    for variant in variants:
+        row = cam_row(variant.cam(layer_cams), scenes, seed, variant.name, threshold)
+        row["layers"] = [short_layer_name(x) for x in variant.layers]
+        row["rule"] = variant.rule if len(variant.layers) > 1 else "single"
+        row["scales"] = list(variant.scales)
+        rows.append(row)
+    return rows
+
+
+def gallery_columns(layer_cams: LayerCams, scales: Sequence[float] = PAPER_SCALES
+                    ) -> dict[str, Tensor]:
+    """Columns of the per-layer gallery: each layer alone, fused (mean), multi-scale + fused."""
+    columns = {short_layer_name(x): layer_cams.cam([x]) for x in layer_cams.layers}
+    columns["fused (mean)"] = layer_cams.cam()
+    usable = [s for s in scales if float(s) in layer_cams.maps]
+    if len(usable) > 1:
+        columns["multi-scale + fused"] = layer_cams.cam(scales=usable)
+    return columns
+
+
+def paired_gain(
+    cam_before: Tensor | np.ndarray,
+    cam_after: Tensor | np.ndarray,
+    scenes: Any,
+    threshold: float = 0.3,
+) -> dict[str, float]:
+    """Change of per-image smoke IoU from one CAM to another, with a 95 % interval over images.
+
+    The same smoke images are scored under both CAMs, so the per-image differences are paired;
+    the interval is ``mean +- 1.96 * std / sqrt(n)`` of those differences (normal approximation).
+
+    Returns:
+        ``{"gain", "ci95", "n_images", "improved_share"}``: mean IoU difference (after - before),
+        the interval's half-width, how many smoke images, and the share of them that improved.
+    """
+    before = per_image_iou_values(np.asarray(cam_before) > threshold, scenes.smoke_masks,
+                                  scenes.labels)
+    after = per_image_iou_values(np.asarray(cam_after) > threshold, scenes.smoke_masks,
+                                 scenes.labels)
+    diff = (after - before)[~np.isnan(before)]
+    n = int(diff.size)
+    if n == 0:
+        return {"gain": math.nan, "ci95": math.nan, "n_images": 0, "improved_share": math.nan}
+    ci = 1.96 * float(diff.std(ddof=1)) / math.sqrt(n) if n > 1 else math.nan
+    return {"gain": float(diff.mean()), "ci95": ci, "n_images": n,
+            "improved_share": float((diff > 0).mean())}
+
+
+#: The variants of the paper's comparison (:func:`fusion_summary`), per seed model.
+SUMMARY_VARIANTS = ("last layer", "fused (mean)", "multi-scale (last layer)")
+
+
+def fusion_summary(
+    seed_cams: Mapping[str, LayerCams],
+    scenes: Any,
+    scales: Sequence[float] = PAPER_SCALES,
+    threshold: float = 0.3,
+) -> dict[str, dict[str, float]]:
+    """The paper's comparison per seed: last layer vs fused (mean) vs multi-scale (last layer).
+
+    Args:
+        seed_cams: Seed name (e.g. ``"single ViT"``) -> its :class:`LayerCams` on ``scenes``.
+        scenes: The evaluated scenes.
+        scales: Scales of the multi-scale CAM.
+        threshold: Pseudo-mask threshold.
+
+    Returns:
+        Rows ``"<seed> / last layer"``, ``"<seed> / fused (mean)"`` and ``"<seed> / multi-scale
+        (last layer)"`` with ``smoke_iou`` and, for the last two, ``gain`` / ``ci95`` /
+        ``improved_share`` relative to the last layer (see :func:`paired_gain`).
+    """
+    out: dict[str, dict[str, float]] = {}
+    for seed, cams in seed_cams.items():
+        last = cams.layers[-1]
+        single = cams.cam([last])
+        candidates = dict(zip(SUMMARY_VARIANTS, (
+            single, cams.cam(cams.layers, "mean"), cams.cam([last], scales=scales)), strict=True))
+        for name, cam in candidates.items():
+            row: dict[str, float] = {"smoke_iou": metric_row(cam, scenes, threshold)["smoke_iou"]}
+            if name != "last layer":
+                gain = paired_gain(single, cam, scenes, threshold)
+                row.update({k: gain[k] for k in ("gain", "ci95", "improved_share")})
+            out[f"{seed} / {name}"] = row
+    return out

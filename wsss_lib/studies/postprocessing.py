@@ -1,0 +1,279 @@
+"""Notebook 06's question: which post-processing improves pseudo-masks, and where does it fail?
+
+A pipeline (:class:`Pipeline`) is a seed CAM (single- or multi-scale, :func:`seed_cams`)
+followed by steps of :mod:`wsss_lib.postprocess` (dense CRF, PAR, AffinityNet, CLIP, SAM).
+:func:`run_pipelines` measures each against the ground truth (one row per pipeline, fractions in
+``[0, 1]``), and :func:`false_positive_breakdown` says *where* the wrong smoke pixels land (sky,
+clouds and haze, chimney, ground: :func:`wsss_lib.data.regions.region_masks`): class-agnostic
+refiners spread smoke into whatever looks alike.
+
+CLIP and SAM need pretrained weights that are never downloaded here: :func:`clip_step` and
+:func:`sam_step` return the step when weights are available and a ``"skipped: ..."`` string
+otherwise, which the pipeline's row records instead of a number.
+:mod:`wsss_lib.results.postprocessing` tests the paper's claims on the rows.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from wsss_lib.cam.layer_maps import layer_gradcams
+from wsss_lib.data.regions import region_masks
+from wsss_lib.paper import PAPER_SCALES
+from wsss_lib.studies.measure import metric_row, score_map_cam
+
+__all__ = [
+    "PIPELINE_NAMES",
+    "SEED_CAMS",
+    "Pipeline",
+    "PipelineRun",
+    "clip_step",
+    "false_positive_breakdown",
+    "run_pipelines",
+    "sam_step",
+    "seed_cams",
+    "standard_pipelines",
+]
+
+
+#: The pipelines of notebook 06, in table order.
+PIPELINE_NAMES: tuple[str, ...] = (
+    "none", "CRF", "MS", "MS+CRF", "PAR", "AffinityNet", "AffinityNet+CRF", "CLIP", "SAM",
+    "SAM+CRF",
+)
+
+
+#: Seed CAMs of notebook 06 (:func:`seed_cams`).
+SEED_CAMS = ("gradcam_fused", "gradcam_last", "cam")
+
+
+def seed_cams(
+    model: nn.Module,
+    images: np.ndarray,
+    kind: str = "gradcam_fused",
+    scales: Sequence[float] = PAPER_SCALES,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> dict[str, Tensor]:
+    """Single-scale and multi-scale seed CAMs for the post-processing pipelines.
+
+    Args:
+        model: The network whose CAMs are refined.
+        images: uint8 ``[N, H, W, 3]``.
+        kind: ``"gradcam_fused"`` (the paper's four layers, mean), ``"gradcam_last"`` (the last
+            of them) or ``"cam"`` (the classifier's score map, as notebooks 02-04 report).
+        scales: Scales of the multi-scale CAM (1.0 is added for the single-scale one).
+        batch_size: Images per pass.
+        progress: Show a progress bar.
+
+    Returns:
+        ``{"single": float [N, H, W], "multiscale": float [N, H, W]}`` in ``[0, 1]``.
+    """
+    if kind not in SEED_CAMS:
+        raise ValueError(f"Unknown seed CAM {kind!r}; choose one of {SEED_CAMS}.")
+    scales = tuple(float(s) for s in scales)
+    if kind == "cam":
+        return {"single": score_map_cam(model, images, (1.0,), batch_size),
+                "multiscale": score_map_cam(model, images, scales, batch_size)}
+    maps = layer_gradcams(model, images, scales=tuple(dict.fromkeys((1.0, *scales))),
+                          batch_size=batch_size, progress=progress)
+    layers = maps.layers if kind == "gradcam_fused" else maps.layers[-1:]
+    return {"single": maps.cam(layers), "multiscale": maps.cam(layers, scales=scales)}
+
+
+@dataclass
+class Pipeline:
+    """A post-processing pipeline: a CAM source and the steps applied to it, in order.
+
+    Attributes:
+        name: Row name (one of :data:`PIPELINE_NAMES` for the standard set).
+        source: ``"single"`` (single-scale seed CAM) or ``"multiscale"``.
+        steps: Post-processing steps (``step(cam, images) -> cam``).
+        skipped: Reason the pipeline cannot run here (``"skipped: no CLIP weights"``), or None.
+    """
+
+    name: str
+    source: str = "single"
+    steps: list[Any] = field(default_factory=list)
+    skipped: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.source not in ("single", "multiscale"):
+            raise ValueError(f"Pipeline.source must be 'single' or 'multiscale', got "
+                             f"{self.source!r}.")
+
+
+@dataclass
+class PipelineRun:
+    """Results of :func:`run_pipelines`.
+
+    Attributes:
+        rows: Pipeline name -> metrics (or ``{"status": "skipped: ..."}``).
+        cams: Pipeline name -> refined CAMs float ``[N, H, W]`` (numpy) of those that ran.
+        breakdown: Pipeline name -> :func:`false_positive_breakdown` of those that ran.
+    """
+
+    rows: dict[str, dict[str, Any]]
+    cams: dict[str, np.ndarray]
+    breakdown: dict[str, dict[str, dict[str, float]]]
+
+
+def clip_step(weights_path: str | None = None, **kwargs: Any) -> Any:
+    """A :class:`~wsss_lib.postprocess.ClipRefiner`, or ``"skipped: no CLIP weights"``.
+
+    Args:
+        weights_path: Local open_clip checkpoint; None looks in open_clip's cache (and downloads
+            only when the hub is reachable).
+        **kwargs: Further ``ClipRefiner`` arguments (prompts, mode, ...).
+
+    Returns:
+        The step, or the skip string when no weights can be found (see
+        :func:`wsss_lib.postprocess.weights.clip_weights_available`).
+    """
+    from wsss_lib.postprocess.clip_refine import ClipRefiner
+    from wsss_lib.postprocess.weights import clip_weights_available
+
+    ok, _ = clip_weights_available(weights_path=weights_path)
+    return ClipRefiner(weights_path=weights_path, **kwargs) if ok else "skipped: no CLIP weights"
+
+
+def sam_step(checkpoint: str | None = None, **kwargs: Any) -> Any:
+    """A :class:`~wsss_lib.postprocess.SamRefiner`, or ``"skipped: no SAM weights"``.
+
+    Args:
+        checkpoint: Local ``sam_vit_*.pth``; None looks in ``<cache>/weights``.
+        **kwargs: Further ``SamRefiner`` arguments (``model_type``, ``iou_threshold``, ...).
+    """
+    from wsss_lib.postprocess.sam_refine import SamRefiner
+    from wsss_lib.postprocess.weights import sam_weights_available
+
+    ok, _ = sam_weights_available(kwargs.get("model_type", "vit_b"), checkpoint)
+    return SamRefiner(checkpoint=checkpoint, **kwargs) if ok else "skipped: no SAM weights"
+
+
+def standard_pipelines(crf: Any, par: Any, affinity: Any, clip: Any, sam: Any) -> list[Pipeline]:
+    """The ten pipelines of :data:`PIPELINE_NAMES` from ready steps.
+
+    Any argument may be a ``"skipped: ..."`` string instead of a step; the pipelines using it
+    are then marked skipped.
+    """
+    def make(name: str, steps: list[Any], source: str = "single") -> Pipeline:
+        reasons = [s for s in steps if isinstance(s, str)]
+        return Pipeline(name, source, [] if reasons else steps, reasons[0] if reasons else None)
+
+    return [
+        make("none", []),
+        make("CRF", [crf]),
+        make("MS", [], "multiscale"),
+        make("MS+CRF", [crf], "multiscale"),
+        make("PAR", [par]),
+        make("AffinityNet", [affinity]),
+        make("AffinityNet+CRF", [affinity, crf]),
+        make("CLIP", [clip]),
+        make("SAM", [sam]),
+        make("SAM+CRF", [sam, crf]),
+    ]
+
+
+def false_positive_breakdown(
+    pred: np.ndarray, regions: Mapping[str, np.ndarray]
+) -> dict[str, dict[str, float]]:
+    """Where a pseudo-mask's false positives are.
+
+    Args:
+        pred: bool ``[N, H, W]`` pseudo-masks.
+        regions: From :func:`wsss_lib.data.regions.region_masks` (disjoint, non-smoke).
+
+    Returns:
+        ``{"fp_rate": {region: share of the region's pixels called smoke}, "fp_share": {region:
+        share of all false-positive pixels lying in the region}}`` (pooled over images; NaN for
+        an empty region or no false positive).
+    """
+    pred = np.asarray(pred, dtype=bool)
+    counts = {name: int(np.count_nonzero(pred & mask)) for name, mask in regions.items()}
+    total = sum(counts.values())
+    rates, shares = {}, {}
+    for name, mask in regions.items():
+        size = int(np.count_nonzero(mask))
+        rates[name] = counts[name] / size if size else math.nan
+        shares[name] = counts[name] / total if total else math.nan
+    return {"fp_rate": rates, "fp_share": shares}
+
+
+def _apply_steps(steps: Sequence[Any], cam: Tensor, images: np.ndarray, batch_size: int) -> Tensor:
+    from wsss_lib.postprocess import run_pipeline
+
+    out = []
+    for start in range(0, cam.shape[0], batch_size):
+        stop = start + batch_size
+        out.append(run_pipeline(steps, cam[start:stop], images[start:stop]).cpu())
+    return torch.cat(out)
+
+
+def run_pipelines(
+    pipelines: Sequence[Pipeline],
+    sources: Mapping[str, Tensor],
+    scenes: Any,
+    *,
+    threshold: float = 0.3,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> PipelineRun:
+    """Run every pipeline on the seed CAMs of ``scenes`` and measure the refined CAMs.
+
+    Args:
+        pipelines: E.g. :func:`standard_pipelines`.
+        sources: ``{"single": cam, "multiscale": cam}``, float ``[N, H, W]`` in ``[0, 1]``.
+        scenes: The scenes the CAMs belong to (with masks).
+        threshold: Pseudo-mask threshold.
+        batch_size: Images per step call.
+        progress: Show a progress bar.
+
+    Returns:
+        A :class:`PipelineRun`. Each row holds the metrics of
+        :func:`~wsss_lib.studies.measure.metric_row` plus ``gain_vs_none`` (smoke IoU change
+        against the ``"none"`` pipeline when it ran), the ``fp_rate`` per region, ``seconds``
+        and ``steps``; a skipped pipeline's row is ``{"status": <reason>}``.
+    """
+    regions = region_masks(scenes)
+    rows: dict[str, dict[str, Any]] = {}
+    cams: dict[str, np.ndarray] = {}
+    breakdown: dict[str, dict[str, dict[str, float]]] = {}
+    bar = tqdm(pipelines, desc="pipelines", disable=not progress)
+    for pipe in bar:
+        bar.set_postfix_str(pipe.name)
+        if pipe.skipped:
+            rows[pipe.name] = {"status": pipe.skipped}
+            continue
+        if pipe.source not in sources:
+            raise ValueError(f"Pipeline {pipe.name!r} needs the {pipe.source!r} CAM; sources "
+                             f"given: {sorted(sources)}.")
+        cam = sources[pipe.source]
+        if cam.shape[0] != len(scenes):
+            raise ValueError(f"{cam.shape[0]} CAMs for {len(scenes)} scenes.")
+        start = time.perf_counter()
+        refined = _apply_steps(pipe.steps, cam.float().cpu(), scenes.images, batch_size)
+        seconds = time.perf_counter() - start
+        cams[pipe.name] = refined.numpy()
+        breakdown[pipe.name] = false_positive_breakdown(cams[pipe.name] > threshold, regions)
+        row: dict[str, Any] = {"status": "ok"}
+        row.update(metric_row(refined, scenes, threshold))
+        row["fp_rate"] = breakdown[pipe.name]["fp_rate"]
+        row["seconds"] = round(seconds, 2)
+        row["steps"] = [getattr(s, "name", type(s).__name__) for s in pipe.steps]
+        rows[pipe.name] = row
+    if "none" in cams:
+        base = rows["none"]["smoke_iou"]
+        for row in rows.values():
+            if row.get("status") == "ok":
+                row["gain_vs_none"] = row["smoke_iou"] - base
+    return PipelineRun(rows=rows, cams=cams, breakdown=breakdown)
