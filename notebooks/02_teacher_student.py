@@ -233,8 +233,9 @@ fig
 
 # %%
 gallery = measure.gallery_scenes(sets, S.gallery_per_kind)
-cams = measure.gallery_cams(configs, gallery)
-fig = plots.cam_comparison(gallery, cams, labels=PARADIGM_SHORT,
+cams = measure.gallery_cams(configs, gallery, sets=sets, readouts=S.cam_readouts)
+cuts = measure.gallery_thresholds(configs, sets, S.cam_readouts)  # each model's val threshold
+fig = plots.cam_comparison(gallery, cams, labels=PARADIGM_SHORT, threshold=cuts,
                            title="CAMs of the five paradigms on the same images")
 fig.savefig(output_dir / "cam_gallery.png", dpi=100, bbox_inches="tight")
 fig
@@ -268,7 +269,7 @@ verdicts = paradigm_verdicts(summary, rows)
 for sentence in verdicts:
     display(Markdown("- " + sentence))
 method_document("02_teacher_student", profile, summary, paper.PAPER_PARADIGMS, verdicts, S,
-                claims=paradigm_claims(rows)).write(output_dir / "metrics.json")
+                claims=paradigm_claims(rows), rows=rows).write(output_dir / "metrics.json")
 
 # %% [markdown]
 # ## 6 · What we learned, and what to try

@@ -111,7 +111,7 @@ for sentence in verdicts:
     display(Markdown("- " + sentence))
 method_document("03_lambda_sensitivity", profile, summary,
                 {float(lam): {"smoke_iou": v} for lam, v in PAPER_LAMBDA.items()}, verdicts, S,
-                claims=lambda_claims(rows)).write(output_dir / "metrics.json")
+                claims=lambda_claims(rows), rows=rows).write(output_dir / "metrics.json")
 
 # %% [markdown]
 # ## 4 · What we learned, and what to try

@@ -217,7 +217,7 @@ verdicts = alignment_verdicts(summary, rows)
 for sentence in verdicts:
     display(Markdown("- " + sentence))
 method_document("04_alignment_variants", profile, summary, PAPER_ALIGNMENT, verdicts, S,
-                claims=alignment_claims(rows)).write(output_dir / "metrics.json")
+                claims=alignment_claims(rows), rows=rows).write(output_dir / "metrics.json")
 
 # %% [markdown]
 # ## 6 · What we learned, and what to try

@@ -45,7 +45,7 @@ output_dir = "."  # where metrics.json and figures are written
 clip_weights = None  # open_clip ViT-B-32 checkpoint file (None: look in open_clip's cache)
 sam_weights = None  # SAM checkpoint, e.g. sam_vit_b_01ec64.pth (None: <cache>/weights)
 n_eval = None  # test images evaluated (None: from profile)
-seed_cam = None  # seed CAM: "cam", "gradcam_fused" or "gradcam_last" (None: from profile)
+seed_cam = None  # seed CAM: "val" (chosen on val), "cam", "gradcam_fused", "gradcam_last"
 scales = None  # multi-scale factors, e.g. [0.5, 1.0, 1.5, 2.0] (None: from profile)
 threshold = None  # pseudo-mask threshold (None: from profile; paper 0.3)
 affinity_bg_thresh = None  # CAM value below which AffinityNet labels background (None: profile)
@@ -73,6 +73,8 @@ from wsss_lib.results.postprocessing import (
 from wsss_lib.studies.configs import method_settings, teacher_student_config
 from wsss_lib.studies.measure import evaluation_scenes, pick_showcase, training_smoke_scenes
 from wsss_lib.studies.postprocessing import (
+    choose_pipeline_thresholds,
+    choose_seed_cam,
     clip_step,
     run_pipelines,
     sam_step,
@@ -96,20 +98,31 @@ print({k: S[k] for k in ("image_size", "n_test", "n_eval", "seed_cam", "scales")
 # ## 1 · The seed CAMs
 #
 # The seed is the teacher-student ViT of notebook 02 (loaded from the model cache). `seed_cam`
-# picks its CAM: `"cam"` (the classifier's score map, what notebooks 02–04 report: the default,
-# so the `none` row below is notebook 02's number on these images), `"gradcam_fused"` (Grad-CAM
-# fused over the paper's four blocks, notebook 05) or `"gradcam_last"` (the last of them). Grad-CAM
-# of a small ViT can be blank on many images (notebook 05 counts them), and a refiner cannot
-# refine an empty map. Each seed comes single-scale and multi-scale; every pipeline starts from
-# one of the two.
+# picks its CAM: `"cam"` (the classifier's score map), `"gradcam_fused"` (Grad-CAM fused over the
+# paper's four blocks, notebook 05) or `"gradcam_last"` (the last of them); `"val"` (the `full`
+# profile) tries all three on the `val` split and keeps the best, as notebooks 02–04 choose each
+# network's read-out. A class-token ViT's score map is nearly flat (its head only ever saw the
+# class token), and a refiner cannot refine a map that does not know where the smoke is. Each
+# seed comes single-scale and multi-scale; every pipeline starts from one of the two.
+#
+# Every pipeline gets its own threshold, chosen on `val` too: a CRF returns a nearly binary map, a
+# random walk a smooth one, so one fixed cut would favour some refiners over others. `test` is
+# only used for the numbers below.
 
 # %%
 model = get_or_train(teacher_student_config(S, S.train_seed)).model
 scenes = evaluation_scenes(S)
-seeds = seed_cams(model, scenes.images, S.seed_cam, S.scales, batch_size=S.cam_batch_size)
+val_scenes = evaluation_scenes(S, "val")
+kind = S.seed_cam
+if kind == "val":
+    kind, val_ious = choose_seed_cam(model, val_scenes, batch_size=S.cam_batch_size)
+    print("seed CAM smoke IoU on val (each at its best threshold):",
+          {k: f"{100 * v:.1f}%" for k, v in val_ious.items()})
+seeds = seed_cams(model, scenes.images, kind, S.scales, batch_size=S.cam_batch_size)
+val_seeds = seed_cams(model, val_scenes.images, kind, S.scales, batch_size=S.cam_batch_size,
+                      progress=False)
 n_smoke = int(scenes.labels.sum())
-print(f"{len(scenes)} test images ({n_smoke} with smoke) at {S.image_size} px; seed CAM: "
-      f"{S.seed_cam}")
+print(f"{len(scenes)} test images ({n_smoke} with smoke) at {S.image_size} px; seed CAM: {kind}")
 
 # %% [markdown]
 # ## 2 · The refiners
@@ -135,7 +148,7 @@ crf = DenseCRF(iterations=S.crf_iterations)
 par = PixelAdaptiveRefiner(iterations=S.par_iterations)
 
 fit_scenes = training_smoke_scenes(S, S.affinity_n_fit)
-fit_cams = seed_cams(model, fit_scenes.images, S.seed_cam, (1.0,), batch_size=S.cam_batch_size,
+fit_cams = seed_cams(model, fit_scenes.images, kind, (1.0,), batch_size=S.cam_batch_size,
                      progress=False)["single"]
 affinity = AffinityRefiner(radius=S.affinity_radius, beta=S.affinity_beta,
                            fg_thresh=S.affinity_fg_thresh, bg_thresh=S.affinity_bg_thresh,
@@ -166,12 +179,17 @@ for name, step, parameter in (("CLIP", clip, "clip_weights"), ("SAM", sam, "sam_
 
 # %%
 pipelines = standard_pipelines(crf, par, affinity, clip, sam)
-run = run_pipelines(pipelines, seeds, scenes, threshold=S.threshold, batch_size=S.step_batch_size)
+cuts = (choose_pipeline_thresholds(pipelines, val_seeds, val_scenes,
+                                   batch_size=S.step_batch_size)
+        if S.choose_threshold else {})
+print("pseudo-mask thresholds:", cuts or S.threshold)
+run = run_pipelines(pipelines, seeds, scenes, threshold=S.threshold, thresholds=cuts,
+                    batch_size=S.step_batch_size)
 table = percent_rows(run.rows, keep=PIPELINE_KEEP)
 display(Markdown(markdown_table(table, PIPELINE_COLUMNS, paper=PAPER_POSTPROCESS)))
 
 # %%
-fig = plots.plot_pipeline_bars(run, title=f"Post-processing pipelines (seed: {S.seed_cam})")
+fig = plots.plot_pipeline_bars(run, title=f"Post-processing pipelines (seed: {kind})")
 fig.savefig(output_dir / "pipelines.png", dpi=100, bbox_inches="tight")
 display(fig)
 
@@ -224,7 +242,8 @@ verdicts = [claim["sentence"] for claim in claims] + postprocess_verdicts(run)
 for line in verdicts[len(claims):]:
     print(line)
 
-metrics = postprocess_document(S, table, claims, verdicts, len(scenes), affinity, len(fit_scenes))
+metrics = postprocess_document(S, table, claims, verdicts, len(scenes), affinity, len(fit_scenes),
+                               seed_cam=kind)
 print("wrote", metrics.write(output_dir / "metrics.json"))
 
 # %% [markdown]

@@ -103,7 +103,7 @@ def cam_gallery(
     row_titles: Sequence[str] | None = None,
     outlines: Mapping[str, tuple[Any, str]] | None = None,
     annotations: Mapping[str, Sequence[str]] | None = None,
-    cam_threshold: float | None = None,
+    cam_threshold: float | Mapping[str, float] | None = None,
     mask_colors: Mapping[str, str] | None = None,
     show_image: bool = True,
     title: str | None = None,
@@ -131,7 +131,8 @@ def cam_gallery(
         annotations: ``column name -> one short text per image``, printed in the panel's
             corner (e.g. the classifier's smoke probability). Use ``"image"`` for the first column.
         cam_threshold: When given, the pseudo-mask ``map > cam_threshold`` of every soft-map column
-            is outlined in white (the paper's 0.3 on min-max normalised CAMs).
+            is outlined in white (the paper's 0.3 on min-max normalised CAMs); a mapping gives
+            each column its own threshold (columns it does not name get no outline).
         mask_colors: ``column name -> colour`` for mask columns, overriding the defaults.
         show_image: Show the plain image as the first column.
         title: Figure title.
@@ -205,8 +206,10 @@ def cam_gallery(
                 ax.imshow(overlay_cam(image, cam, alpha=alpha, cmap=cmap), interpolation="nearest")
                 for _, masks, color in outline_arrays:
                     _outline(ax, masks[row], color)
-                if cam_threshold is not None:
-                    _outline(ax, cam > cam_threshold, _PSEUDO_MASK_COLOR, "--")
+                cut = (cam_threshold.get(name) if isinstance(cam_threshold, Mapping)
+                       else cam_threshold)
+                if cut is not None:
+                    _outline(ax, cam > cut, _PSEUDO_MASK_COLOR, "--")
             if row == 0:
                 ax.set_title(name, fontsize=8)
             text = (annotations or {}).get(name)
@@ -223,8 +226,10 @@ def cam_gallery(
     handles = [Line2D([], [], color=color, label=f"{name} (outline)")
                for name, _, color in outline_arrays]
     if cam_threshold is not None and has_soft:
+        cut = ("each model's threshold" if isinstance(cam_threshold, Mapping)
+               else f"{cam_threshold:g}")
         handles.append(Line2D([], [], color=_PSEUDO_MASK_COLOR, linestyle="--",
-                              label=f"pseudo-mask: map > {cam_threshold:g}"))
+                              label=f"pseudo-mask: map > {cut}"))
     if handles:
         legend = fig.legend(handles=handles, loc="outside lower center", ncol=len(handles),
                             fontsize=7, facecolor="#333333", labelcolor="white")

@@ -187,7 +187,7 @@ def cam_comparison(
     scenes: Any,
     cams: Mapping[Any, Any],
     labels: Mapping[Any, str] | None = None,
-    threshold: float = 0.3,
+    threshold: float | Mapping[Any, float] = 0.3,
     title: str | None = None,
 ) -> Figure:
     """The same images for every model: image, smoke mask, then one CAM column per model.
@@ -200,7 +200,7 @@ def cam_comparison(
             :func:`wsss_lib.studies.measure.gallery_scenes`).
         cams: Model name -> float ``[N, H, W]`` CAMs in ``[0, 1]``.
         labels: Model name -> column title.
-        threshold: Pseudo-mask threshold outlined on the CAMs.
+        threshold: Pseudo-mask threshold outlined on the CAMs, or model name -> its own.
         title: Figure title.
     """
     labels = labels or {}
@@ -212,6 +212,7 @@ def cam_comparison(
         row_titles=gallery_row_titles(scenes),
         outlines={"smoke": (scenes.smoke_masks, SMOKE_COLOR),
                   "chimney": (scenes.chimney_masks, CHIMNEY_COLOR)},
-        cam_threshold=threshold,
+        cam_threshold=({labels.get(name, str(name)): value for name, value in threshold.items()}
+                       if isinstance(threshold, Mapping) else threshold),
         title=title,
     )

@@ -181,7 +181,7 @@ def plot_bleed_overlays(
         run: From :func:`wsss_lib.studies.postprocessing.run_pipelines`.
         indices: Which scenes (columns), e.g. :func:`wsss_lib.studies.measure.pick_showcase`.
         pipelines: Which rows (default: all that ran).
-        threshold: Pseudo-mask threshold.
+        threshold: Pseudo-mask threshold of the pipelines whose row records none.
         tile_inches: Size of a tile.
 
     Returns:
@@ -195,7 +195,7 @@ def plot_bleed_overlays(
     for r, name in enumerate(names):
         for c, i in enumerate(indices):
             ax = axes[r, c]
-            pred = run.cams[name][i] > threshold
+            pred = run.cams[name][i] > run.rows.get(name, {}).get("threshold", threshold)
             region_i = {k: v[i] for k, v in regions.items()}
             ax.imshow(_bleed_image(scenes.images[i], pred, scenes.smoke_masks[i], region_i))
             _outline(ax, scenes.smoke_masks[i], "white")

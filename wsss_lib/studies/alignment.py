@@ -128,4 +128,4 @@ def run_alignment(
     ``{"name": variant, "seed", **ROW_METRICS}``."""
     return train_and_evaluate(
         lambda seed: {v: alignment_config(S, v, seed) for v in S["variants"]}, S["seeds"], sets,
-        progress)
+        progress, readouts=S.get("cam_readouts"))

@@ -54,6 +54,7 @@ __all__ = [
     "gallery_maps",
     "level_label",
     "load_test_sets",
+    "load_val_set",
     "run_bias_sweep",
     "run_supervised_reference",
     "supervised_config",
@@ -157,7 +158,12 @@ def _model_spec(S: Mapping[str, Any], arch: str) -> ModelSpec:
         stride = S.get("cnn_output_stride")
         return ModelSpec(S["cnn"], {} if stride is None else {"output_stride": int(stride)},
                          pretrain=pretrain)
-    return ModelSpec(S["vit"], {"patch_size": int(S["vit_patch_size"])}, pretrain=pretrain)
+    kwargs: dict[str, Any] = {"patch_size": int(S["vit_patch_size"])}
+    if S.get("vit_stem"):
+        kwargs["stem"] = S["vit_stem"]
+    # The ViT's own learning rate lives in its spec, as in the method notebooks, so a sweep model
+    # and a method model of the same recipe are one cache entry.
+    return ModelSpec(S["vit"], kwargs, pretrain=pretrain, lr=S.get("vit_lr"))
 
 
 def _recipe(S: Mapping[str, Any]) -> dict[str, Any]:
@@ -166,6 +172,7 @@ def _recipe(S: Mapping[str, Any]) -> dict[str, Any]:
         "schedule": S.get("schedule") or "constant",
         "augment": S.get("augment", True),
         "weight_decay": float(S.get("weight_decay") or 0.01),
+        "amp": S.get("amp") or "auto",
     }
 
 
@@ -197,8 +204,8 @@ def bias_model_config(
     Args:
         S: Notebook settings (``image_size``, ``n_train``, ``n_val``, ``epochs``, ``batch_size``,
             ``lr``, ``cnn``, ``vit``, ``vit_patch_size``; optional
-            ``cnn_output_stride`` (None: the model's own, 32 for a ResNet), ``vit_epochs`` and
-            ``vit_lr`` (None: ``epochs`` and ``lr``).
+            ``cnn_output_stride`` (None: the model's own, 32 for a ResNet), ``vit_epochs``
+            (None: ``epochs``), ``vit_lr`` (None: ``lr``), ``vit_stem``, ``amp``.
         arch: ``"cnn"`` or ``"vit"``.
         p_smoke, p_clean: The training split's ``P(chimney | smoke)`` and ``P(chimney | clean)``
             (validation uses the same level).
@@ -210,18 +217,16 @@ def bias_model_config(
     from wsss_lib.train import TrainConfig
 
     (p_smoke, p_clean), = cooccurrence_levels([(p_smoke, p_clean)])
-    epochs, lr = S["epochs"], S["lr"]
+    epochs = S["epochs"]
     if arch == "vit":
-        # ViTs need a smaller learning rate and more steps than a CNN.
-        epochs = S.get("vit_epochs") or epochs
-        lr = S.get("vit_lr") or lr
+        epochs = S.get("vit_epochs") or epochs  # ViTs may need more steps than a CNN
     return TrainConfig(
         paradigm="single",
         model=_model_spec(S, arch),
         data=_data_spec(S, p_smoke, p_clean),
         epochs=int(epochs),
         batch_size=int(S["batch_size"]),
-        lr=float(lr),
+        lr=float(S["lr"]),
         seed=int(seed),
         **_recipe(S),
     )
@@ -262,6 +267,16 @@ def load_test_sets(S: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def load_val_set(S: Mapping[str, Any]) -> Any:
+    """The ``val`` scenes on which each network's CAM read-out is chosen: the split's own
+    co-occurrence (as ``test``), ``n_val`` images (cached)."""
+    from wsss_lib.data import load_split
+
+    return load_split("val", image_size=int(S["image_size"]), n_images=int(S["n_val"]),
+                      seed=int(S.get("data_seed", 0)),
+                      **({"preset": S["scene_preset"]} if S.get("scene_preset") else {}))
+
+
 def whole_image_baseline(test_sets: Mapping[str, Any]) -> dict[str, float]:
     """Smoke IoU of the trivial pseudo-mask "every pixel is smoke", per image over smoke images.
 
@@ -280,29 +295,34 @@ def whole_image_baseline(test_sets: Mapping[str, Any]) -> dict[str, float]:
 # ------------------------------------------------------------------------------ evaluation
 
 
-def evaluate_bias_run(model: Any, test_sets: Mapping[str, Any], threshold: float = 0.3) -> dict:
+def evaluate_bias_run(model: Any, test_sets: Mapping[str, Any], threshold: float = 0.3,
+                      readout: Any = None) -> dict:
     """Metrics of one trained network on ``test`` and ``test_decoupled``.
 
     Args:
         model: A :class:`~wsss_lib.train.TrainedRun` or a network (classifier or supervised
             segmenter, whose probabilities take the place of CAMs).
         test_sets: Output of :func:`load_test_sets`.
-        threshold: Pseudo-mask threshold on the min-max normalised CAMs.
+        threshold: Pseudo-mask threshold on the min-max normalised CAMs (without ``readout``).
+        readout: A :class:`~wsss_lib.train.CamReadout` (map and threshold, e.g. chosen on
+            ``val`` by :func:`wsss_lib.studies.measure.run_readout`); None: the score map at
+            ``threshold``.
 
     Returns:
         Flat dict of fractions: ``accuracy``, ``smoke_iou``, ``chimney_fp_rate``,
         ``cam_chimney_mass`` and the same with ``_decoupled``; ``shortcut_gap`` (test minus
         decoupled; NaN for a segmenter); from the ``test`` CAMs, the threshold sweep:
         ``best_threshold``, ``best_threshold_iou``, ``oracle_iou``, ``sweep_thresholds`` and
-        ``sweep_ious`` (lists).
+        ``sweep_ious`` (lists) — an analysis of the test maps, never used to choose anything.
     """
-    from wsss_lib.train import evaluate_model
+    from wsss_lib.train import CamReadout, evaluate_model
 
+    readout = readout or CamReadout("cam", threshold=threshold)
     row: dict[str, Any] = {}
     for split, suffix in TEST_SPLITS.items():
         if split not in test_sets:
             raise ValueError(f"test_sets needs a {split!r} entry (use load_test_sets(S)).")
-        result = evaluate_model(model, test_sets[split], threshold=threshold)
+        result = evaluate_model(model, test_sets[split], **readout.cam_kwargs())
         metrics = result.metrics
         for key in METRIC_KEYS:
             row[f"{key}{suffix}"] = float(metrics.get(key, math.nan))
@@ -353,13 +373,15 @@ def run_bias_sweep(
         One dict per run: ``arch``, ``model``, ``p_smoke``, ``p_clean``, ``strength``,
         ``level``, ``seed``, ``train_accuracy`` (last epoch) and :func:`evaluate_bias_run`'s keys.
     """
-    from wsss_lib.train import get_or_train
+    from wsss_lib.studies.measure import run_readout
+    from wsss_lib.train import CamReadout, get_or_train
 
     _check_settings(S)
     for arch in archs:
         _check_arch(arch)
     levels = cooccurrence_levels(S["levels"])
     test_sets = load_test_sets(S)
+    sets = {**test_sets, "val": load_val_set(S)} if S.get("cam_readouts") else test_sets
     jobs = [(arch, level, int(seed)) for level in levels for arch in archs for seed in S["seeds"]]
     rows = []
     bar = tqdm(jobs, desc="co-occurrence sweep", disable=not progress, unit="model")
@@ -375,10 +397,16 @@ def run_bias_sweep(
             "strength": cooccurrence_strength(p_smoke, p_clean),
             "level": level_label(p_smoke, p_clean),
             "seed": seed,
-            "threshold": float(S["threshold"]),
             "train_accuracy": float(run.history[-1].get("train_acc", math.nan)),
         }
-        row.update(evaluate_bias_run(run, test_sets, float(S["threshold"])))
+        readout, _ = run_readout(run, sets, S.get("cam_readouts"))
+        if not S.get("cam_readouts"):
+            readout = CamReadout("cam", threshold=float(S["threshold"]))
+        row.update(threshold=readout.threshold, readout=readout.label)
+        row.update(evaluate_bias_run(run, test_sets, readout=readout))
+        if readout.method != "cam":
+            fixed = evaluate_bias_run(run, test_sets, float(S["threshold"]))
+            row["smoke_iou_score_map"] = fixed["smoke_iou"]
         rows.append(row)
     return rows
 

@@ -66,6 +66,9 @@ OPTIONAL_TRAINING_KEYS: dict[str, Any] = {
     "vit_lr": None,
     "train_level": None,
     "cnn_pcm": True,
+    "amp": "auto",
+    "vit_stem": None,
+    "cam_readouts": None,
 }
 
 
@@ -127,7 +130,9 @@ def model_spec(S: Mapping[str, Any], family: str) -> ModelSpec:
 
     Args:
         S: Settings with ``cnn``, ``cnn_output_stride``, ``vit``, ``vit_patch_size``; optional
-            ``cnn_pcm`` (default True: the CNN carries the paper's PCM module).
+            ``cnn_pcm`` (default True: the CNN carries the paper's PCM module), ``vit_stem``
+            (None: timm's patchify stem; ``"conv"``: :mod:`wsss_lib.models.conv_stem`) and
+            ``vit_lr`` (the ViT's own learning rate).
         family: ``"cnn"`` or ``"vit"``.
     """
     pretrain = {} if S.get("pretrain") else None
@@ -139,8 +144,10 @@ def model_spec(S: Mapping[str, Any], family: str) -> ModelSpec:
             kwargs = {"pcm": True, **kwargs}
         return ModelSpec(S["cnn"], kwargs, pretrain=pretrain)
     if family == "vit":
-        return ModelSpec(S["vit"], {"patch_size": S["vit_patch_size"]}, pretrain=pretrain,
-                         lr=S.get("vit_lr"))
+        kwargs = {"patch_size": S["vit_patch_size"]}
+        if S.get("vit_stem"):  # absent for timm's own stem: older cache keys stay valid
+            kwargs["stem"] = S["vit_stem"]
+        return ModelSpec(S["vit"], kwargs, pretrain=pretrain, lr=S.get("vit_lr"))
     raise ValueError(f"family must be 'cnn' or 'vit'; got {family!r}.")
 
 
@@ -153,6 +160,7 @@ def _common(S: Mapping[str, Any], seed: int) -> dict[str, Any]:
         "schedule": S.get("schedule", OPTIONAL_TRAINING_KEYS["schedule"]),
         "augment": S.get("augment", OPTIONAL_TRAINING_KEYS["augment"]),
         "weight_decay": S.get("weight_decay", OPTIONAL_TRAINING_KEYS["weight_decay"]),
+        "amp": S.get("amp", OPTIONAL_TRAINING_KEYS["amp"]),
         "seed": int(seed),
     }
 

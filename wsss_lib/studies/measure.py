@@ -3,9 +3,11 @@
 Shared by the method studies (02–06):
 
 - **Runs** (02–04): :func:`evaluation_sets` loads ``val`` / ``test`` / ``test_decoupled``;
-  :func:`evaluate_run` gives one run's :data:`ROW_METRICS` (fractions in ``[0, 1]``);
-  :func:`train_and_evaluate` trains (or loads from the cache) configs over seeds and returns one
-  row per (name, seed): the tidy rows every summary, table and claim is computed from.
+  :func:`run_readout` chooses how a run's CAM is read (map and threshold) on ``val``;
+  :func:`evaluate_run` gives one run's :data:`ROW_METRICS` (fractions in ``[0, 1]``) with that
+  read-out; :func:`train_and_evaluate` trains (or loads from the cache) configs over seeds and
+  returns one row per (name, seed): the tidy rows every summary, table and claim is computed
+  from.
 - **CAMs** (05–06): :func:`evaluation_scenes` (the ``test`` scenes, cut to ``n_eval``),
   :func:`score_map_cam` (the classifier's own CAM, what 02–04 measure), :func:`metric_row` (the
   :data:`CAM_METRICS` of a CAM ``[N, H, W]`` plus :func:`blank_share`).
@@ -27,7 +29,14 @@ from tqdm.auto import tqdm
 from wsss_lib.cam import compute_cam
 from wsss_lib.data import to_tensor_batch
 from wsss_lib.metrics import evaluate_cams
-from wsss_lib.train import TrainConfig, TrainedRun, evaluate_model, get_or_train
+from wsss_lib.train import (
+    CamReadout,
+    TrainConfig,
+    TrainedRun,
+    choose_readout,
+    evaluate_readout,
+    get_or_train,
+)
 from wsss_lib.utils import get_device
 
 __all__ = [
@@ -39,8 +48,11 @@ __all__ = [
     "evaluation_sets",
     "gallery_cams",
     "gallery_scenes",
+    "gallery_thresholds",
     "metric_row",
     "pick_showcase",
+    "readout_candidates",
+    "run_readout",
     "score_map_cam",
     "train_and_evaluate",
     "training_smoke_scenes",
@@ -61,7 +73,11 @@ ROW_METRICS = (
     "accuracy_decoupled",
     "shortcut_gap",
     "smoke_iou_val",
+    "smoke_iou_score_map",
 )
+
+#: The fixed read-out when no candidates are given: the score map, cut at the paper's 0.3.
+SCORE_MAP_READOUT = CamReadout("cam", threshold=0.3)
 
 
 #: Metrics of a CAM row (:func:`metric_row`), fractions in [0, 1].
@@ -91,23 +107,91 @@ def evaluation_sets(S: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def evaluate_run(run: TrainedRun, sets: Mapping[str, Any]) -> dict[str, float]:
+def readout_candidates(
+    readouts: Mapping[str, Sequence[Any]] | None, family: str
+) -> list[CamReadout] | None:
+    """The candidate read-outs of a network family from a profile's ``cam_readouts`` setting.
+
+    Args:
+        readouts: ``{"cnn": [...], "vit": [...]}``, each entry a :class:`CamReadout` or its dict
+            (``{"method": "gradcam", "layers": ["blocks.-1.norm1"]}``); None: no choice.
+        family: ``"cnn"`` or ``"vit"``.
+
+    Raises:
+        ValueError: a mapping without an entry for ``family``.
+    """
+    if readouts is None:
+        return None
+    if family not in readouts:
+        raise ValueError(f"cam_readouts has no candidates for {family!r} networks; give a list "
+                         f"under {family!r} (e.g. [{{'method': 'cam'}}]).")
+    return [r if isinstance(r, CamReadout) else CamReadout.from_dict(r) for r in readouts[family]]
+
+
+# The choice of a cached run, per (run folder, candidates, val images): notebooks 02-07 measure
+# the same runs again and again.
+_READOUT_CHOICES: dict[tuple[str, str, str], Any] = {}
+
+
+def run_readout(
+    run: TrainedRun, sets: Mapping[str, Any],
+    readouts: Mapping[str, Sequence[Any]] | None = None,
+) -> tuple[CamReadout, dict[str, Any] | None]:
+    """How ``run``'s main network's CAM is read: chosen on ``sets["val"]`` among
+    :func:`readout_candidates`, or :data:`SCORE_MAP_READOUT` when ``readouts`` is None.
+
+    Returns:
+        ``(readout, choice)`` where ``choice`` is :meth:`~wsss_lib.train.ReadoutChoice.to_dict`
+        (every candidate's best threshold and val IoU), or None without a choice.
+    """
+    candidates = readout_candidates(readouts, run.model.family)
+    if candidates is None:
+        return SCORE_MAP_READOUT, None
+    if "val" not in sets:
+        raise ValueError("Choosing a read-out needs a 'val' split in the evaluation sets.")
+    val = sets["val"]
+    memo = None
+    if run.run_dir is not None:
+        memo = (str(run.run_dir), repr(candidates), val.fingerprint())
+        if memo in _READOUT_CHOICES:
+            choice = _READOUT_CHOICES[memo]
+            return CamReadout.from_dict(choice["readout"]), choice
+    choice = choose_readout(run, val, candidates).to_dict()
+    if memo is not None:
+        _READOUT_CHOICES[memo] = choice
+    return CamReadout.from_dict(choice["readout"]), choice
+
+
+def evaluate_run(
+    run: TrainedRun, sets: Mapping[str, Any],
+    readouts: Mapping[str, Sequence[Any]] | None = None,
+) -> dict[str, Any]:
     """:data:`ROW_METRICS` of a run's main network (the student of KT runs), as fractions.
 
+    The CAM is read with :func:`run_readout`: the map and threshold with the best smoke IoU on
+    ``val`` among ``readouts`` (or the score map at 0.3). ``smoke_iou_val`` is that read-out's
+    IoU on ``val``; ``smoke_iou_score_map`` the score-map CAM's at 0.3 on ``test`` (the fixed
+    read-out, for comparison); ``readout`` names the choice (a string, not summarised).
     ``precision`` / ``recall`` are the pseudo-masks' smoke pixel scores on ``test``, pooled over
     all its images: a map that covers the whole sky has a high recall and a low precision.
     ``shortcut_gap`` = accuracy on ``test`` minus accuracy on ``test_decoupled``: how much the
     classifier loses when chimneys stop predicting smoke.
     """
-    test = evaluate_model(run, sets["test"]).metrics
-    decoupled = evaluate_model(run, sets["test_decoupled"]).metrics
-    row = {k: float(test[k]) for k in ("smoke_iou", "precision", "recall", "chimney_fp_rate",
-                                       "cam_chimney_mass", "accuracy")}
+    readout, _ = run_readout(run, sets, readouts)
+    test = evaluate_readout(run, sets["test"], readout).metrics
+    decoupled = evaluate_readout(run, sets["test_decoupled"], readout).metrics
+    row: dict[str, Any] = {k: float(test[k]) for k in (
+        "smoke_iou", "precision", "recall", "chimney_fp_rate", "cam_chimney_mass", "accuracy")}
     for key in ("smoke_iou", "chimney_fp_rate", "cam_chimney_mass", "accuracy"):
         row[f"{key}_decoupled"] = float(decoupled[key])
     row["shortcut_gap"] = row["accuracy"] - row["accuracy_decoupled"]
     if "val" in sets:
-        row["smoke_iou_val"] = float(evaluate_model(run, sets["val"]).metrics["smoke_iou"])
+        row["smoke_iou_val"] = float(evaluate_readout(run, sets["val"], readout)
+                                     .metrics["smoke_iou"])
+    row["smoke_iou_score_map"] = (
+        row["smoke_iou"] if readout == SCORE_MAP_READOUT
+        else float(evaluate_readout(run, sets["test"], SCORE_MAP_READOUT).metrics["smoke_iou"]))
+    row["readout"] = readout.label
     return row
 
 
@@ -116,6 +200,7 @@ def train_and_evaluate(
     seeds: Iterable[int],
     sets: Mapping[str, Any],
     progress: bool = True,
+    readouts: Mapping[str, Sequence[Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Train (or load from the cache) every config for every seed and measure it.
 
@@ -125,9 +210,11 @@ def train_and_evaluate(
         seeds: Training seeds.
         sets: :func:`evaluation_sets` output.
         progress: Show a progress bar over runs (and the training bars).
+        readouts: Candidate read-outs per network family (:func:`readout_candidates`), chosen
+            on ``val`` for every run; None reads every run's score map at 0.3.
 
     Returns:
-        One dict per (row, seed): ``{"name", "seed", **ROW_METRICS}``.
+        One dict per (row, seed): ``{"name", "seed", "readout", **ROW_METRICS}``.
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
@@ -136,22 +223,28 @@ def train_and_evaluate(
     rows = []
     for name, config, seed in tqdm(jobs, desc="runs", disable=not progress):
         run = get_or_train(config, progress=progress)
-        rows.append({"name": name, "seed": seed, **evaluate_run(run, sets)})
+        rows.append({"name": name, "seed": seed, **evaluate_run(run, sets, readouts)})
     return rows
 
 
 # ------------------------------------------------------------------------------ CAMs
 
 
-def evaluation_scenes(S: Mapping[str, Any]) -> Any:
-    """The ``test`` scenes of the method notebooks (same cache file), cut to ``S["n_eval"]``.
+def evaluation_scenes(S: Mapping[str, Any], split: str = "test") -> Any:
+    """The ``test`` (or ``val``) scenes of the method notebooks (the same cache files as
+    :func:`evaluation_sets`), cut to ``S["n_eval"]``.
 
     Args:
-        S: Settings with ``image_size``, ``n_test`` and ``n_eval`` (None: all ``n_test``).
+        S: Settings with ``image_size``, ``n_test``, ``n_val`` and ``n_eval`` (None: all).
+        split: ``"test"`` (reported) or ``"val"`` (for choosing settings).
     """
     from wsss_lib.data import load_split
 
-    scenes = load_split("test", image_size=S["image_size"], n_images=S["n_test"])
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val'; got {split!r}.")
+    preset = {"preset": S["scene_preset"]} if S.get("scene_preset") else {}
+    size = S["n_test"] if split == "test" else S["n_val"]
+    scenes = load_split(split, image_size=S["image_size"], n_images=size, **preset)
     n_eval = S.get("n_eval")
     return scenes if n_eval is None else scenes.subset(range(min(int(n_eval), len(scenes))))
 
@@ -216,17 +309,32 @@ def metric_row(cam: Tensor | np.ndarray, scenes: Any, threshold: float) -> dict[
 
 
 def gallery_cams(
-    configs: Mapping[Any, TrainConfig], scenes: Any, progress: bool = False
+    configs: Mapping[Any, TrainConfig], scenes: Any, progress: bool = False,
+    sets: Mapping[str, Any] | None = None,
+    readouts: Mapping[str, Sequence[Any]] | None = None,
 ) -> dict[Any, np.ndarray]:
-    """CAMs (min-max normalised, image size) of each config's main network on ``scenes``.
+    """CAMs (min-max normalised, image size) of each config's main network on ``scenes``, read
+    as :func:`evaluate_run` reads them (``readouts`` chosen on ``sets["val"]``).
 
     Returns:
         ``{name: float [N, H, W]}`` in ``[0, 1]``, in the order of ``configs``.
     """
-    return {
-        name: evaluate_model(get_or_train(config, progress=progress), scenes).cams
-        for name, config in configs.items()
-    }
+    out = {}
+    for name, config in configs.items():
+        run = get_or_train(config, progress=progress)
+        readout, _ = run_readout(run, sets or {}, readouts)
+        out[name] = evaluate_readout(run, scenes, readout).cams
+    return out
+
+
+def gallery_thresholds(
+    configs: Mapping[Any, TrainConfig], sets: Mapping[str, Any] | None = None,
+    readouts: Mapping[str, Sequence[Any]] | None = None, progress: bool = False,
+) -> dict[Any, float]:
+    """The pseudo-mask threshold of each config's main network (:func:`run_readout`), for the
+    outline drawn on :func:`gallery_cams`' maps."""
+    return {name: run_readout(get_or_train(config, progress=progress), sets or {}, readouts)[0]
+            .threshold for name, config in configs.items()}
 
 
 def gallery_scenes(sets: Mapping[str, Any], n_per_kind: int = 2) -> Any:

@@ -59,4 +59,5 @@ def run_paradigms(
 ) -> list[dict[str, Any]]:
     """Every row of :func:`paradigm_configs` for every seed of ``S.seeds``, measured on ``sets``
     (:func:`~wsss_lib.studies.measure.evaluation_sets`): ``{"name", "seed", **ROW_METRICS}``."""
-    return train_and_evaluate(lambda seed: paradigm_configs(S, seed), S["seeds"], sets, progress)
+    return train_and_evaluate(lambda seed: paradigm_configs(S, seed), S["seeds"], sets, progress,
+                              readouts=S.get("cam_readouts"))

@@ -28,14 +28,18 @@ from tqdm.auto import tqdm
 
 from wsss_lib.cam.layer_maps import layer_gradcams
 from wsss_lib.data.regions import region_masks
+from wsss_lib.metrics import threshold_sweep
 from wsss_lib.paper import PAPER_SCALES
 from wsss_lib.studies.measure import metric_row, score_map_cam
+from wsss_lib.train import READOUT_THRESHOLDS
 
 __all__ = [
     "PIPELINE_NAMES",
     "SEED_CAMS",
     "Pipeline",
     "PipelineRun",
+    "choose_pipeline_thresholds",
+    "choose_seed_cam",
     "clip_step",
     "false_positive_breakdown",
     "run_pipelines",
@@ -225,6 +229,7 @@ def run_pipelines(
     scenes: Any,
     *,
     threshold: float = 0.3,
+    thresholds: Mapping[str, float] | None = None,
     batch_size: int = 8,
     progress: bool = True,
 ) -> PipelineRun:
@@ -234,15 +239,17 @@ def run_pipelines(
         pipelines: E.g. :func:`standard_pipelines`.
         sources: ``{"single": cam, "multiscale": cam}``, float ``[N, H, W]`` in ``[0, 1]``.
         scenes: The scenes the CAMs belong to (with masks).
-        threshold: Pseudo-mask threshold.
+        threshold: Pseudo-mask threshold of every pipeline ``thresholds`` does not name.
+        thresholds: Pipeline name -> its own threshold (e.g. from
+            :func:`choose_pipeline_thresholds`, chosen on ``val``).
         batch_size: Images per step call.
         progress: Show a progress bar.
 
     Returns:
         A :class:`PipelineRun`. Each row holds the metrics of
         :func:`~wsss_lib.studies.measure.metric_row` plus ``gain_vs_none`` (smoke IoU change
-        against the ``"none"`` pipeline when it ran), the ``fp_rate`` per region, ``seconds``
-        and ``steps``; a skipped pipeline's row is ``{"status": <reason>}``.
+        against the ``"none"`` pipeline when it ran), the ``fp_rate`` per region, ``seconds``,
+        ``steps`` and ``threshold``; a skipped pipeline's row is ``{"status": <reason>}``.
     """
     regions = region_masks(scenes)
     rows: dict[str, dict[str, Any]] = {}
@@ -264,9 +271,10 @@ def run_pipelines(
         refined = _apply_steps(pipe.steps, cam.float().cpu(), scenes.images, batch_size)
         seconds = time.perf_counter() - start
         cams[pipe.name] = refined.numpy()
-        breakdown[pipe.name] = false_positive_breakdown(cams[pipe.name] > threshold, regions)
-        row: dict[str, Any] = {"status": "ok"}
-        row.update(metric_row(refined, scenes, threshold))
+        cut = float((thresholds or {}).get(pipe.name, threshold))
+        breakdown[pipe.name] = false_positive_breakdown(cams[pipe.name] > cut, regions)
+        row: dict[str, Any] = {"status": "ok", "threshold": cut}
+        row.update(metric_row(refined, scenes, cut))
         row["fp_rate"] = breakdown[pipe.name]["fp_rate"]
         row["seconds"] = round(seconds, 2)
         row["steps"] = [getattr(s, "name", type(s).__name__) for s in pipe.steps]
@@ -277,3 +285,63 @@ def run_pipelines(
             if row.get("status") == "ok":
                 row["gain_vs_none"] = row["smoke_iou"] - base
     return PipelineRun(rows=rows, cams=cams, breakdown=breakdown)
+
+
+def choose_seed_cam(
+    model: nn.Module,
+    val_scenes: Any,
+    kinds: Sequence[str] = SEED_CAMS,
+    thresholds: Sequence[float] = READOUT_THRESHOLDS,
+    batch_size: int = 16,
+    progress: bool = False,
+) -> tuple[str, dict[str, float]]:
+    """The seed CAM kind (:data:`SEED_CAMS`) whose single-scale map has the best smoke IoU on
+    ``val_scenes``, each at its best threshold there (ties keep the earlier kind).
+
+    Returns:
+        ``(kind, {kind: val smoke IoU})``.
+    """
+    ious: dict[str, float] = {}
+    for kind in kinds:
+        cam = seed_cams(model, val_scenes.images, kind, (1.0,), batch_size, progress)["single"]
+        sweep = threshold_sweep(cam.numpy(), val_scenes.smoke_masks, val_scenes.labels,
+                                thresholds=thresholds)
+        ious[kind] = float(sweep.best_iou)
+    best = max(ious, key=lambda k: (ious[k] if math.isfinite(ious[k]) else -math.inf,
+                                    -list(kinds).index(k)))
+    return best, ious
+
+
+def choose_pipeline_thresholds(
+    pipelines: Sequence[Pipeline],
+    sources: Mapping[str, Tensor],
+    val_scenes: Any,
+    *,
+    thresholds: Sequence[float] = READOUT_THRESHOLDS,
+    batch_size: int = 8,
+    progress: bool = False,
+) -> dict[str, float]:
+    """Each pipeline's pseudo-mask threshold, chosen on ``val_scenes`` (best smoke IoU there).
+
+    A refiner changes how a map is spread over ``[0, 1]`` (a CRF's output is nearly binary, a
+    random walk smooths), so one fixed threshold would favour some pipelines over others.
+
+    Args:
+        pipelines: As for :func:`run_pipelines` (skipped ones are left out).
+        sources: The seed CAMs of ``val_scenes`` (``{"single": ..., "multiscale": ...}``).
+        val_scenes: Validation scenes with smoke masks, never the ones reported.
+        thresholds: Candidates swept for every pipeline.
+
+    Returns:
+        ``{pipeline name: threshold}``.
+    """
+    out: dict[str, float] = {}
+    for pipe in tqdm(pipelines, desc="thresholds on val", disable=not progress):
+        if pipe.skipped:
+            continue
+        refined = _apply_steps(pipe.steps, sources[pipe.source].float().cpu(), val_scenes.images,
+                               batch_size)
+        sweep = threshold_sweep(refined.numpy(), val_scenes.smoke_masks, val_scenes.labels,
+                                thresholds=thresholds)
+        out[pipe.name] = float(sweep.best_threshold)
+    return out
