@@ -183,8 +183,70 @@ def test_evaluation_sets_gallery_and_evaluate_run():
     assert list(has_chimney) == [True, False, True]
     run = get_or_train(configs.teacher_config(TINY), progress=False)
     row = measure.evaluate_run(run, sets)
-    assert set(row) == set(measure.ROW_METRICS)
+    assert set(row) == {*measure.ROW_METRICS, "readout"}
     assert row["shortcut_gap"] == pytest.approx(row["accuracy"] - row["accuracy_decoupled"])
+    # Without candidates: the score map at the paper's 0.3, which is also the fixed read-out.
+    assert row["readout"] == "cam > 0.30"
+    assert row["smoke_iou_score_map"] == row["smoke_iou"]
+
+
+READOUTS = {"cnn": [{"method": "cam"}],
+            "vit": [{"method": "cam"}, {"method": "gradcam", "layers": ["blocks.-1.norm1"]}]}
+
+
+def test_evaluate_run_reads_each_run_the_way_chosen_on_val():
+    from wsss_lib.train import CamReadout, choose_readout, evaluate_readout
+
+    sets = measure.evaluation_sets({**TINY, "n_val": 16})
+    run = get_or_train(configs.single_config(TINY, "vit"), progress=False)
+    row = measure.evaluate_run(run, sets, READOUTS)
+    choice = choose_readout(run, sets["val"], [CamReadout.from_dict(r) for r in READOUTS["vit"]])
+    assert row["readout"] == choice.readout.label
+    assert row["smoke_iou_val"] == pytest.approx(choice.val_iou)
+    test = evaluate_readout(run, sets["test"], choice.readout).metrics
+    assert row["smoke_iou"] == pytest.approx(test["smoke_iou"])
+    fixed = evaluate_readout(run, sets["test"], CamReadout("cam", threshold=0.3)).metrics
+    assert row["smoke_iou_score_map"] == pytest.approx(fixed["smoke_iou"])
+    # The gallery reads the same way, at the same threshold.
+    cams = measure.gallery_cams({"vit": configs.single_config(TINY, "vit")}, sets["test"],
+                                sets=sets, readouts=READOUTS)
+    np.testing.assert_allclose(cams["vit"], evaluate_readout(run, sets["test"],
+                                                              choice.readout).cams)
+    assert measure.gallery_thresholds({"vit": configs.single_config(TINY, "vit")}, sets,
+                                      READOUTS) == {"vit": choice.readout.threshold}
+
+
+def test_readout_candidates_need_an_entry_per_family():
+    assert measure.readout_candidates(None, "vit") is None
+    assert [r.method for r in measure.readout_candidates(READOUTS, "vit")] == ["cam", "gradcam"]
+    with pytest.raises(ValueError, match="no candidates for 'vit'"):
+        measure.readout_candidates({"cnn": [{"method": "cam"}]}, "vit")
+
+
+def test_lambda_zero_is_the_single_vit_config():
+    from wsss_lib.studies import lambda_sweep
+
+    built = lambda_sweep.lambda_configs(TINY, [0.0, 1.0], seed=2)
+    assert built[0.0] == configs.single_config(TINY, "vit", 2)
+    assert built[1.0] == configs.teacher_student_config(TINY, 2, lam=1.0)
+
+
+def test_vit_stem_and_amp_reach_every_method_config():
+    S = {**TINY, "vit_stem": "conv", "amp": "bf16"}
+    ts = configs.teacher_student_config(S, 0)
+    assert ts.student.kwargs == {"patch_size": 8, "stem": "conv"} and ts.amp == "bf16"
+    assert "stem" not in configs.single_config(TINY, "vit").model.kwargs  # old keys unchanged
+    assert configs.single_config(TINY, "vit").amp == "auto"
+
+
+def test_notebook_01_and_the_method_share_their_seed_zero_models():
+    from wsss_lib.profiles import notebook_settings
+    from wsss_lib.studies.bias import bias_model_config
+
+    S01, S02 = notebook_settings("01_co_occurrence_bias", "full"), configs.method_settings("full")
+    level = S02["train_level"]
+    assert bias_model_config(S01, "cnn", *level, seed=0) == configs.single_config(S02, "cnn", 0)
+    assert bias_model_config(S01, "vit", *level, seed=0) == configs.single_config(S02, "vit", 0)
 
 
 def test_summarize_mean_std_and_single_seed():

@@ -331,3 +331,53 @@ def test_figures_build(scenes, layer_cams):
     assert isinstance(plots.plot_pipeline_bars(run), Figure)
     overlay = plots.plot_bleed_overlays(scenes, run, idx)
     assert len([ax for ax in overlay.axes if ax.images]) == 1 * 2
+
+
+class _ScaleStep(RefinementStep):
+    """Multiplies the map: a refiner that changes where a fixed threshold cuts."""
+
+    name = "scale"
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+
+    def params(self) -> dict:
+        return {"factor": self.factor}
+
+    def refine(self, cam, images):
+        return cam * self.factor
+
+
+def test_pipeline_thresholds_are_chosen_on_val_and_used_on_test(scenes):
+    truth = torch.from_numpy(scenes.smoke_masks.astype(np.float32))
+    seed = 0.2 + 0.6 * truth  # 0.2 off smoke, 0.8 on smoke
+    pipes = [postprocessing.Pipeline("none"),
+             postprocessing.Pipeline("CRF", steps=[_ScaleStep(0.3)]),  # 0.06 / 0.24
+             postprocessing.Pipeline("CLIP", skipped="skipped: no CLIP weights")]
+    sources = {"single": seed, "multiscale": seed}
+    cuts = postprocessing.choose_pipeline_thresholds(pipes, sources, scenes, batch_size=3)
+    # Any cut between a map's two levels is perfect; the sweep keeps the lowest such threshold.
+    assert cuts == {"none": 0.2, "CRF": 0.1}
+    run = postprocessing.run_pipelines(pipes, sources, scenes, thresholds=cuts, batch_size=3,
+                                       progress=False)
+    assert (run.rows["CRF"]["threshold"], run.rows["none"]["threshold"]) == (0.1, 0.2)
+    assert run.rows["CRF"]["smoke_iou"] == pytest.approx(1.0)
+    fixed = postprocessing.run_pipelines(pipes, sources, scenes, threshold=0.3, batch_size=3,
+                                         progress=False)
+    assert fixed.rows["CRF"]["smoke_iou"] == 0.0  # 0.24 never exceeds 0.3
+
+    def crf_claim(pipeline_run):
+        claims = postprocess_results.postprocess_claims(pipeline_run, scenes, threshold=0.3)
+        return next(c for c in claims if c["claim"].startswith("Dense CRF"))
+
+    # The claims score each pipeline at the threshold its row records.
+    assert crf_claim(run)["mean"] == pytest.approx(0.0)
+    assert crf_claim(fixed)["verdict"] == "contradicted"
+
+
+def test_seed_cam_is_chosen_on_val(vit, scenes):
+    kind, ious = postprocessing.choose_seed_cam(vit, scenes, batch_size=3)
+    assert set(ious) == set(postprocessing.SEED_CAMS)
+    assert ious[kind] == max(ious.values())
+    only, _ = postprocessing.choose_seed_cam(vit, scenes, kinds=("cam",), batch_size=3)
+    assert only == "cam"
