@@ -175,29 +175,11 @@ def measure_peak_memory(fn: Callable[[], Any], device: torch.device) -> dict[str
     return {"peak_bytes": peak, "method": method, "python_heap_peak_bytes": heap_peak}
 
 
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def device_line(device: torch.device) -> str:
-    """One line saying where a benchmark ran, e.g. ``cuda:0 NVIDIA H100 ...`` or ``cpu ...``."""
-    if device.type == "cuda":
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        props = torch.cuda.get_device_properties(index)
-        return (
-            f"cuda:{index} {props.name} ({props.total_memory / 2**30:.0f} GiB, "
-            f"compute capability {props.major}.{props.minor}), torch {torch.__version__}"
-        )
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (
-        f"cpu {_cpu_model()}, {cores} cores visible, torch threads {torch.get_num_threads()}, "
-        f"load average {load:.1f}, torch {torch.__version__}"
-    )
+    """One line saying where a benchmark ran (:func:`wsss_lib.utils.device_description`)."""
+    from wsss_lib.utils import device_description
+
+    return device_description(device)
 
 
 def environment(device: torch.device) -> dict[str, Any]:

@@ -132,6 +132,10 @@ def _bias(doc: Mapping[str, Any]) -> list[str]:
         ("CNN smoke IoU test / test_decoupled", "cnn", pair("smoke_iou", "smoke_iou_decoupled")),
         ("ViT accuracy test / test_decoupled", "vit", pair("accuracy", "accuracy_decoupled")),
         ("ViT smoke IoU test / test_decoupled", "vit", pair("smoke_iou", "smoke_iou_decoupled")),
+        ("ViT score-map CAM @0.3, smoke IoU test", "vit", one("smoke_iou_score_map")),
+        ("CNN / ViT CAM read-out (chosen on val)", "cnn", lambda row: _pair_readouts(
+            row, next((r for k, r in results.items() if k.startswith("vit@")
+                       and r.get("level") == row.get("level")), {}))),
     ]
     lines = ["**Notebook 01 — the co-occurrence bias** (one classifier per training level):", ""]
     lines += _table(["trained at P(chimney\\|smoke) / P(chimney\\|clean)", *levels],
@@ -146,18 +150,31 @@ def _bias(doc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _pair_readouts(cnn: Mapping[str, Any], vit: Mapping[str, Any]) -> str:
+    def first(row: Mapping[str, Any]) -> str:
+        return (row.get("readout_per_seed") or ["—"])[0]
+
+    return f"{first(cnn)} / {first(vit)}"
+
+
 def _method_table(doc: Mapping[str, Any], names: Mapping[str, str]) -> list[str]:
     results, paper = doc["results"], doc.get("paper", {})
     header = ["row", "smoke IoU test", "smoke IoU test_decoupled", "smoke IoU val",
-              "chimney FP rate", "CAM chimney mass", "acc. test / test_decoupled",
-              "paper smoke IoU"]
+              "score map @0.3", "chimney FP rate", "CAM chimney mass",
+              "acc. test / test_decoupled", "read-out (seed 0)", "paper smoke IoU"]
     rows = [[label, _pm(row, "smoke_iou"), _num(row.get("smoke_iou_decoupled"), 2),
-             _num(row.get("smoke_iou_val"), 2), _num(row.get("chimney_fp_rate")),
-             _num(row.get("cam_chimney_mass")),
+             _num(row.get("smoke_iou_val"), 2), _num(row.get("smoke_iou_score_map"), 2),
+             _num(row.get("chimney_fp_rate")), _num(row.get("cam_chimney_mass")),
              f"{_num(row.get('accuracy'))} / {_num(row.get('accuracy_decoupled'))}",
-             _paper(paper, name)]
+             _readout(row), _paper(paper, name)]
             for name, label in names.items() if (row := results.get(name))]
     return _table(header, rows)
+
+
+def _readout(row: Mapping[str, Any]) -> str:
+    """The first seed's CAM read-out, chosen on val (e.g. ``cam > 0.45``)."""
+    chosen = row.get("readout_per_seed")
+    return f"`{chosen[0]}`" if chosen else "—"
 
 
 def _trained_at(doc: Mapping[str, Any]) -> str:
@@ -218,11 +235,18 @@ def render_results(results_dir: Path) -> str:
                       + (" (unchanged, skipped)" if e.get("status") == "skipped" else "")
                       for e in entries)
     total = sum(e.get("wall_time_s", 0) for e in entries)
+    wall = summary.get("total_wall_time_s")
+    jobs = summary.get("jobs", 1)
+    ran = (f"the report ran **{wall / 60:.1f} min** of wall time with {jobs} notebook(s) at a "
+           f"time on `{summary.get('machine', 'an unrecorded machine')}`; the notebooks' own "
+           f"times add up to {total / 60:.1f} min"
+           if wall is not None and not any(e.get("status") == "skipped" for e in entries)
+           else f"the notebooks' last runs took **{total / 60:.1f} min** together")
     lines = [BEGIN, "",
              f"Report of {summary.get('created', '?')[:16].replace('T', ' ')} UTC, profile "
-             f"`{summary.get('profile')}`, status {summary.get('status')}: the notebooks' last "
-             f"runs took **{total / 60:.1f} min** together (minutes per notebook: {times}; a "
-             "skipped notebook shows the time of the run that made its numbers).", ""]
+             f"`{summary.get('profile')}`, status {summary.get('status')}: {ran} (minutes per "
+             f"notebook: {times}; a skipped notebook shows the time of the run that made its "
+             "numbers).", ""]
     for entry in summary["notebooks"]:
         path = results_dir / entry["name"] / "metrics.json"
         render = RENDERERS.get(entry["name"])

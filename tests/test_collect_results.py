@@ -42,7 +42,7 @@ def _results_dir(tmp_path: Path) -> Path:
     for name in ("01_co_occurrence_bias", "02_teacher_student"):
         (out / name).mkdir(parents=True)
     summary = {"created": "2026-11-29T15:00:00+00:00", "profile": "full", "status": "ok",
-               "total_wall_time_s": 3000.0,
+               "total_wall_time_s": 1800.0, "jobs": 2, "machine": "cpu Xeon, 2 cores visible",
                "notebooks": [{"name": "01_co_occurrence_bias", "wall_time_s": 600.0,
                               "status": "ok"},
                              {"name": "02_teacher_student", "wall_time_s": 2400.0}]}
@@ -56,7 +56,8 @@ def _results_dir(tmp_path: Path) -> Path:
         "whole_image_baseline": {"smoke_iou": 10.5, "smoke_iou_decoupled": 13.6}}}
     (out / "01_co_occurrence_bias" / "metrics.json").write_text(json.dumps(bias))
     method = {
-        "results": {"single_vit": {"smoke_iou": 4.25, "smoke_iou_std": 1.5, "n_seeds": 3},
+        "results": {"single_vit": {"smoke_iou": 4.25, "smoke_iou_std": 1.5, "n_seeds": 3,
+                                   "readout_per_seed": ["gradcam > 0.45", "cam > 0.30"]},
                     "ts_cnn_to_vit": {"smoke_iou": 9.0, "smoke_iou_std": 0.5, "n_seeds": 3}},
         "paper": {"ts_cnn_to_vit": {"smoke_iou": 47.37}},
         "claims": [{"claim": "teacher-student beats the single ViT", "verdict": "supported",
@@ -68,7 +69,10 @@ def _results_dir(tmp_path: Path) -> Path:
 
 def test_results_block_is_rendered_from_the_files(tmp_path):
     block = _load().render_results(_results_dir(tmp_path))
-    assert "took **50.0 min** together (minutes per notebook: 01 10.0, 02 40.0;" in block
+    # the report's own wall time (two notebooks at a time), the machine, the notebooks' sum
+    assert ("the report ran **30.0 min** of wall time with 2 notebook(s) at a time on "
+            "`cpu Xeon, 2 cores visible`; the notebooks' own times add up to 50.0 min (minutes "
+            "per notebook: 01 10.0, 02 40.0;") in block
     # notebook 01: one column per level, sorted, values from the right rows
     assert "| trained at P(chimney\\|smoke) / P(chimney\\|clean) | 0.50/0.50 | 0.95/0.05 |" in block
     assert "| CNN accuracy test / test_decoupled | 91.8 / 93.0 | — / — |" in block
@@ -77,9 +81,20 @@ def test_results_block_is_rendered_from_the_files(tmp_path):
     # notebook 02: rows in paradigm order, mean ± std, the paper, the level trained at
     assert block.index("single ViT") < block.index("teacher-student CNN→ViT")
     assert "| 9.00 ± 0.50 |" in block and "| 47.37 |" in block
+    assert "| `gradcam > 0.45` |" in block  # the read-out chosen on val for seed 0
     assert "= 0.75 / 0.25" in block
     assert ("- teacher-student beats the single ViT: **supported**, +4.75 points "
             "(95 % interval 1.00 to 8.50, n = 3)") in block
+
+
+def test_a_report_that_skipped_notebooks_states_their_summed_times(tmp_path):
+    out = _results_dir(tmp_path)
+    summary = json.loads((out / "summary.json").read_text())
+    summary["notebooks"][1]["status"] = "skipped"  # its numbers come from an earlier run
+    (out / "summary.json").write_text(json.dumps(summary))
+    block = _load().render_results(out)
+    assert "the notebooks' last runs took **50.0 min** together" in block
+    assert "wall time" not in block
 
 
 def test_readme_block_is_replaced_and_the_rest_kept(tmp_path):

@@ -158,6 +158,7 @@ def test_metrics_and_timings_are_collected_into_summary_json(mixed_report: dict)
     assert all(d is not None and d >= 0 for d in timings["durations_s"])
     assert timings["slowest"][0]["duration_s"] == max(timings["durations_s"])
     assert good["wall_time_s"] > timings["total_s"]  # wall time includes the kernel start
+    assert summary["jobs"] >= 1 and summary["machine"].startswith(("cpu ", "cuda:"))
 
 
 def test_index_html_shows_status_figures_and_results_beside_paper(mixed_report: dict) -> None:

@@ -6,9 +6,11 @@ Everything that writes a file a user cares about (checkpoints, metrics, reports)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import platform
 import random
 import tempfile
 from collections.abc import Mapping
@@ -25,6 +27,7 @@ __all__ = [
     "atomic_write_text",
     "config_hash",
     "default_cache_dir",
+    "device_description",
     "get_device",
     "json_differences",
     "seed_everything",
@@ -43,6 +46,33 @@ def get_device(prefer: str | torch.device | None = None) -> torch.device:
             )
         return device
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def device_description(device: str | torch.device | None = None) -> str:
+    """One line saying where work runs, e.g. ``cuda:0 NVIDIA H100 (80 GiB, ...)`` or
+    ``cpu Intel(R) Xeon(R) ..., 2 cores visible, torch threads 2, load average 0.3, ...``."""
+    device = get_device(device)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        props = torch.cuda.get_device_properties(index)
+        return (
+            f"cuda:{index} {props.name} ({props.total_memory / 2**30:.0f} GiB, "
+            f"compute capability {props.major}.{props.minor}), torch {torch.__version__}"
+        )
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (
+        f"cpu {_cpu_model()}, {cores} cores visible, torch threads {torch.get_num_threads()}, "
+        f"load average {load:.1f}, torch {torch.__version__}"
+    )
 
 
 def seed_everything(seed: int) -> None:

@@ -43,7 +43,7 @@ from wsss_lib.report.html import write_index_html
 from wsss_lib.report.plan import NotebookJob, discover_notebooks, library_version, plan_jobs
 from wsss_lib.report.profiles import profile_label
 from wsss_lib.resources import default_notebooks_dir
-from wsss_lib.utils import atomic_write_json
+from wsss_lib.utils import atomic_write_json, device_description
 
 __all__ = ["DEFAULT_TIMEOUTS", "ReportSummary", "progress_line", "run_report"]
 
@@ -69,6 +69,8 @@ class ReportSummary:
     created: str
     index_html: Path
     summary_json: Path
+    jobs: int = 1
+    machine: str = ""
 
     @property
     def failed(self) -> list[NotebookResult]:
@@ -92,6 +94,8 @@ class ReportSummary:
             "status": "failed" if self.failed else "ok",
             "counts": self.counts(),
             "total_wall_time_s": round(self.total_wall_time_s, 3),
+            "jobs": self.jobs,
+            "machine": self.machine,
             "wsss_lib_version": library_version(),
             "python": sys.executable,
             "notebooks": [asdict(r) for r in self.results],
@@ -245,6 +249,8 @@ def run_report(
             created=now(),
             index_html=report_dir / "index.html",
             summary_json=report_dir / "summary.json",
+            jobs=jobs,
+            machine=device_description(),
         )
         data = summary.to_dict()
         atomic_write_json(summary.summary_json, data)
