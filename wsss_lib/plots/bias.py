@@ -97,7 +97,8 @@ def plot_cam_gallery(
     :func:`wsss_lib.studies.bias.gallery_maps`.
 
     CAM panels outline the true smoke (cyan) and chimney (orange), dash the pseudo-mask
-    ``CAM > threshold`` in white and print the classifier's smoke probability.
+    ``CAM > threshold`` in white (each model's own threshold when ``maps`` has ``"thresholds"``)
+    and print the classifier's smoke probability.
     """
     columns = {"smoke mask": maps["smoke"], "chimney mask": maps["chimney"], **maps["cams"]}
     annotations = {name: [f"p(smoke)={p:.2f}" for p in probs]
@@ -111,7 +112,7 @@ def plot_cam_gallery(
             "chimney": (maps["chimney"], CHIMNEY_COLOR),
         },
         annotations=annotations,
-        cam_threshold=threshold,
+        cam_threshold=maps.get("thresholds") or threshold,
         title=title,
         colorbar_label="CAM (min-max normalised per image)",
     )

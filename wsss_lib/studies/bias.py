@@ -507,13 +507,16 @@ def gallery_maps(
 
     Returns:
         ``{"images": uint8 [N,H,W,3], "smoke": bool [N,H,W], "chimney": bool [N,H,W],
-        "row_titles": [...], "cams": {title: float [N,H,W]}, "probs": {title: float [N]}}``.
+        "row_titles": [...], "cams": {title: float [N,H,W]}, "probs": {title: float [N]},
+        "thresholds": {title: float}}``; each network's CAM read as :func:`run_bias_sweep` reads
+        it (with ``S.cam_readouts``: map and threshold chosen on ``val``).
     """
     import torch
 
     from wsss_lib.cam import compute_cam
     from wsss_lib.data import to_tensor_batch
-    from wsss_lib.train import get_or_train
+    from wsss_lib.studies.measure import run_readout
+    from wsss_lib.train import CamReadout, get_or_train
 
     if not examples:
         raise ValueError("No examples; pick some with bias_examples(test_sets).")
@@ -528,7 +531,9 @@ def gallery_maps(
         "row_titles": [f"{e.split}\n{e.kind}" for e in examples],
         "cams": {},
         "probs": {},
+        "thresholds": {},
     }
+    sets = {"val": load_val_set(S)} if S.get("cam_readouts") else {}
     batch = to_tensor_batch(images)
     for arch, level in models:
         (p_smoke, p_clean), = cooccurrence_levels([level])
@@ -537,8 +542,14 @@ def gallery_maps(
         model = run.model
         device = next(model.parameters()).device
         title = f"{ARCH_TITLES[arch]} CAM @{level_label(p_smoke, p_clean)}"
-        out["cams"][title] = compute_cam(model, batch.to(device), method="cam",
-                                         normalize="minmax").cpu().numpy()
+        readout, _ = run_readout(run, sets, S.get("cam_readouts"))
+        if not S.get("cam_readouts"):
+            readout = CamReadout("cam", threshold=float(S["threshold"]))
+        cam = compute_cam(model, batch.to(device), method=readout.method,
+                          layers=list(readout.layers) if readout.layers else None,
+                          normalize="minmax")
+        out["cams"][title] = cam.cpu().numpy()
+        out["thresholds"][title] = readout.threshold
         with torch.no_grad():
             logits = model(batch.to(device)).logits[:, 0]
         out["probs"][title] = torch.sigmoid(logits.float()).cpu().numpy()
