@@ -65,7 +65,9 @@ print({"lams": S.lams, "seeds": S.seeds, **{k: S[k] for k in TRAINING_KEYS}})
 # ## 1 · The sweep
 #
 # One student per (λ, seed), each aligned to the frozen teacher of its seed with global cosine on
-# the teacher's score map, evaluated on `test` and `test_decoupled` like in notebook 02.
+# the teacher's score map, evaluated on `test` and `test_decoupled` like in notebook 02: each
+# student's CAM read-out (map and threshold) is chosen on `val`. λ = 0 is the single ViT itself
+# (a student with λ = 0 learns bit-identical weights, so it is trained once).
 
 # %%
 sets = measure.evaluation_sets(S)

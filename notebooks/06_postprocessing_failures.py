@@ -73,9 +73,12 @@ from wsss_lib.results.postprocessing import (
 from wsss_lib.studies.configs import method_settings, teacher_student_config
 from wsss_lib.studies.measure import evaluation_scenes, pick_showcase, training_smoke_scenes
 from wsss_lib.studies.postprocessing import (
+    CRF_INPUTS,
+    CRF_POSTERIOR_THRESHOLD,
     choose_pipeline_thresholds,
     choose_seed_cam,
     clip_step,
+    crf_power_for,
     run_pipelines,
     sam_step,
     seed_cams,
@@ -129,7 +132,13 @@ print(f"{len(scenes)} test images ({n_smoke} with smoke) at {S.image_size} px; s
 #
 # - **Dense CRF** (`DenseCRF`, the paper's settings are its defaults): a pixel keeps the label its
 #   CAM evidence suggests unless nearby pixels of similar colour disagree. It snaps the mask to
-#   colour edges.
+#   colour edges. Its unary says how much CAM counts as smoke: smoke wins where
+#   `cam > (1 - cam) ** bg_power`. The default `bg_power` 48 ties at 0.06, i.e. it calls almost
+#   any activation smoke, which suits a faint CAM cut at 0.3 but floods a sharp one. Here (with
+#   `choose_threshold`) each CRF's `bg_power` is set so that the tie falls at the threshold its
+#   input map was given on `val` (`crf_power_for`): the CRF starts from that map's own pseudo-mask
+#   and only moves its edges; its output, a posterior, is cut at 0.5 (smoke where smoke is the
+#   likelier label).
 # - **PAR** (`PixelAdaptiveRefiner`, from AFA/ToCo): training-free; propagates the CAM to
 #   neighbours of similar colour, up to 24 px away, 10 times.
 # - **AffinityNet** (`AffinityRefiner`): *learns* which pixels belong together from the confident
@@ -179,9 +188,15 @@ for name, step, parameter in (("CLIP", clip, "clip_weights"), ("SAM", sam, "sam_
 
 # %%
 pipelines = standard_pipelines(crf, par, affinity, clip, sam)
-cuts = (choose_pipeline_thresholds(pipelines, val_seeds, val_scenes,
-                                   batch_size=S.step_batch_size)
-        if S.choose_threshold else {})
+cuts = {}
+if S.choose_threshold:  # thresholds of the maps on val; each CRF's unary matched to its input's
+    cuts = choose_pipeline_thresholds([p for p in pipelines if p.name not in CRF_INPUTS],
+                                      val_seeds, val_scenes, batch_size=S.step_batch_size)
+    crf = {source: DenseCRF(iterations=S.crf_iterations, bg_power=crf_power_for(cuts[source]))
+           for source in CRF_INPUTS.values() if source in cuts}
+    pipelines = standard_pipelines(crf, par, affinity, clip, sam)
+    cuts.update({name: CRF_POSTERIOR_THRESHOLD for name in CRF_INPUTS})
+    print("CRF bg_power per input:", {k: round(v.bg_power, 2) for k, v in crf.items()})
 print("pseudo-mask thresholds:", cuts or S.threshold)
 run = run_pipelines(pipelines, seeds, scenes, threshold=S.threshold, thresholds=cuts,
                     batch_size=S.step_batch_size)
@@ -243,7 +258,7 @@ for line in verdicts[len(claims):]:
     print(line)
 
 metrics = postprocess_document(S, table, claims, verdicts, len(scenes), affinity, len(fit_scenes),
-                               seed_cam=kind)
+                               seed_cam=kind, crf=crf)
 print("wrote", metrics.write(output_dir / "metrics.json"))
 
 # %% [markdown]

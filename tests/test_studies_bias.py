@@ -94,8 +94,10 @@ def test_model_config_shares_the_plain_train_split_cache_key_at_its_own_level():
     # The ViT's own rate lives in its spec (as in the method notebooks' configs).
     assert vit.model == ModelSpec("vit_tiny", {"patch_size": 8}, lr=2e-4)
     assert (vit.epochs, vit.lr) == (3, S["lr"])
-    stem = bias_model_config({**S, "vit_stem": "conv", "amp": "bf16"}, "vit", 1.0, 0.0, seed=0)
+    stem = bias_model_config({**S, "vit_stem": "conv", "amp": "bf16", "grad_clip": 2.0}, "vit",
+                             1.0, 0.0, seed=0)
     assert stem.model.kwargs == {"patch_size": 8, "stem": "conv"} and stem.amp == "bf16"
+    assert stem.grad_clip == 2.0 and bias_model_config(S, "cnn", 1.0, 0.0, 0).grad_clip is None
     strided = bias_model_config({**S, "cnn_output_stride": 16}, "cnn", 0.5, 0.5, seed=0)
     assert strided.model == ModelSpec("resnet18", {"output_stride": 16})
     with pytest.raises(ValueError, match="architecture"):

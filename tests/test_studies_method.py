@@ -16,6 +16,7 @@ from wsss_lib.profiles import TRAINING_SECTION
 from wsss_lib.results import alignment as alignment_results
 from wsss_lib.results import lambda_sweep as lambda_results
 from wsss_lib.results import paradigms as paradigm_results
+from wsss_lib.results.lambda_sweep import INTERIOR_OPTIMUM
 from wsss_lib.studies import alignment, configs, measure, paradigms
 from wsss_lib.train import TrainConfig, get_or_train
 
@@ -232,9 +233,10 @@ def test_lambda_zero_is_the_single_vit_config():
 
 
 def test_vit_stem_and_amp_reach_every_method_config():
-    S = {**TINY, "vit_stem": "conv", "amp": "bf16"}
+    S = {**TINY, "vit_stem": "conv", "amp": "bf16", "grad_clip": 1.0}
     ts = configs.teacher_student_config(S, 0)
     assert ts.student.kwargs == {"patch_size": 8, "stem": "conv"} and ts.amp == "bf16"
+    assert ts.grad_clip == 1.0 and ts.teacher_config() == configs.teacher_config(S, 0)
     assert "stem" not in configs.single_config(TINY, "vit").model.kwargs  # old keys unchanged
     assert configs.single_config(TINY, "vit").amp == "auto"
 
@@ -322,11 +324,15 @@ def test_lambda_interior_optimum_is_chosen_on_val_and_tested_on_test():
     rows = _lambda_rows(test, val={0.0: 0.1, 0.3: 0.2, 1.0: 0.5, 1.5: 0.3})
     helps, interior = lambda_results.lambda_claims(rows)
     assert helps["verdict"] == "supported" and "λ = 1 (best on val)" in helps["claim"]
-    assert interior["verdict"] == "supported" and interior["chosen_on_val"] == 1.0
-    # val prefers an end of the grid: no interior optimum, whatever test says
+    assert interior["verdict"] == "supported" and interior["interior_on_val"] == 1.0
+    # The interior λ is chosen on val, the verdict comes from test: an end that beats it there
+    # contradicts the claim, whatever val preferred.
+    rising = {0.0: 0.10, 0.3: 0.20, 1.0: 0.30, 1.5: 0.50}
     end = lambda_results.lambda_claims(
-        _lambda_rows(test, val={0.0: 0.1, 0.3: 0.6, 1.0: 0.5, 1.5: 0.3}))
-    assert end[1]["verdict"] == "contradicted" and "an end of the grid" in end[1]["sentence"]
+        _lambda_rows(rising, val={0.0: 0.1, 0.3: 0.2, 1.0: 0.5, 1.5: 0.3}))
+    assert end[1]["verdict"] == "contradicted" and end[1]["claim"] == INTERIOR_OPTIMUM
+    assert "λ = 1.5 -20.00" in end[1]["sentence"]  # the paired difference is printed
+    assert end[0]["claim"].startswith("Using the teacher helps: λ = 1 (best on val)")
     verdicts = lambda_results.lambda_verdicts(results.summarize(rows), rows)
     assert "Best mean smoke IoU on test at λ = 1 " in verdicts[-1]
 

@@ -381,3 +381,21 @@ def test_seed_cam_is_chosen_on_val(vit, scenes):
     assert ious[kind] == max(ious.values())
     only, _ = postprocessing.choose_seed_cam(vit, scenes, kinds=("cam",), batch_size=3)
     assert only == "cam"
+
+
+@pytest.mark.parametrize("threshold", [0.06, 0.3, 0.55, 0.9])
+def test_crf_power_puts_the_unary_tie_at_the_threshold(threshold):
+    power = postprocessing.crf_power_for(threshold)
+    assert (1 - threshold) ** power == pytest.approx(threshold)
+    assert postprocessing.crf_power_for(0.5) == pytest.approx(1.0)
+
+
+def test_standard_pipelines_take_one_crf_per_input():
+    crf_none, crf_ms, step = object(), object(), object()  # stand-ins for the steps
+    crfs = {"none": crf_none, "MS": crf_ms}
+    pipes = {p.name: p for p in postprocessing.standard_pipelines(crfs, step, step, step,
+                                                                   "skipped: no SAM weights")}
+    assert pipes["CRF"].steps == [crf_none] and pipes["MS+CRF"].steps == [crf_ms]
+    assert pipes["AffinityNet+CRF"].skipped == "skipped: no CRF for the AffinityNet output"
+    assert pipes["SAM+CRF"].skipped == "skipped: no SAM weights"
+    assert set(postprocessing.CRF_INPUTS) == {n for n in pipes if n.endswith("CRF")}

@@ -234,3 +234,31 @@ def test_mixed_precision_on_cpu_only_when_bf16_is_asked_for():
     assert resolve_amp_dtype("fp16", cuda) is torch.float16
     assert resolve_amp_dtype("bf16", cuda) is torch.bfloat16
     assert resolve_amp_dtype("off", cuda) is None
+
+
+def test_grad_clip_is_validated_and_left_out_of_keys_when_unset():
+    assert "grad_clip" not in tiny_config().to_dict()  # older cache keys stay valid
+    clipped = tiny_config(grad_clip=1)
+    assert clipped.to_dict()["grad_clip"] == 1.0
+    assert TrainConfig.from_dict(clipped.to_dict()) == clipped
+    for bad in (0, -1.0, float("inf"), True, "1"):
+        with pytest.raises(ValueError, match="grad_clip"):
+            tiny_config(grad_clip=bad)
+
+
+def test_grad_clip_clips_every_step_over_the_trained_parameters(monkeypatch):
+    calls = []
+    real = torch.nn.utils.clip_grad_norm_
+
+    def spy(parameters, max_norm, *args, **kwargs):
+        parameters = list(parameters)
+        calls.append((len(parameters), max_norm))
+        return real(parameters, max_norm, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    run = train_classifier(tiny_config(epochs=1, grad_clip=0.5), progress=False)
+    trained = sum(1 for p in run.model.parameters() if p.requires_grad)
+    assert calls == [(trained, 0.5)] * 2  # 32 images / batch 16 = 2 steps
+    calls.clear()
+    train_classifier(tiny_config(epochs=1), progress=False)
+    assert calls == []

@@ -156,6 +156,7 @@ def postprocess_document(
     affinity: Any,
     n_fit: int,
     seed_cam: str | None = None,
+    crf: Any = None,
 ) -> MetricsDocument:
     """Notebook 06's ``metrics.json``.
 
@@ -168,6 +169,7 @@ def postprocess_document(
         affinity: The fitted :class:`~wsss_lib.postprocess.AffinityRefiner`.
         n_fit: Training images AffinityNet was fitted on.
         seed_cam: The seed CAM kind used (when ``S["seed_cam"]`` is ``"val"``: the one chosen).
+        crf: The CRF step, or its input pipeline -> CRF step (each matched to its input).
     """
     chosen = seed_cam or S["seed_cam"]
     how = " (chosen on val)" if S["seed_cam"] == "val" else ""
@@ -189,5 +191,16 @@ def postprocess_document(
             "without a number.",
             f"AffinityNet: fitted on {n_fit} training smoke images, pairs "
             f"{affinity.pair_counts}, settings {affinity.params()}.",
+            *_crf_notes(crf),
         ],
     )
+
+
+def _crf_notes(crf: Any) -> list[str]:
+    if crf is None:
+        return []
+    if isinstance(crf, Mapping):
+        powers = {name: round(step.bg_power, 3) for name, step in crf.items()}
+        return ["CRF: bg_power matched to each input's threshold on val (its unary ties there), "
+                f"posterior cut at 0.5; bg_power per input: {powers}."]
+    return [f"CRF: settings {crf.params()}."]

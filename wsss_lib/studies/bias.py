@@ -173,6 +173,7 @@ def _recipe(S: Mapping[str, Any]) -> dict[str, Any]:
         "augment": S.get("augment", True),
         "weight_decay": float(S.get("weight_decay") or 0.01),
         "amp": S.get("amp") or "auto",
+        "grad_clip": S.get("grad_clip"),
     }
 
 

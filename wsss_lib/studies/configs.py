@@ -68,6 +68,7 @@ OPTIONAL_TRAINING_KEYS: dict[str, Any] = {
     "cnn_pcm": True,
     "amp": "auto",
     "vit_stem": None,
+    "grad_clip": None,
     "cam_readouts": None,
 }
 
@@ -161,6 +162,7 @@ def _common(S: Mapping[str, Any], seed: int) -> dict[str, Any]:
         "augment": S.get("augment", OPTIONAL_TRAINING_KEYS["augment"]),
         "weight_decay": S.get("weight_decay", OPTIONAL_TRAINING_KEYS["weight_decay"]),
         "amp": S.get("amp", OPTIONAL_TRAINING_KEYS["amp"]),
+        "grad_clip": S.get("grad_clip"),
         "seed": int(seed),
     }
 

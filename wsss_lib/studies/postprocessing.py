@@ -34,6 +34,8 @@ from wsss_lib.studies.measure import metric_row, score_map_cam
 from wsss_lib.train import READOUT_THRESHOLDS
 
 __all__ = [
+    "CRF_INPUTS",
+    "CRF_POSTERIOR_THRESHOLD",
     "PIPELINE_NAMES",
     "SEED_CAMS",
     "Pipeline",
@@ -41,6 +43,7 @@ __all__ = [
     "choose_pipeline_thresholds",
     "choose_seed_cam",
     "clip_step",
+    "crf_power_for",
     "false_positive_breakdown",
     "run_pipelines",
     "sam_step",
@@ -164,27 +167,54 @@ def sam_step(checkpoint: str | None = None, **kwargs: Any) -> Any:
     return SamRefiner(checkpoint=checkpoint, **kwargs) if ok else "skipped: no SAM weights"
 
 
+#: The CRF pipelines and the pipeline whose output each one refines.
+CRF_INPUTS: dict[str, str] = {"CRF": "none", "MS+CRF": "MS", "AffinityNet+CRF": "AffinityNet",
+                              "SAM+CRF": "SAM"}
+
+#: Pseudo-mask threshold of a CRF's output: its posterior, smoke where smoke is likelier (MAP).
+CRF_POSTERIOR_THRESHOLD = 0.5
+
+
+def crf_power_for(threshold: float) -> float:
+    """The :class:`~wsss_lib.postprocess.DenseCRF` ``bg_power`` whose unary ties at ``threshold``.
+
+    The CRF's unary favours smoke where ``cam > (1 - cam) ** bg_power``; solving
+    ``(1 - t) ** p = t`` for ``p`` puts that tie where the map's own pseudo-mask cut ``t`` is
+    (e.g. 0.06 for the default 48, 0.5 for 1), so the CRF starts from the same mask and only
+    moves its edges. Thresholds are clipped to ``[0.001, 0.999]``.
+    """
+    t = min(max(float(threshold), 1e-3), 1.0 - 1e-3)
+    return math.log(t) / math.log(1.0 - t)
+
+
 def standard_pipelines(crf: Any, par: Any, affinity: Any, clip: Any, sam: Any) -> list[Pipeline]:
     """The ten pipelines of :data:`PIPELINE_NAMES` from ready steps.
 
     Any argument may be a ``"skipped: ..."`` string instead of a step; the pipelines using it
-    are then marked skipped.
+    are then marked skipped. ``crf`` may also map a CRF's input pipeline (``"none"``, ``"MS"``,
+    ``"AffinityNet"``, ``"SAM"``: the values of :data:`CRF_INPUTS`) to the CRF step refining it,
+    e.g. each with its unary matched to that input's threshold (:func:`crf_power_for`).
     """
     def make(name: str, steps: list[Any], source: str = "single") -> Pipeline:
         reasons = [s for s in steps if isinstance(s, str)]
         return Pipeline(name, source, [] if reasons else steps, reasons[0] if reasons else None)
 
+    def crf_after(name: str) -> Any:
+        if not isinstance(crf, Mapping):
+            return crf
+        return crf.get(name, f"skipped: no CRF for the {name} output")
+
     return [
         make("none", []),
-        make("CRF", [crf]),
+        make("CRF", [crf_after("none")]),
         make("MS", [], "multiscale"),
-        make("MS+CRF", [crf], "multiscale"),
+        make("MS+CRF", [crf_after("MS")], "multiscale"),
         make("PAR", [par]),
         make("AffinityNet", [affinity]),
-        make("AffinityNet+CRF", [affinity, crf]),
+        make("AffinityNet+CRF", [affinity, crf_after("AffinityNet")]),
         make("CLIP", [clip]),
         make("SAM", [sam]),
-        make("SAM+CRF", [sam, crf]),
+        make("SAM+CRF", [sam, crf_after("SAM")]),
     ]
 
 

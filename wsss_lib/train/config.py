@@ -45,6 +45,10 @@ KT_TARGETS = ("score_map", "features")
 KT_STUDENT_MAPS = ("features", "score_map")
 
 
+#: TrainConfig fields added after the first cache keys were written: left out of ``to_dict``
+#: while unset, so a config that does not use them keeps its key.
+_ABSENT_WHEN_NONE = ("grad_clip",)
+
 #: The TrainConfig fields that hold a ModelSpec; each paradigm names the ones it uses.
 _NETWORK_FIELDS = ("model", "student", "teacher")
 
@@ -310,6 +314,9 @@ class TrainConfig:
             that separates dark smoke from white clouds, so jitter can hide it) or False.
         kt: Knowledge-transfer settings; defaults to ``KTSpec()`` for the KT paradigms and is
             dropped (set to None) for the others, where it would have no effect.
+        grad_clip: Largest global gradient norm of a step (``torch.nn.utils.clip_grad_norm_``
+            over the trained parameters), or None for no clipping. Guards ViTs trained from a
+            small start against a loss spike at the peak learning rate.
         teacher_epochs: Epochs of the teacher's own single-network training in
             ``"teacher_student"`` (None: ``epochs``).
     """
@@ -329,6 +336,7 @@ class TrainConfig:
     augment: bool | str = True
     kt: KTSpec | None = None
     teacher_epochs: int | None = None
+    grad_clip: float | None = None
 
     def __post_init__(self) -> None:
         _check_choice(self.paradigm, paradigm_names(), "TrainConfig.paradigm")
@@ -363,6 +371,14 @@ class TrainConfig:
             object.__setattr__(self, "kt", kt)
         else:
             object.__setattr__(self, "kt", None)
+        if self.grad_clip is not None:
+            value = self.grad_clip
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not (ok and math.isfinite(value) and value > 0):
+                raise ValueError(
+                    f"TrainConfig.grad_clip must be a finite number > 0 or None; got {value!r}."
+                )
+            object.__setattr__(self, "grad_clip", float(value))
         if self.teacher_epochs is not None:
             if not self.paradigm_class.needs_trained_teacher:
                 raise ValueError(
@@ -432,6 +448,8 @@ class TrainConfig:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name in _ABSENT_WHEN_NONE and value is None:
+                continue  # absent, not null: cache keys of configs without it stay valid
             out[f.name] = value.to_dict() if hasattr(value, "to_dict") else value
         return out
 

@@ -237,6 +237,11 @@ def _run_epoch(
                     group["lr"] = lr * group.get("lr_scale", 1.0)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(out.loss).backward()
+                if config.grad_clip is not None:
+                    scaler.unscale_(optimizer)  # clip the true gradients (a no-op without fp16)
+                    torch.nn.utils.clip_grad_norm_(
+                        [p for group in optimizer.param_groups for p in group["params"]],
+                        config.grad_clip)
                 scaler.step(optimizer)
                 scaler.update()
             meter.add(out, int(batch["image"].shape[0]))
