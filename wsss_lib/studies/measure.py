@@ -214,17 +214,24 @@ def train_and_evaluate(
             on ``val`` for every run; None reads every run's score map at 0.3.
 
     Returns:
-        One dict per (row, seed): ``{"name", "seed", "readout", **ROW_METRICS}``.
+        One dict per (row, seed): ``{"name", "seed", "readout", **ROW_METRICS}``, seed by seed
+        in the order of ``seeds``.
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds is empty; pass at least one training seed, e.g. [0].")
     jobs = [(name, config, seed) for seed in seeds for name, config in build(seed).items()]
-    rows = []
-    for name, config, seed in tqdm(jobs, desc="runs", disable=not progress):
+    # Trained from the last seed to the first: notebooks run side by side in a report, and the
+    # first seed's single networks are notebook 01's too, so starting elsewhere keeps a
+    # notebook from waiting on another's training lock. Training is deterministic: the order
+    # changes no number.
+    order = sorted(range(len(jobs)), key=lambda i: -seeds.index(jobs[i][2]))
+    rows: list[dict[str, Any] | None] = [None] * len(jobs)
+    for i in tqdm(order, desc="runs", disable=not progress):
+        name, config, seed = jobs[i]
         run = get_or_train(config, progress=progress)
-        rows.append({"name": name, "seed": seed, **evaluate_run(run, sets, readouts)})
-    return rows
+        rows[i] = {"name": name, "seed": seed, **evaluate_run(run, sets, readouts)}
+    return [row for row in rows if row is not None]
 
 
 # ------------------------------------------------------------------------------ CAMs
