@@ -399,3 +399,16 @@ def test_standard_pipelines_take_one_crf_per_input():
     assert pipes["AffinityNet+CRF"].skipped == "skipped: no CRF for the AffinityNet output"
     assert pipes["SAM+CRF"].skipped == "skipped: no SAM weights"
     assert set(postprocessing.CRF_INPUTS) == {n for n in pipes if n.endswith("CRF")}
+
+
+def test_crf_kernel_is_chosen_on_val_among_the_grid(scenes):
+    truth = torch.from_numpy(scenes.smoke_masks.astype(np.float32))
+    blurred = torch.nn.functional.avg_pool2d(truth[:, None], 5, 1, 2)[:, 0].clamp(0, 1)
+    settings, ious = postprocessing.choose_crf_kernel(
+        blurred, scenes, 0.5, grid=((60.0, 5.0), (8.0, 13.0)), iterations=2, n_images=4,
+        batch_size=2)
+    assert set(ious) == {"60/5", "8/13"}
+    best = max(ious, key=ious.get)
+    assert f"{settings['bilateral_sxy']:g}/{settings['bilateral_srgb']:g}" == best
+    with pytest.raises(ValueError, match="at least one"):
+        postprocessing.choose_crf_kernel(blurred, scenes, 0.5, grid=())

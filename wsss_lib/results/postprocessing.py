@@ -201,6 +201,10 @@ def _crf_notes(crf: Any) -> list[str]:
         return []
     if isinstance(crf, Mapping):
         powers = {name: round(step.bg_power, 3) for name, step in crf.items()}
+        first = next(iter(crf.values()), None)
+        kernel = ({k: first.params()[k] for k in ("bilateral_sxy", "bilateral_srgb")}
+                  if first is not None else {})
         return ["CRF: bg_power matched to each input's threshold on val (its unary ties there), "
-                f"posterior cut at 0.5; bg_power per input: {powers}."]
+                f"posterior cut at 0.5; bg_power per input: {powers}; appearance kernel chosen on "
+                f"val: {kernel}."]
     return [f"CRF: settings {crf.params()}."]
