@@ -382,7 +382,8 @@ def choose_pipeline_thresholds(
 #: Appearance-kernel settings of :func:`choose_crf_kernel` (``bilateral_sxy``, ``bilateral_srgb``):
 #: the paper's 60 / 5 are pixel distances for 512-px frames; narrower kernels suit smaller images.
 CRF_KERNEL_GRID: tuple[tuple[float, float], ...] = (
-    (60.0, 5.0), (60.0, 13.0), (20.0, 5.0), (20.0, 13.0), (8.0, 5.0), (8.0, 13.0),
+    (60.0, 5.0), (60.0, 13.0), (20.0, 5.0), (20.0, 13.0), (8.0, 5.0), (8.0, 13.0), (4.0, 5.0),
+    (4.0, 13.0),
 )
 
 
