@@ -30,9 +30,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 report: setup
 	$(BIN)/wsss report --profile quick $(REPORT_ARGS)
 
-# The full report, then its numbers into docs/results/full/ and the README's results tables.
+# The full report (two notebooks at a time, each kernel on half the cores), then its numbers
+# into docs/results/full/ and the README's results tables.
 report-full: setup
-	$(BIN)/wsss report --profile full $(REPORT_ARGS)
+	$(BIN)/wsss report --profile full --jobs 2 $(REPORT_ARGS)
 	$(BIN)/python scripts/collect_results.py reports/full docs/results/full --readme README.md
 
 # Chromium for the real-browser widget test; only attempted as root with apt, never fatal

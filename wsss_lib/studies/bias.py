@@ -400,9 +400,8 @@ def run_bias_sweep(
             "seed": seed,
             "train_accuracy": float(run.history[-1].get("train_acc", math.nan)),
         }
-        readout, _ = run_readout(run, sets, S.get("cam_readouts"))
-        if not S.get("cam_readouts"):
-            readout = CamReadout("cam", threshold=float(S["threshold"]))
+        readout, _ = run_readout(run, sets, S.get("cam_readouts"),
+                                 default=CamReadout("cam", threshold=float(S["threshold"])))
         row.update(threshold=readout.threshold, readout=readout.label)
         row.update(evaluate_bias_run(run, test_sets, readout=readout))
         if readout.method != "cam":
@@ -543,9 +542,8 @@ def gallery_maps(
         model = run.model
         device = next(model.parameters()).device
         title = f"{ARCH_TITLES[arch]} CAM @{level_label(p_smoke, p_clean)}"
-        readout, _ = run_readout(run, sets, S.get("cam_readouts"))
-        if not S.get("cam_readouts"):
-            readout = CamReadout("cam", threshold=float(S["threshold"]))
+        readout, _ = run_readout(run, sets, S.get("cam_readouts"),
+                                 default=CamReadout("cam", threshold=float(S["threshold"])))
         cam = compute_cam(model, batch.to(device), method=readout.method,
                           layers=list(readout.layers) if readout.layers else None,
                           normalize="minmax")

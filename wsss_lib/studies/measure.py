@@ -136,9 +136,10 @@ _READOUT_CHOICES: dict[tuple[str, str, str], Any] = {}
 def run_readout(
     run: TrainedRun, sets: Mapping[str, Any],
     readouts: Mapping[str, Sequence[Any]] | None = None,
+    default: CamReadout = SCORE_MAP_READOUT,
 ) -> tuple[CamReadout, dict[str, Any] | None]:
     """How ``run``'s main network's CAM is read: chosen on ``sets["val"]`` among
-    :func:`readout_candidates`, or :data:`SCORE_MAP_READOUT` when ``readouts`` is None.
+    :func:`readout_candidates`, or ``default`` (the score map at 0.3) when ``readouts`` is None.
 
     Returns:
         ``(readout, choice)`` where ``choice`` is :meth:`~wsss_lib.train.ReadoutChoice.to_dict`
@@ -146,7 +147,7 @@ def run_readout(
     """
     candidates = readout_candidates(readouts, run.model.family)
     if candidates is None:
-        return SCORE_MAP_READOUT, None
+        return default, None
     if "val" not in sets:
         raise ValueError("Choosing a read-out needs a 'val' split in the evaluation sets.")
     val = sets["val"]
