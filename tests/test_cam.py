@@ -83,6 +83,10 @@ def test_pseudo_masks_threshold_torch_and_numpy() -> None:
     assert masks.dtype == np.bool_ and masks.tolist() == [[[False, False], [False, True]]]
     with pytest.raises(ValueError, match="threshold"):
         pseudo_masks(cam, threshold=float("nan"))
+    for bad in (True, "0.3", None, float("inf")):
+        with pytest.raises(ValueError, match="finite number"):
+            pseudo_masks(cam, threshold=bad)
+    assert pseudo_masks(cam, threshold=0).tolist() == [[[True, True], [True, True]]]  # an int
     with pytest.raises(ValueError, match="batch"):
         pseudo_masks(cam[0])
 

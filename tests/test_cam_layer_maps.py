@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wsss_lib.cam import LayerCams, layer_gradcams, torch_gradcam
+from wsss_lib.cam import LayerCams, layer_gradcams, torch_gradcam, upsample_cam
 from wsss_lib.data import to_tensor_batch
 from wsss_lib.models import build_classifier
 
@@ -139,7 +139,7 @@ def tiny_vit():
 
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:
-    return np.random.default_rng(4).integers(0, 256, size=(5, 20, 20, 3), dtype=np.uint8)
+    return np.random.default_rng(4).integers(0, 256, size=(5, 20, 28, 3), dtype=np.uint8)
 
 
 def test_layer_gradcams_stores_each_layers_raw_gradcam_per_scale_in_image_order(tiny_vit,
@@ -148,13 +148,14 @@ def test_layer_gradcams_stores_each_layers_raw_gradcam_per_scale_in_image_order(
     cams = layer_gradcams(tiny_vit, images, layers, scales=(1.0, 0.6), batch_size=2,
                           progress=False)
     assert cams.layers == ["blocks.5.norm1", "blocks.3.norm1"]
-    assert cams.scales == (1.0, 0.6) and cams.image_size == (20, 20) and len(cams) == 5
-    # 20 px -> padded to 24 (patch 8) -> a 3 x 3 grid; at 0.6: 12 px -> padded 16 -> 2 x 2.
-    assert cams.extents == {1.0: ((20, 20), (24, 24)), 0.6: ((12, 12), (16, 16))}
+    assert cams.scales == (1.0, 0.6) and cams.image_size == (20, 28) and len(cams) == 5
+    # 20 x 28 px -> padded to 24 x 32 (patch 8) -> a 3 x 4 grid; at 0.6: 12 x 17 px (16.8
+    # rounded) -> padded 16 x 24 -> 2 x 3.
+    assert cams.extents == {1.0: ((20, 28), (24, 32)), 0.6: ((12, 17), (16, 24))}
     x = to_tensor_batch(images)
-    for scale, size in ((1.0, 20), (0.6, 12)):
-        resized = x if size == 20 else F.interpolate(x, size=(size, size), mode="bilinear",
-                                                     align_corners=False)
+    for scale, size in ((1.0, (20, 28)), (0.6, (12, 17))):
+        resized = x if scale == 1.0 else F.interpolate(x, size=size, mode="bilinear",
+                                                       align_corners=False)
         expected = torch_gradcam(tiny_vit, resized, ["blocks.5.norm1", "blocks.3.norm1"])
         for name in cams.layers:
             stored = cams.maps[scale][name]
@@ -186,8 +187,8 @@ def test_layer_gradcams_defaults_to_the_papers_layers_and_restores_the_mode(tiny
     ("bad", "message"),
     [
         ({"images": "float"}, r"uint8 \[N, H, W, 3\]"),
-        ({"images": "channels_first"}, r"got uint8 \(2, 3, 20, 20\)"),
-        ({"images": "gray"}, r"got uint8 \(2, 20, 20\)"),
+        ({"images": "channels_first"}, r"got uint8 \(2, 3, 20, 28\)"),
+        ({"images": "gray"}, r"got uint8 \(2, 20, 28\)"),
         ({"images": "empty"}, "No images given"),
         ({"scales": ()}, "scales must be positive"),
         ({"scales": (1.0, 0.0)}, "scales must be positive"),
@@ -214,3 +215,24 @@ def test_layer_gradcams_accepts_a_batch_size_of_one(tiny_vit, images):
                            progress=False)
     torch.testing.assert_close(one.maps[1.0]["blocks.5.norm1"],
                                whole.maps[1.0]["blocks.5.norm1"], rtol=1e-4, atol=1e-7)
+
+
+def test_layer_gradcams_progress_bar_counts_batches_times_scales(tiny_vit, images, capsys):
+    layer_gradcams(tiny_vit, images, ["blocks.5.norm1"], scales=(1.0, 0.5), batch_size=3,
+                   progress=False)
+    assert capsys.readouterr().err == ""
+    layer_gradcams(tiny_vit, images, ["blocks.5.norm1"], scales=(1.0, 0.5), batch_size=3)
+    err = capsys.readouterr().err
+    assert "Grad-CAM" in err and "4/4" in err  # 2 batches x 2 scales, one step each
+
+
+def test_fuse_layer_maps_defaults_to_the_papers_mean_of_min_max_normalised_maps():
+    from wsss_lib.cam import fuse_layer_maps
+
+    a, b = torch.tensor(A), torch.tensor(B)
+    fused = fuse_layer_maps([a, b], (2, 2), (2, 2))
+    torch.testing.assert_close(fused, torch.tensor([[[0.5, 1.0], [0.0, 0.5]]]))  # as above
+    # Over a padded extent: each map resized to 4 x 4 and cropped to the 3 x 3 image first.
+    torch.testing.assert_close(
+        fuse_layer_maps([a, b], (3, 3), (4, 4), rule="max", normalize="none"),
+        torch.maximum(upsample_cam(a, 4), upsample_cam(b, 4).clamp_min(0))[:, :3, :3])

@@ -131,6 +131,68 @@ def test_sliding_window_last_window_is_flush_with_a_border_the_stride_misses() -
     torch.testing.assert_close(stitched[0], expected)
 
 
+@pytest.mark.parametrize(
+    ("length", "window", "stride", "starts"),
+    [
+        (38, 16, 12, (0, 12, 22)),  # the stride misses the border: a flush window is added
+        (40, 16, 12, (0, 12, 24)),  # the stride lands on the border: nothing added
+        (29, 16, 12, (0, 12, 13)),  # a stride start one short of the border is kept
+        (37, 16, 11, (0, 11, 21)),  # no start past the border (22 would overhang it)
+        (16, 16, 4, (0,)),  # exactly one window
+        (5, 1, 1, (0, 1, 2, 3, 4)),  # one-pixel windows
+        (4, 2, 1, (0, 1, 2)),  # stride one
+    ],
+)
+def test_sliding_window_starts_cover_the_image_flush_with_its_border(length, window, stride,
+                                                                     starts) -> None:
+    """Window starts: every multiple of the stride that fits, plus one flush with the border."""
+    images = _coordinates(length, length + 3)
+    tiles = []
+
+    def record(batch: torch.Tensor) -> torch.Tensor:
+        tiles.append((int(batch[0, 0, 0, 0]), int(batch[0, 1, 0, 0])))
+        return batch[:, 0]
+
+    stitched = sliding_window_cam(record, images, window=window, stride=stride)
+    column_starts = sorted({left for _, left in tiles})
+    assert sorted({top for top, _ in tiles}) == list(starts)
+    assert len(tiles) == len(starts) * len(column_starts)
+    assert column_starts[-1] == length + 3 - window
+    assert stitched.shape == (1, length, length + 3)
+    torch.testing.assert_close(stitched, images[:, 0])  # a per-pixel map, stitched exactly
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="library bug: sliding_window_cam accepts a stride larger than the window, which "
+    "leaves pixels between windows uncovered; they come out as NaN (0 / 0) instead of an error",
+)
+def test_a_stride_larger_than_the_window_is_refused() -> None:
+    images = _coordinates(5, 5)
+    try:
+        stitched = sliding_window_cam(lambda x: x[:, 0], images, window=1, stride=2)
+    except ValueError as error:
+        assert "stride" in str(error)
+    else:
+        assert not torch.isnan(stitched).any(), "uncovered pixels are NaN"
+
+
+def test_sliding_window_on_an_image_shorter_than_the_window_but_wider() -> None:
+    """Tiles are 6 x 8: the stitched rows and columns use each its own side of the tile."""
+    images = _coordinates(6, 20)
+    tiles = []
+
+    def left_plus_one(batch: torch.Tensor) -> torch.Tensor:
+        tiles.append(tuple(batch.shape[-2:]))
+        return (batch[:, 1, :1, :1] + 1).expand(-1, batch.shape[-2], batch.shape[-1])
+
+    stitched = sliding_window_cam(left_plus_one, images, window=8, stride=6)
+    assert tiles == [(6, 8)] * 3  # column starts 0, 6, 12
+    expected = _expected_stitch(6, 20, 8, (0,), (0, 6, 12), lambda top, left: left + 1)
+    assert stitched.shape == (1, 6, 20)
+    torch.testing.assert_close(stitched[0], expected)
+
+
 def test_sliding_window_upsamples_coarse_window_maps_and_averages_overlaps() -> None:
     images = _coordinates(20, 20)
 
@@ -344,3 +406,80 @@ def test_adapter_restores_the_mode_on_close_and_runs_inside_no_grad(tiny_cnn) ->
         assert tiny_cnn.training
     finally:
         tiny_cnn.eval()
+
+
+# ---------------------------------------------------------------------------- values and targets
+
+
+@pytest.fixture(scope="module")
+def two_class_cnn():
+    torch.manual_seed(1)
+    model = build_classifier("test_resnet", output_stride=8, img_size=32, num_classes=2).eval()
+    with torch.no_grad():  # centre each class's scores so its map is partly positive
+        scores = model(_images(32, batch=3)).score_map
+        model.classifier.bias -= scores.transpose(0, 1).reshape(2, -1).median(dim=1).values
+    return model
+
+
+@pytest.mark.parametrize("mode", ["minmax", "max", "none"])
+def test_class_activation_map_is_the_relu_of_the_score_map_upsampled_then_normalised(
+        two_class_cnn, mode):
+    x = _images(32, batch=3)[:, :, :27, :30]  # not a multiple of the stride: exercises extent
+    with torch.no_grad():
+        out = two_class_cnn(x)
+        for target in (0, 1):
+            result = class_activation_map(two_class_cnn, x, normalize=mode, target=target,
+                                          return_raw=True)
+            raw = out.score_map[:, target].clamp_min(0)
+            assert (raw == 0).any() and (raw > 0).any()  # the ReLU matters
+            torch.testing.assert_close(result.raw, raw)
+            torch.testing.assert_close(result.logits, out.logits)
+            upsampled = torch.nn.functional.interpolate(
+                raw[:, None], size=two_class_cnn.grid_extent((27, 30)), mode="bilinear",
+                align_corners=False)[:, 0, :27, :30]
+            torch.testing.assert_close(result.cam, normalize_cam(upsampled, mode))
+            plain = class_activation_map(two_class_cnn, x, normalize=mode, target=target)
+            torch.testing.assert_close(plain, result.cam)
+            coarse = class_activation_map(two_class_cnn, x, normalize=mode, upsample=False,
+                                          target=target)
+            torch.testing.assert_close(coarse, normalize_cam(raw, mode))
+    # The two classes' maps differ, so a target that is ignored shows.
+    cams = [class_activation_map(two_class_cnn, x, target=t).detach() for t in (0, 1)]
+    assert not torch.allclose(cams[0], cams[1], atol=1e-3)
+
+
+def test_every_cam_method_explains_the_class_it_is_asked_for(two_class_cnn):
+    from wsss_lib.cam import GradCamAdapter, torch_gradcam
+
+    x = _images(32, batch=2)
+    with torch.no_grad():
+        scores = two_class_cnn(x).score_map
+    for target in (0, 1):
+        # Grad-CAM of the last layer of a GAP + linear head = relu(score map - bias) / (h w).
+        expected = torch.relu(scores[:, target] - two_class_cnn.classifier.bias[target]) / 16
+        got = torch_gradcam(two_class_cnn, x, "layer4", target=target)["layer4"]
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
+        via_compute = compute_cam(two_class_cnn, x, "gradcam", target=target)
+        torch.testing.assert_close(via_compute, normalize_cam(upsample_cam(expected, 32)),
+                                   rtol=1e-4, atol=1e-5)
+        score_cam = compute_cam(two_class_cnn, x, "cam", target=target)
+        with torch.no_grad():
+            torch.testing.assert_close(
+                score_cam, class_activation_map(two_class_cnn, x, target=target))
+        with GradCamAdapter(two_class_cnn, "gradcam", layers="layer4", target=target) as adapter:
+            assert adapter.target == target
+            torch.testing.assert_close(adapter(x), normalize_cam(upsample_cam(expected, 32)),
+                                       atol=2e-3, rtol=0)
+        via_adapter = compute_cam(two_class_cnn, x, "hirescam", layers="layer4", target=target)
+        with GradCamAdapter(two_class_cnn, "hirescam", layers="layer4") as adapter:
+            by_index = adapter(x, targets=target)
+        torch.testing.assert_close(via_adapter, by_index, atol=1e-5, rtol=0)
+    for bad in (2, -1):
+        with pytest.raises(ValueError, match=f"target={bad} but the model has 2 class logit"):
+            class_activation_map(two_class_cnn, x, target=bad)
+        with pytest.raises(ValueError, match=f"target={bad} but the model has 2 class logit"):
+            torch_gradcam(two_class_cnn, x, "layer4", target=bad)
+        with pytest.raises(ValueError, match="the model has 2 class logit"):
+            GradCamAdapter(two_class_cnn, "gradcam", layers="layer4", target=bad)
+    with pytest.raises(ValueError, match="Target class True is invalid"):
+        GradCamAdapter(two_class_cnn, "gradcam", layers="layer4", target=True)
