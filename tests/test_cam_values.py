@@ -483,3 +483,39 @@ def test_every_cam_method_explains_the_class_it_is_asked_for(two_class_cnn):
             GradCamAdapter(two_class_cnn, "gradcam", layers="layer4", target=bad)
     with pytest.raises(ValueError, match="Target class True is invalid"):
         GradCamAdapter(two_class_cnn, "gradcam", layers="layer4", target=True)
+
+
+def test_compute_cam_gradcam_on_a_non_square_vit_image_by_hand(tiny_vit):
+    """20 x 30 px: the ViT pads to 24 x 32, a 3 x 4 token grid; each layer's map is upsampled
+    over the padded area, cropped, fused with the weights and (here) not normalised."""
+    from wsss_lib.cam import torch_gradcam
+
+    x = _images(32, batch=2)[:, :, :20, :30]
+    layers = ["blocks.4.norm1", "blocks.5.norm1"]
+    maps = torch_gradcam(tiny_vit, x, layers)
+    assert [tuple(m.shape) for m in maps.values()] == [(2, 3, 4), (2, 3, 4)]
+    up = [torch.nn.functional.interpolate(m[:, None], size=(24, 32), mode="bilinear",
+                                          align_corners=False)[:, 0, :20, :30]
+          for m in maps.values()]
+    got = compute_cam(tiny_vit, x, "gradcam", layers=layers, fusion="weighted",
+                      fusion_weights=[1.0, 3.0], normalize="none")
+    torch.testing.assert_close(got, (up[0] + 3 * up[1]) / 4, rtol=1e-4, atol=1e-7)
+    assert got.max() < 0.5  # raw Grad-CAM values: neither min-max'd nor through the adapter
+    minmax = compute_cam(tiny_vit, x, "gradcam", layers=layers)
+    expected = normalize_cam((normalize_cam(up[0]) + normalize_cam(up[1])) / 2)
+    torch.testing.assert_close(minmax, normalize_cam(expected), rtol=1e-4, atol=1e-5)
+
+
+def test_compute_cam_defaults_to_the_score_map_cam(tiny_cnn):
+    x = _images(32, batch=2)
+    with torch.no_grad():
+        expected = class_activation_map(tiny_cnn, x)
+    torch.testing.assert_close(compute_cam(tiny_cnn, x), expected)
+
+
+def test_weighted_fusion_rescales_weights_that_sum_to_less_than_one():
+    a, b = torch.rand(2, 4, 4), torch.rand(2, 4, 4)
+    small = fuse_cams([a, b], rule="weighted", weights=[0.1, 0.3], normalize="none")
+    torch.testing.assert_close(small, (a + 3 * b) / 4)
+    torch.testing.assert_close(fuse_cams([a, b], rule="weighted", weights=[0.25, 0.75],
+                                         normalize="none"), (a + 3 * b) / 4)
