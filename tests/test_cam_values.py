@@ -519,3 +519,44 @@ def test_weighted_fusion_rescales_weights_that_sum_to_less_than_one():
     torch.testing.assert_close(small, (a + 3 * b) / 4)
     torch.testing.assert_close(fuse_cams([a, b], rule="weighted", weights=[0.25, 0.75],
                                          normalize="none"), (a + 3 * b) / 4)
+
+
+def test_compute_cam_passes_layers_weights_and_normalisation_to_the_adapter(tiny_vit):
+    from wsss_lib.cam import GradCamAdapter
+
+    x = _images(32, batch=2)
+    layers = ["blocks.0.norm1", "blocks.3.norm1"]  # not the default layers
+    with GradCamAdapter(tiny_vit, "gradcam++", layers=layers) as adapter:
+        maps = adapter.layer_maps(x)
+    with GradCamAdapter(tiny_vit, "gradcam++") as adapter:
+        default_maps = adapter.layer_maps(x)
+    assert not torch.allclose(maps[0], default_maps[0], atol=1e-2)
+    weighted = (maps[0] + 4 * maps[1]) / 5
+    got = compute_cam(tiny_vit, x, "gradcam++", layers=layers, fusion="weighted",
+                      fusion_weights=[1.0, 4.0], normalize="none")
+    torch.testing.assert_close(got, weighted, atol=1e-5, rtol=0)
+    got_max = compute_cam(tiny_vit, x, "gradcam++", layers=layers, fusion="weighted",
+                          fusion_weights=[1.0, 4.0], normalize="max")
+    by_max = (maps[0] / maps[0].amax(dim=(1, 2), keepdim=True)
+              + 4 * maps[1] / maps[1].amax(dim=(1, 2), keepdim=True)) / 5
+    torch.testing.assert_close(got_max, normalize_cam(by_max, "max"), atol=1e-5, rtol=0)
+    assert got.amax() < 0.999  # the weighted mean itself, not renormalised
+
+
+def test_resize_images_resizes_to_the_size_asked_for_even_when_one_side_matches():
+    from wsss_lib.cam.fusion import resize_images
+
+    x = _images(32, batch=1)[:, :, :20, :30]
+    assert resize_images(x, (20, 30)) is x  # already that size: returned as is
+    square = resize_images(x, (20, 20))
+    assert square.shape == (1, 3, 20, 20)
+    expected = torch.nn.functional.interpolate(x, size=(20, 20), mode="bilinear",
+                                               align_corners=False)
+    torch.testing.assert_close(square, expected)
+
+
+def test_the_adapter_defaults_to_grad_cam(tiny_cnn):
+    from wsss_lib.cam import GradCamAdapter
+
+    with GradCamAdapter(tiny_cnn, layers="layer4") as adapter:
+        assert adapter.method == "gradcam" and adapter.layers == ["layer4"]
