@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import itertools
 
+import numpy as np
 import pytest
 import torch
 
@@ -560,3 +561,72 @@ def test_the_adapter_defaults_to_grad_cam(tiny_cnn):
 
     with GradCamAdapter(tiny_cnn, layers="layer4") as adapter:
         assert adapter.method == "gradcam" and adapter.layers == ["layer4"]
+
+
+# ---------------------------------------------------------------------------- upsampling
+
+
+def test_upsample_cam_over_a_non_square_extent_by_hand():
+    # A 1 x 2 grid over an 8-wide padded row, cropped to 7 columns; rows 2 -> 4, cropped to 3.
+    cam = torch.tensor([[[0.0, 8.0], [4.0, 12.0]]])
+    got = upsample_cam(cam, (3, 7), extent=(4, 8))
+    # Columns: source x = (i + 0.5) / 4 - 0.5 -> weights on column 1: 0, 0, .125, .375, .625,
+    # .875, 1, (1); rows likewise with 2 -> 4: 0, .25, .75, (1).
+    col = torch.tensor([0.0, 0.0, 0.125, 0.375, 0.625, 0.875, 1.0])
+    row = torch.tensor([0.0, 0.25, 0.75])
+    top = 8.0 * col  # row 0: 0 .. 8
+    bottom = 4.0 + 8.0 * col  # row 1: 4 .. 12
+    expected = top[None, :] + row[:, None] * (bottom - top)[None, :]
+    torch.testing.assert_close(got[0], expected)
+    np.testing.assert_allclose(upsample_cam(cam.numpy(), (3, 7), extent=(4, 8)),
+                               got.numpy())  # numpy in, numpy out, same extent
+    for extent in ((2, 8), (4, 6)):  # smaller than the output on one side only
+        with pytest.raises(ValueError, match="must be at least the output size"):
+            upsample_cam(cam, (3, 7), extent=extent)
+
+
+def test_upsample_cam_of_per_class_maps_keeps_the_class_axis():
+    maps = torch.arange(2 * 3 * 2 * 2, dtype=torch.float32).view(2, 3, 2, 2)
+    got = upsample_cam(maps, (5, 4))
+    expected = torch.nn.functional.interpolate(maps, size=(5, 4), mode="bilinear",
+                                               align_corners=False)
+    assert got.shape == (2, 3, 5, 4)
+    torch.testing.assert_close(got, expected)
+    with pytest.raises(ValueError, match=r"got shape \(2, 3, 2, 2, 1\)"):
+        upsample_cam(maps[..., None], 4)
+    with pytest.raises(ValueError, match=r"got shape \(2, 2\)"):
+        upsample_cam(maps[0, 0], 4)
+
+
+def test_upsample_cam_returns_a_map_already_at_its_size_unchanged():
+    cam = torch.rand(2, 5, 6, dtype=torch.float64)
+    same = upsample_cam(cam, (5, 6))
+    assert same.dtype == torch.float64 and torch.equal(same, cam)
+
+
+# ---------------------------------------------------------------------------- adapter details
+
+
+def test_adapter_on_a_non_square_vit_image_matches_torch_gradcam(tiny_vit):
+    from wsss_lib.cam import GradCamAdapter, torch_gradcam
+
+    x = _images(32, batch=2)[:, :, :20, :30]  # padded to 24 x 32: a 3 x 4 grid
+    with GradCamAdapter(tiny_vit, "gradcam", layers="blocks.5.norm1") as adapter:
+        [got] = adapter.layer_maps(x)
+        # One callable target for every image is the same as the default class 0.
+        torch.testing.assert_close(adapter(x, targets=lambda logits: logits[0]), adapter(x))
+    assert got.shape == (2, 20, 30)
+    raw = torch_gradcam(tiny_vit, x, "blocks.5.norm1")["blocks.5.norm1"]
+    assert raw.shape == (2, 3, 4)
+    expected = upsample_cam(normalize_cam(raw), (20, 30), extent=(24, 32))
+    torch.testing.assert_close(normalize_cam(got), normalize_cam(expected), atol=3e-3, rtol=0)
+
+
+def test_an_open_adapter_does_not_tap_forward_passes_before_its_first_call(tiny_vit):
+    from wsss_lib.cam import GradCamAdapter
+
+    with GradCamAdapter(tiny_vit, "gradcam", layers="blocks.5.norm1") as adapter:
+        with torch.no_grad():
+            tiny_vit(_images(48, batch=1))  # e.g. a plain CAM at another size
+        assert not adapter._cam.activations_and_grads.activations
+        assert adapter(_images(32, batch=1)).shape == (1, 32, 32)
