@@ -630,3 +630,27 @@ def test_an_open_adapter_does_not_tap_forward_passes_before_its_first_call(tiny_
             tiny_vit(_images(48, batch=1))  # e.g. a plain CAM at another size
         assert not adapter._cam.activations_and_grads.activations
         assert adapter(_images(32, batch=1)).shape == (1, 32, 32)
+
+
+@pytest.mark.parametrize(
+    ("depth", "blocks"),
+    [(12, (7, 8, 10, 11)), (6, (1, 2, 4, 5)), (5, (0, 1, 3, 4)), (4, (0, 2, 3)), (1, (0,))],
+)
+def test_default_vit_layers_are_blocks_minus_5_4_2_1_that_exist(depth, blocks):
+    from types import SimpleNamespace
+
+    from wsss_lib.cam import default_gradcam_layers
+
+    vit = SimpleNamespace(family="vit", layer_names=[f"blocks.{i}" for i in range(depth)])
+    assert default_gradcam_layers(vit) == [f"blocks.{i}.norm1" for i in blocks]
+    assert default_gradcam_layers(SimpleNamespace(family="cnn")) == ["layer4"]
+
+
+@pytest.mark.parametrize("mode", ["minmax", "max", "none"])
+def test_normalize_cam_of_a_numpy_array_uses_the_mode_asked_for(mode):
+    cam = np.array([[[1.0, 2.0], [3.0, 5.0]]])
+    expected = {"minmax": [0.0, 0.25, 0.5, 1.0], "max": [0.2, 0.4, 0.6, 1.0],
+                "none": [1.0, 2.0, 3.0, 5.0]}[mode]
+    got = normalize_cam(cam, mode)
+    assert isinstance(got, np.ndarray)
+    np.testing.assert_allclose(got.ravel(), expected)
