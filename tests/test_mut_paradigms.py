@@ -85,6 +85,14 @@ def test_segmenter_probe_leaves_the_backbone_mode_as_it_was():
 
 
 def test_segmenter_forward_is_the_two_stage_fpn_written_out(segmenter):
+    # The architecture the docstring promises (the reference below reuses these weights).
+    for conv in (segmenter.lateral_mid, segmenter.lateral_deep, segmenter.classifier):
+        assert conv.kernel_size == (1, 1) and conv.bias is not None
+    conv3 = segmenter.fuse[0]
+    assert (conv3.kernel_size, conv3.padding, conv3.bias) == ((3, 3), (1, 1), None)
+    assert isinstance(segmenter.fuse[1], torch.nn.BatchNorm2d)
+    assert isinstance(segmenter.fuse[2], torch.nn.ReLU)
+    assert segmenter.classifier.out_channels == 1
     x = _images(2)
     with torch.no_grad():
         out = segmenter.backbone(x, layers=("layer2",))
@@ -110,9 +118,10 @@ def test_segmenter_forward_is_the_two_stage_fpn_written_out(segmenter):
 
 
 def test_segmenter_deep_stage_is_upsampled_onto_the_middle_grid():
-    """A CNN at stride 32: layer4's 1 x 1 grid is spread over layer2's 4 x 4 grid."""
+    """A CNN at stride 16: layer4's 2 x 2 grid is resized bilinearly onto layer2's 4 x 4 grid."""
     seed_everything(0)
-    seg = SupervisedSegmenter(build_model(ModelSpec("test_resnet"), SIZE), SIZE, hidden=4).eval()
+    spec = ModelSpec("test_resnet", {"output_stride": 16})
+    seg = SupervisedSegmenter(build_model(spec, SIZE), SIZE, hidden=4).eval()
     x = _images(1)
     captured = {}
     seg.fuse.register_forward_pre_hook(lambda _m, inputs: captured.setdefault("in", inputs[0]))
@@ -121,8 +130,11 @@ def test_segmenter_deep_stage_is_upsampled_onto_the_middle_grid():
         out = seg.backbone(x, layers=(seg.mid_layer,))
         mid = seg.lateral_mid(out.features[seg.mid_layer])
         deep = seg.lateral_deep(out.feature_map)
-    assert deep.shape[-2:] == (1, 1) and mid.shape[-2:] == (4, 4)
-    torch.testing.assert_close(captured["in"], mid + deep.expand_as(mid))
+    assert deep.shape[-2:] == (2, 2) and mid.shape[-2:] == (4, 4)
+    # Half-pixel centres (align_corners=False): rows/columns weigh the two cells 1, .75, .25, 0.
+    w = torch.tensor([[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]])
+    spread = torch.einsum("ia,ncab,jb->ncij", w, deep, w)
+    torch.testing.assert_close(captured["in"], mid + spread)
 
 
 def _supervised_batch() -> dict[str, torch.Tensor]:
@@ -161,12 +173,12 @@ def test_supervised_step_counts_a_logit_of_exactly_zero_as_background():
             return z
 
     paradigm = Supervised(Fixed())
-    masks = torch.tensor([[[1.0, 0.0], [0.0, 0.6]]])
+    masks = torch.tensor([[[1.0, 0.0], [0.5, 0.6]]])
     out = paradigm.step({"image": torch.zeros(1, 3, 2, 2), "smoke_mask": masks})
-    # pred = {(0,0)}, truth = {(0,0), (1,1)} (0.6 > 0.5): 1 / 2.
+    # pred = {(0,0)}, truth = {(0,0), (1,1)} (0.6 > 0.5; 0.5 is not smoke): 1 / 2.
     assert out.ratios["iou"] == (1.0, 2.0)
     z = torch.tensor([1.0, 0.0, 0.0, 0.0])
-    y = torch.tensor([1.0, 0.0, 0.0, 0.6])  # BCE against the soft target as given
+    y = torch.tensor([1.0, 0.0, 0.5, 0.6])  # BCE against the soft target as given
     expected = F.binary_cross_entropy_with_logits(z, y)
     torch.testing.assert_close(out.loss, expected)
 
@@ -232,6 +244,16 @@ def test_every_role_at_the_runs_rate_is_one_group_of_all_trainable_parameters():
     assert group["lr"] == 2e-3 and group["lr_scale"] == 1.0
     assert [id(p) for p in group["params"]] == [id(p) for p in paradigm.parameters()]
     assert paradigm.lr_scale == {}
+
+
+def test_a_kt_paradigm_at_the_runs_rate_is_one_group_of_student_and_projection():
+    seed_everything(0)
+    config = _ts_config(lr=2e-3)
+    paradigm = build_paradigm(config, teacher=build_model(config.teacher, SIZE))
+    [group] = paradigm.param_groups(2e-3)
+    assert (group["lr"], group["lr_scale"]) == (2e-3, 1.0)
+    expected = [*paradigm.modules["student"].parameters(), *paradigm.modules["kt"].parameters()]
+    assert [id(p) for p in group["params"]] == [id(p) for p in expected]
 
 
 def test_a_students_own_rate_gives_it_and_its_projection_their_own_group():
