@@ -654,3 +654,17 @@ def test_normalize_cam_of_a_numpy_array_uses_the_mode_asked_for(mode):
     got = normalize_cam(cam, mode)
     assert isinstance(got, np.ndarray)
     np.testing.assert_allclose(got.ravel(), expected)
+
+
+def test_class_activation_map_of_a_vit_is_upsampled_over_its_padded_grid(tiny_vit):
+    """20 x 30 px: the ViT pads to 24 x 32; the 3 x 4 score map covers the padded area."""
+    x = _images(32, batch=2)[:, :, :20, :30]
+    with torch.no_grad():
+        raw = tiny_vit(x).score_map[:, 0].clamp_min(0)
+        got = class_activation_map(tiny_vit, x, normalize="none")
+    assert raw.shape == (2, 3, 4)
+    expected = torch.nn.functional.interpolate(raw[:, None], size=(24, 32), mode="bilinear",
+                                               align_corners=False)[:, 0, :20, :30]
+    torch.testing.assert_close(got, expected)
+    stretched = upsample_cam(raw, (20, 30))  # what ignoring the padding would give
+    assert not torch.allclose(got, stretched, atol=1e-3)
