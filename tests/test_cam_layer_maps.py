@@ -13,6 +13,7 @@ end-to-end check against ``compute_cam`` on a real ViT lives in ``test_experimen
 from __future__ import annotations
 
 import re
+
 import numpy as np
 import pytest
 import torch
