@@ -416,7 +416,13 @@ def test_adapter_restores_the_mode_on_close_and_runs_inside_no_grad(tiny_cnn) ->
 def two_class_cnn():
     torch.manual_seed(1)
     model = build_classifier("test_resnet", output_stride=8, img_size=32, num_classes=2).eval()
-    with torch.no_grad():  # centre each class's scores so its map is partly positive
+    with torch.no_grad():
+        # Head weights orthogonal to the mean feature vector, and centred scores: the score map
+        # *and* the Grad-CAM (which ignores the bias) of each class are partly positive.
+        features = model(_images(32, batch=3)).feature_map  # [3, C, 4, 4]
+        mean = features.mean(dim=(0, 2, 3))
+        weight = model.classifier.weight[:, :, 0, 0]
+        weight -= (weight @ mean)[:, None] * mean[None, :] / mean.dot(mean)
         scores = model(_images(32, batch=3)).score_map
         model.classifier.bias -= scores.transpose(0, 1).reshape(2, -1).median(dim=1).values
     return model
@@ -458,6 +464,8 @@ def test_every_cam_method_explains_the_class_it_is_asked_for(two_class_cnn):
     for target in (0, 1):
         # Grad-CAM of the last layer of a GAP + linear head = relu(score map - bias) / (h w).
         expected = torch.relu(scores[:, target] - two_class_cnn.classifier.bias[target]) / 16
+        assert (expected == 0).any()  # the ReLU matters
+        assert (expected.amax(dim=(1, 2)) > 0).all()  # a real map for every image
         got = torch_gradcam(two_class_cnn, x, "layer4", target=target)["layer4"]
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-6)
         via_compute = compute_cam(two_class_cnn, x, "gradcam", target=target)
@@ -475,6 +483,8 @@ def test_every_cam_method_explains_the_class_it_is_asked_for(two_class_cnn):
         with GradCamAdapter(two_class_cnn, "hirescam", layers="layer4") as adapter:
             by_index = adapter(x, targets=target)
         torch.testing.assert_close(via_adapter, by_index, atol=1e-5, rtol=0)
+    per_class = [compute_cam(two_class_cnn, x, "gradcam", target=t) for t in (0, 1)]
+    assert not torch.allclose(per_class[0], per_class[1], atol=1e-2)  # a dropped target shows
     for bad in (2, -1):
         with pytest.raises(ValueError, match=f"target={bad} but the model has 2 class logit"):
             class_activation_map(two_class_cnn, x, target=bad)
