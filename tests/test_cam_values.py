@@ -602,6 +602,9 @@ def test_upsample_cam_of_per_class_maps_keeps_the_class_axis():
                                                align_corners=False)
     assert got.shape == (2, 3, 5, 4)
     torch.testing.assert_close(got, expected)
+    one_class = upsample_cam(maps[:, :1], (5, 4))  # [B, 1, h, w] keeps its class axis
+    assert one_class.shape == (2, 1, 5, 4)
+    torch.testing.assert_close(one_class, expected[:, :1])
     with pytest.raises(ValueError, match=r"got shape \(2, 3, 2, 2, 1\)"):
         upsample_cam(maps[..., None], 4)
     with pytest.raises(ValueError, match=r"got shape \(2, 2\)"):
