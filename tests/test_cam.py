@@ -83,6 +83,10 @@ def test_pseudo_masks_threshold_torch_and_numpy() -> None:
     assert masks.dtype == np.bool_ and masks.tolist() == [[[False, False], [False, True]]]
     with pytest.raises(ValueError, match="threshold"):
         pseudo_masks(cam, threshold=float("nan"))
+    for bad in (True, "0.3", None, float("inf")):
+        with pytest.raises(ValueError, match="finite number"):
+            pseudo_masks(cam, threshold=bad)
+    assert pseudo_masks(cam, threshold=0).tolist() == [[[True, True], [True, True]]]  # an int
     with pytest.raises(ValueError, match="batch"):
         pseudo_masks(cam[0])
 
@@ -127,6 +131,10 @@ def test_torch_gradcam_create_graph_is_differentiable(vit) -> None:
     cams = torch_gradcam(vit, _images(32), layers, create_graph=True)
     assert all(cam.shape == (2, 4, 4) and cam.requires_grad for cam in cams.values())
     assert all(cam.amax() > 0 for cam in cams.values())
+    detached = torch_gradcam(vit, _images(32), layers)  # the same maps, only not differentiable
+    for name in layers:
+        assert not detached[name].requires_grad
+        torch.testing.assert_close(cams[name].detach(), detached[name], rtol=1e-4, atol=1e-6)
     sum(cam.sum() for cam in cams.values()).backward()
     assert vit.backbone.head.weight.grad.abs().sum() > 0  # only reachable through the gradients
     assert vit.backbone.blocks[10].attn.qkv.weight.grad.abs().sum() > 0
@@ -140,6 +148,7 @@ def test_vit_gradcam_on_last_block_output_is_zero_hence_norm1(vit) -> None:
 
 
 def test_torch_gradcam_works_on_frozen_models(resnet) -> None:
+    unfrozen = torch_gradcam(resnet, _images(64), ["layer3", "layer4"])
     resnet.requires_grad_(False)
     try:
         with torch.no_grad():  # e.g. inside an evaluation loop
@@ -148,6 +157,9 @@ def test_torch_gradcam_works_on_frozen_models(resnet) -> None:
         resnet.requires_grad_(True)
     assert cams["layer3"].shape == (2, 4, 4) and cams["layer4"].shape == (2, 2, 2)
     assert all(cam.amax() > 0 for cam in cams.values())
+    for name, cam in cams.items():  # the same maps as with trainable parameters, not zeros
+        torch.testing.assert_close(cam, unfrozen[name], rtol=1e-4, atol=1e-7)
+    assert all(p.grad is None for p in resnet.parameters())  # no parameter gradients made
 
 
 # --- pytorch-grad-cam adapter ------------------------------------------------------------------

@@ -182,3 +182,21 @@ def test_label_output_is_strictly_above_one_half_in_the_cams_dtype() -> None:
     labels = step(cam, rgb)
     assert labels.dtype == torch.float64
     assert labels.tolist() == [[[0.0, 1.0], [0.0, 0.0]]]
+
+
+def test_exact_appearance_message_of_an_image_larger_than_two_row_chunks() -> None:
+    """46 x 46 = 2 116 pixels: the dense kernel is built in chunks of 1 024 rows; every row of
+    it must be computed (a message written out with the full pairwise distance matrix)."""
+    from wsss_lib.postprocess.crf import _bilateral_features, _dense_bilateral_message
+
+    generator = torch.Generator().manual_seed(0)
+    rgb = torch.randint(0, 256, (3, 46, 46), generator=generator).float()
+    features = _bilateral_features(rgb, sxy=9.0, srgb=60.0)
+    flat = features.reshape(5, -1).T.double()
+    kernel = torch.exp(-0.5 * torch.cdist(flat, flat).square())
+    inv_sqrt_d = kernel.sum(dim=1).rsqrt()  # the self-pair included in D
+    kernel.fill_diagonal_(0.0)  # ... but not in the message
+    q = torch.rand(2, 46 * 46, generator=generator).double()
+    expected = ((q * inv_sqrt_d) @ kernel) * inv_sqrt_d
+    got = _dense_bilateral_message(features)(q.float().reshape(2, 46, 46))
+    torch.testing.assert_close(got.double().reshape(2, -1), expected, rtol=1e-4, atol=1e-6)

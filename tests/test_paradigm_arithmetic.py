@@ -144,6 +144,8 @@ def test_teacher_student_loss_is_bce_plus_lambda_times_kt(lam: float):
     assert abs(out.loss.item() - (bce + kt).item()) > 1e-3
     assert abs(out.loss.item() - (bce + lam**2 * kt).item()) > 1e-3
     assert set(out.terms) == {"bce", "kt"}
+    logits = paradigm.modules["student"](_batch()["image"]).logits[:, 0]
+    assert out.ratios == {"acc": (float(((logits > 0) == (LABELS > 0.5)).sum()), 4.0)}
 
 
 def test_teacher_student_gradients_are_those_of_bce_plus_lambda_kt_and_spare_the_teacher():
@@ -261,3 +263,34 @@ def test_co_training_at_lambda_zero_is_the_sum_of_the_two_bces():
     torch.testing.assert_close(out.loss, bce_s + bce_t, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(out.terms["kt"], kt, rtol=1e-5, atol=1e-6)
     assert not math.isclose(out.loss.item(), (bce_s + bce_t + kt).item(), rel_tol=1e-4)
+
+
+def test_co_training_feature_target_is_the_teachers_layer_not_detached():
+    """CNN student aligned to the ViT teacher's block 2 tokens: value and gradients by hand."""
+    lam = 0.37
+    kt_spec = KTSpec(lam=lam, target="features", teacher_layer=2)
+    seed_everything(0)
+    paradigm = CoTraining(build_model(CNN, SIZE), build_model(VIT, SIZE), kt_spec, SIZE, 0)
+    paradigm.train()
+    assert paradigm.teacher_layer == "blocks.2"
+
+    def by_hand():
+        images = _batch()["image"]
+        out_s = paradigm.modules["student"](images)
+        out_t = paradigm.modules["teacher"](images, layers=("blocks.2",))
+        target = out_t.features["blocks.2"]
+        projected = _to_grid(_project_by_hand(paradigm.modules["kt"], out_s.feature_map), target)
+        kt = _global_cosine_by_hand(projected, target)
+        bce = _bce_by_hand(out_s.logits, LABELS) + _bce_by_hand(out_t.logits, LABELS)
+        return bce + lam * kt, kt
+
+    out = paradigm.step(_batch())
+    loss, kt = by_hand()
+    with torch.no_grad():
+        width = paradigm.modules["teacher"](_batch()["image"][:1], layers=("blocks.2",)).features[
+            "blocks.2"].shape[1]
+    assert paradigm.modules["kt"].projection.out_channels == width > 1  # the block's width
+    assert kt.item() > 0.05
+    torch.testing.assert_close(out.terms["kt"], kt, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(out.loss, loss, rtol=1e-4, atol=1e-6)
+    _assert_same_gradients(paradigm, lambda: by_hand()[0])
