@@ -99,6 +99,11 @@ def _claims(doc: Mapping[str, Any]) -> list[str]:
             numbers = (f", {claim['mean']:+.2f} points (95 % interval "
                        f"{_num(claim.get('low'), 2)} to {_num(claim.get('high'), 2)}, "
                        f"n = {claim.get('n', '?')})")
+        elif claim.get("parts"):  # decided by several paired comparisons
+            numbers = " — " + "; ".join(
+                f"{part['claim']} {part['mean']:+.2f} ({_num(part.get('low'), 2)} to "
+                f"{_num(part.get('high'), 2)})" for part in claim["parts"]
+            ) + f" (points, 95 % intervals, n = {claim.get('n', '?')})"
         lines.append(f"- {claim['claim']}: **{claim['verdict']}**{numbers}")
     return lines
 

@@ -61,7 +61,9 @@ def _results_dir(tmp_path: Path) -> Path:
                     "ts_cnn_to_vit": {"smoke_iou": 9.0, "smoke_iou_std": 0.5, "n_seeds": 3}},
         "paper": {"ts_cnn_to_vit": {"smoke_iou": 47.37}},
         "claims": [{"claim": "teacher-student beats the single ViT", "verdict": "supported",
-                    "mean": 4.75, "low": 1.0, "high": 8.5, "n": 3}],
+                    "mean": 4.75, "low": 1.0, "high": 8.5, "n": 3},
+                   {"claim": "cosine is best", "verdict": "contradicted", "n": 3,
+                    "parts": [{"claim": "vs L2", "mean": -6.75, "low": -9.94, "high": -3.56}]}],
         "settings": {"train_level": [0.75, 0.25]}}
     (out / "02_teacher_student" / "metrics.json").write_text(json.dumps(method))
     return out
@@ -85,6 +87,9 @@ def test_results_block_is_rendered_from_the_files(tmp_path):
     assert "= 0.75 / 0.25" in block
     assert ("- teacher-student beats the single ViT: **supported**, +4.75 points "
             "(95 % interval 1.00 to 8.50, n = 3)") in block
+    # a claim decided by several paired comparisons prints each of them
+    assert ("- cosine is best: **contradicted** — vs L2 -6.75 (-9.94 to -3.56) (points, 95 % "
+            "intervals, n = 3)") in block
 
 
 def test_a_report_that_skipped_notebooks_states_their_summed_times(tmp_path):

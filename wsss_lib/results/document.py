@@ -10,7 +10,9 @@ notebook:
   ``<metric>_std`` is the spread over seeds in points, NaN is written as null;
 - ``paper`` (dict): row name -> the paper's numbers (``wsss_lib.paper``), ``{}`` when none;
 - ``claims`` (list): the paper's claims tested here, each ``{"claim", "verdict", "mean", "low",
-  "high", "n"}`` (differences in points; a claim may lack the interval keys), ``[]`` when none;
+  "high", "n"}`` (differences in points; a claim may lack the interval keys); a claim decided by
+  several paired comparisons (``results.claims.best_claim``) lists them under ``"parts"``, each
+  with the same keys; ``[]`` when none;
 - ``notes`` (list of str): setup, units and the computed findings, in reading order;
 - ``settings`` (dict): the training settings the numbers depend on, ``{}`` when not recorded.
 """
@@ -28,7 +30,8 @@ from wsss_lib.utils import atomic_write_json
 
 __all__ = ["CLAIM_KEYS", "DOCUMENT_KEYS", "MetricsDocument"]
 
-#: The entries of a claim that ``metrics.json`` keeps (sentences and per-pair values are dropped).
+#: The entries of a claim that ``metrics.json`` keeps (sentences and per-pair values are dropped),
+#: also for each of its ``"parts"``.
 CLAIM_KEYS: tuple[str, ...] = ("claim", "verdict", "mean", "low", "high", "n")
 #: The top-level keys of every ``metrics.json``.
 DOCUMENT_KEYS: tuple[str, ...] = (
@@ -59,7 +62,7 @@ class MetricsDocument:
             "profile": str(self.profile),
             "results": dict(self.results),
             "paper": dict(self.paper),
-            "claims": [{k: claim[k] for k in CLAIM_KEYS if k in claim} for claim in self.claims],
+            "claims": [_claim_json(claim) for claim in self.claims],
             "notes": [str(note) for note in self.notes],
             "settings": dict(self.settings),
         }
@@ -94,3 +97,10 @@ class MetricsDocument:
     def read(cls, path: str | os.PathLike[str]) -> MetricsDocument:
         """Read a ``metrics.json`` file (see :meth:`from_json`)."""
         return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _claim_json(claim: Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: claim[k] for k in CLAIM_KEYS if k in claim}
+    if claim.get("parts"):
+        out["parts"] = [{k: part[k] for k in CLAIM_KEYS if k in part} for part in claim["parts"]]
+    return out
