@@ -30,10 +30,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 report: setup
 	$(BIN)/wsss report --profile quick $(REPORT_ARGS)
 
-# The full report (two notebooks at a time, each kernel on half the cores), then its numbers
-# into docs/results/full/ and the README's results tables.
+# The full report, then its numbers into docs/results/full/ and the README's results tables.
+# Four notebooks at a time, one CPU thread each: notebooks 02-04 wait on each other's models
+# (file locks), and a waiting kernel leaves its core to the others (see README, Run time).
+FULL_JOBS ?= 4
 report-full: setup
-	$(BIN)/wsss report --profile full --jobs 2 $(REPORT_ARGS)
+	$(BIN)/wsss report --profile full --jobs $(FULL_JOBS) $(REPORT_ARGS)
 	$(BIN)/python scripts/collect_results.py reports/full docs/results/full --readme README.md
 
 # Chromium for the real-browser widget test; only attempted as root with apt, never fatal

@@ -190,14 +190,14 @@ def test_cnn_pcm_is_optional_and_without_it_02_shares_01s_cnn():
     from wsss_lib.train.cache import run_dir_for
 
     S = method.method_settings("full")
-    assert S["cnn_pcm"] is False and S["train_level"] == [0.75, 0.25]
+    assert S["cnn_pcm"] is False and S["train_level"] == [0.5, 0.5]
     assert "pcm" not in method.model_spec(S, "cnn").kwargs
     with_pcm = method.model_spec({**S, "cnn_pcm": True}, "cnn")
     assert with_pcm.kwargs == {"pcm": True, "output_stride": S["cnn_output_stride"]}
     # the default (a profile without the key) keeps the paper's PCM
     assert method.model_spec({k: v for k, v in S.items() if k != "cnn_pcm"}, "cnn").kwargs["pcm"]
-    # the seed-0 teacher of notebooks 02-06 is notebook 01's CNN at 0.75/0.25: one cached model
+    # the seed-0 teacher of notebooks 02-06 is notebook 01's CNN at 0.5/0.5: one cached model
     B = notebook_settings("01_co_occurrence_bias", "full")
-    cnn_01 = bias.bias_model_config(B, "cnn", 0.75, 0.25, seed=0)
+    cnn_01 = bias.bias_model_config(B, "cnn", 0.5, 0.5, seed=0)
     assert run_dir_for(method.teacher_config(S, 0), "/c") == run_dir_for(cnn_01, "/c")
     assert run_dir_for(method.teacher_config(S, 1), "/c") != run_dir_for(cnn_01, "/c")

@@ -131,7 +131,10 @@ def kernel_thread_env(jobs: int) -> dict[str, str]:
 
     Without it every kernel's torch starts one thread per core, and ``jobs`` kernels on the same
     cores oversubscribe them: on this project's 2-core CPU two training kernels with 2 threads
-    each ran 4-7x slower than one. A value the user set (``OMP_NUM_THREADS``) is kept.
+    each ran 4-7x slower than one. With more jobs than cores each kernel gets one thread: the
+    operating system shares the cores between them, and a kernel that waits (on another
+    notebook's model, behind its file lock) leaves its core to the others. A value the user set
+    (``OMP_NUM_THREADS``) is kept.
     """
     if jobs <= 1 or "OMP_NUM_THREADS" in os.environ:
         return {}
