@@ -242,8 +242,10 @@ def render_results(results_dir: Path) -> str:
     total = sum(e.get("wall_time_s", 0) for e in entries)
     wall = summary.get("total_wall_time_s")
     jobs = summary.get("jobs", 1)
+    threads = summary.get("kernel_threads")
+    each = f" ({threads} CPU thread(s) each)" if threads else ""
     ran = (f"the report ran **{wall / 60:.1f} min** of wall time with {jobs} notebook(s) at a "
-           f"time on `{summary.get('machine', 'an unrecorded machine')}`; the notebooks' own "
+           f"time{each} on `{summary.get('machine', 'an unrecorded machine')}`; the notebooks' own "
            f"times add up to {total / 60:.1f} min"
            if wall is not None and not any(e.get("status") == "skipped" for e in entries)
            else f"the notebooks' last runs took **{total / 60:.1f} min** together")

@@ -42,7 +42,8 @@ def _results_dir(tmp_path: Path) -> Path:
     for name in ("01_co_occurrence_bias", "02_teacher_student"):
         (out / name).mkdir(parents=True)
     summary = {"created": "2026-11-29T15:00:00+00:00", "profile": "full", "status": "ok",
-               "total_wall_time_s": 1800.0, "jobs": 2, "machine": "cpu Xeon, 2 cores visible",
+               "total_wall_time_s": 1800.0, "jobs": 2, "kernel_threads": 1,
+               "machine": "cpu Xeon, 2 cores visible",
                "notebooks": [{"name": "01_co_occurrence_bias", "wall_time_s": 600.0,
                               "status": "ok"},
                              {"name": "02_teacher_student", "wall_time_s": 2400.0}]}
@@ -72,7 +73,8 @@ def _results_dir(tmp_path: Path) -> Path:
 def test_results_block_is_rendered_from_the_files(tmp_path):
     block = _load().render_results(_results_dir(tmp_path))
     # the report's own wall time (two notebooks at a time), the machine, the notebooks' sum
-    assert ("the report ran **30.0 min** of wall time with 2 notebook(s) at a time on "
+    assert ("the report ran **30.0 min** of wall time with 2 notebook(s) at a time (1 CPU "
+            "thread(s) each) on "
             "`cpu Xeon, 2 cores visible`; the notebooks' own times add up to 50.0 min (minutes "
             "per notebook: 01 10.0, 02 40.0;") in block
     # notebook 01: one column per level, sorted, values from the right rows

@@ -28,6 +28,7 @@ from wsss_lib.report import (
     results_table_rows,
     run_report,
 )
+from wsss_lib.report.runner import kernel_thread_env
 
 PARAMETERS = 'profile = "quick"  # profile name\noutput_dir = "."  # where outputs go\n'
 
@@ -159,6 +160,9 @@ def test_metrics_and_timings_are_collected_into_summary_json(mixed_report: dict)
     assert timings["slowest"][0]["duration_s"] == max(timings["durations_s"])
     assert good["wall_time_s"] > timings["total_s"]  # wall time includes the kernel start
     assert summary["jobs"] >= 1 and summary["machine"].startswith(("cpu ", "cuda:"))
+    # run with --jobs 2: the kernels' thread count that kernel_thread_env chose, or the user's
+    threads = kernel_thread_env(2).get("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS"))
+    assert summary["kernel_threads"] == (int(threads) if threads else None)
 
 
 def test_index_html_shows_status_figures_and_results_beside_paper(mixed_report: dict) -> None:

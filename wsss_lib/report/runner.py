@@ -71,6 +71,8 @@ class ReportSummary:
     summary_json: Path
     jobs: int = 1
     machine: str = ""
+    #: ``OMP_NUM_THREADS`` of the kernels; ``None``: torch's default, one thread per core
+    kernel_threads: int | None = None
 
     @property
     def failed(self) -> list[NotebookResult]:
@@ -95,6 +97,7 @@ class ReportSummary:
             "counts": self.counts(),
             "total_wall_time_s": round(self.total_wall_time_s, 3),
             "jobs": self.jobs,
+            "kernel_threads": self.kernel_threads,
             "machine": self.machine,
             "wsss_lib_version": library_version(),
             "python": sys.executable,
@@ -233,6 +236,7 @@ def run_report(
     if cache_dir is not None:
         env["WSSS_CACHE"] = str(Path(cache_dir).expanduser().resolve())
     env.update(kernel_thread_env(jobs))
+    threads = env.get("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS"))
     start = time.perf_counter()
     lock = FileLock(str(report_dir / ".wsss-report.lock"))
     try:
@@ -254,6 +258,7 @@ def run_report(
             summary_json=report_dir / "summary.json",
             jobs=jobs,
             machine=device_description(),
+            kernel_threads=int(threads) if threads and threads.isdigit() else None,
         )
         data = summary.to_dict()
         atomic_write_json(summary.summary_json, data)
