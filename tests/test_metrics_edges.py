@@ -346,6 +346,16 @@ def test_evaluate_cams_passes_the_labels_to_the_threshold_sweep() -> None:
          ["labels must be 0"]),
         (lambda: classification_accuracy([[1.0], [1.0, 2.0]], [1, 0]), ["logits_or_probs "]),
         (lambda: classification_accuracy(np.zeros(2), [[1, 0]]), ["labels must have"]),
+        (lambda: evaluate_cams(np.zeros((1, 1, 2, 2)), np.zeros((1, 1, 2, 2), bool)),
+         ["cam must have"]),
+        (lambda: evaluate_cams([[[0.1, 0.2]], [[0.1]]], np.zeros((2, 1, 2), bool)),
+         ["cam could not"]),
+        (lambda: per_image_smoke_iou(np.zeros((1, 1, 2, 2), bool), np.zeros((1, 1, 2, 2), bool)),
+         ["pred must have"]),
+        (lambda: per_image_smoke_iou([[[1, 0]], [[1]]], np.ones((2, 1, 2), bool)),
+         ["pred could not"]),
+        (lambda: per_image_smoke_iou(np.ones((2, 1, 2), bool), np.ones((2, 1, 2), bool),
+                                     labels=[[1], [0, 1]]), ["labels could not"]),
     ],
 )
 def test_error_messages_name_the_argument_at_fault(call, names) -> None:
@@ -354,3 +364,22 @@ def test_error_messages_name_the_argument_at_fault(call, names) -> None:
     message = str(info.value)
     for name in names:  # as a word of its own, in its own case
         assert re.search(rf"(?<![\w]){re.escape(name)}", message), (name, message)
+
+
+def test_threshold_sweep_of_an_integer_cam_compares_in_float():
+    # explicit thresholds on a raw uint8 map: 256 must not wrap to 0 in the CAM's own dtype
+    cam = np.array([[[0, 200]]], np.uint8)
+    gt = np.array([[[False, True]]])
+    np.testing.assert_allclose(threshold_sweep(cam, gt, thresholds=[100, 256]).ious, [1.0, 0.0])
+    # nor may -0.5 be truncated to 0 on an int64 map: every pixel is above it
+    ints = threshold_sweep(np.array([[[0, 1]]]), np.ones((1, 1, 2), bool), thresholds=[-0.5])
+    np.testing.assert_allclose(ints.ious, [1.0])
+
+
+def test_threshold_sweep_without_smoke_images_still_returns_its_thresholds():
+    empty = np.zeros((2, 3, 3), dtype=bool)
+    default = threshold_sweep(np.full((2, 3, 3), 0.5), empty)
+    np.testing.assert_allclose(default.thresholds, np.linspace(0, 1, 101))
+    explicit = threshold_sweep(np.full((2, 3, 3), 0.5), empty, thresholds=[0.7, 0.2, 0.7])
+    np.testing.assert_allclose(explicit.thresholds, [0.2, 0.7])
+    assert explicit.ious.shape == (2,) and np.isnan(explicit.ious).all()

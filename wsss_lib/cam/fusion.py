@@ -193,7 +193,7 @@ def sliding_window_cam(cam_fn: CamFn, images: Tensor, window: int,
         cam_fn: ``images [B, 3, h, w] -> cams [B, h', w']``.
         images: float ``[B, 3, H, W]``.
         window: Window side in pixels (images smaller than it are processed whole).
-        stride: Step between windows (default ``window // 2``).
+        stride: Step between windows, at most ``window`` (default ``window // 2``).
 
     Returns:
         float ``[B, H, W]``.
@@ -202,6 +202,11 @@ def sliding_window_cam(cam_fn: CamFn, images: Tensor, window: int,
     stride = window // 2 if stride is None else stride
     if window < 1 or stride < 1:
         raise ValueError(f"window and stride must be positive (window={window}, stride={stride}).")
+    if stride > window:
+        raise ValueError(
+            f"stride={stride} is larger than window={window}: the pixels between windows would "
+            "get no CAM; use a stride of at most the window (default window // 2)."
+        )
     height, width = images.shape[-2], images.shape[-1]
     total = images.new_zeros(images.shape[0], height, width)
     count = images.new_zeros(1, height, width)
