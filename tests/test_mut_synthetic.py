@@ -17,12 +17,15 @@ import numpy as np
 import pytest
 
 from wsss_lib.data.synthetic import (
+    GENERATOR_VERSION,
     MASK_ALPHA_THRESHOLD,
     MIN_IMAGE_SIZE,
     MIN_OPACITY,
     SceneConfig,
+    _blend,
     generate_scenes,
     render_scene,
+    sample_scene_params,
 )
 
 
@@ -143,3 +146,103 @@ def test_pixels_are_rounded_and_clipped_to_the_8_bit_range() -> None:
     bright = render_scene(params).image
     assert bright.max() == 255
     assert (bright[0] >= 250).all()  # saturated, not wrapped around to dark values
+
+
+# ------------------------------------------- the second sample's survivors (seed 15, 200 mutants)
+
+
+def _clean_params() -> dict:
+    """A clean 32 px scene with no chimney, sheds or distractors (layers are added by hand)."""
+    config = SceneConfig(
+        image_size=32, n_images=1, smoke_ratio=0.0, p_chimney_given_clean=0.0,
+        n_distractors=(0, 0), seed=3,
+    )
+    params = copy.deepcopy(generate_scenes(config).params[0])
+    assert params["smoke"] is None and params["chimney"] is None
+    params["sheds"] = []
+    return params
+
+
+def _cloud(opacity: float) -> dict:
+    puffs = [[13.0, 5.0, 1.8], [16.0, 5.0, 2.0], [19.0, 5.5, 1.8], [16.0, 4.0, 1.8]]
+    return {"kind": "cloud", "center": [16.0, 5.0], "size": [8.0, 3.2], "puffs": puffs,
+            "opacity": opacity, "color_name": "white", "color": [0.95, 0.95, 0.95]}
+
+
+def _haze(opacity: float, horizon: float, height: float = 1.5) -> dict:
+    return {"kind": "haze", "center": [16.0, horizon - 1.0], "size": [10.0, height],
+            "opacity": opacity, "color_name": "grey", "color": [0.6, 0.6, 0.6]}
+
+
+@pytest.mark.parametrize("kind", ["cloud", "haze"])
+def test_the_distractor_mask_threshold_is_inclusive_too(kind: str) -> None:
+    """``distractor_mask`` uses ``alpha >= MASK_ALPHA_THRESHOLD`` like the smoke mask: a cloud
+    or haze bank whose opacity *is* the threshold keeps its saturated core (alpha equal to the
+    threshold) in the mask; with ``>`` the mask would be empty."""
+    params = _clean_params()
+    layer = _cloud if kind == "cloud" else (lambda o: _haze(o, params["horizon"]))
+    params["distractors"] = [layer(MASK_ALPHA_THRESHOLD)]
+    faint = render_scene(params).distractor_mask
+    params["distractors"] = [layer(0.5)]
+    strong = render_scene(params).distractor_mask
+    assert faint.sum() > 1  # the saturated core, not a single pixel
+    assert (faint <= strong).all() and strong.sum() > faint.sum()
+
+
+def test_blend_composites_the_whole_bounding_box_of_the_visible_alpha() -> None:
+    """``_blend`` touches every pixel whose alpha is visible, also when the first visible row
+    reaches columns no later row does, and when only one row is visible."""
+    image = np.zeros((4, 6, 3), np.float32)
+    alpha = np.zeros((4, 6), np.float32)
+    alpha[1, 0] = alpha[2, 4] = 0.5
+    _blend(image, alpha, (1.0, 0.5, 0.25))
+    expected = np.zeros_like(image)
+    expected[1, 0] = expected[2, 4] = [0.5, 0.25, 0.125]
+    np.testing.assert_array_equal(image, expected)
+
+    image = np.zeros((4, 6, 3), np.float32)
+    alpha = np.zeros((4, 6), np.float32)
+    alpha[3, 1:3] = 1.0
+    _blend(image, alpha, (0.2, 0.4, 0.6))
+    np.testing.assert_allclose(image[3, 1:3], [[0.2, 0.4, 0.6]] * 2)
+    assert not image[:3].any() and not image[3, 3:].any() and not image[3, 0].any()
+
+
+def test_a_haze_one_pixel_thin_is_drawn() -> None:
+    """A layer visible in a single row (a very flat haze bank) is composited, not an error."""
+    params = _clean_params()
+    params["distractors"] = [_haze(0.65, params["horizon"], height=0.2)]
+    row = int(params["horizon"] - 1.0)
+    params["distractors"][0]["center"][1] = row + 0.5  # centred on a pixel row
+    with_haze = render_scene(params)
+    params["distractors"] = []
+    without = render_scene(params)
+    changed = (with_haze.image != without.image).any(axis=2)
+    assert changed[row].sum() > 5 and np.flatnonzero(changed.any(axis=1)).tolist() == [row]
+
+
+def test_the_sky_horizon_colour_is_clamped_to_one() -> None:
+    """``horizon = min(colour * brightness, 1)``: clear and dusk skies have a 0.92 component,
+    which a brightness above 1 / 0.92 pushes past 1 in about 3 % of scenes."""
+    config = SceneConfig(image_size=32)
+    horizons = [
+        sample_scene_params(np.random.default_rng([0, i]), config, i % 2)["sky"]["horizon"]
+        for i in range(400)
+    ]
+    assert max(max(h) for h in horizons) == 1.0
+    assert sum(1.0 in h for h in horizons) >= 3  # the clamp is reached, not just not exceeded
+
+
+def test_a_clean_scene_has_an_all_zero_float32_smoke_alpha() -> None:
+    params = _clean_params()
+    alpha = render_scene(params).smoke_alpha
+    assert alpha.dtype == np.float32 and alpha.shape == (32, 32) and not alpha.any()
+
+
+def test_generate_scenes_records_the_generator_version_and_config_in_meta() -> None:
+    """Called in the test itself (not through a module fixture), so that mutation testing,
+    which only runs the tests that call a function, runs it for ``generate_scenes``."""
+    config = SceneConfig(image_size=32, n_images=2, seed=1)
+    scenes = generate_scenes(config, name_prefix="x")
+    assert scenes.meta == {"generator_version": GENERATOR_VERSION, "config": config.to_dict()}
+    assert scenes.names == ["x_00000", "x_00001"]

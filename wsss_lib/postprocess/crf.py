@@ -181,6 +181,11 @@ def dense_crf(
     Returns:
         float ``[B, H, W]`` in ``[0, 1]`` on ``cam``'s device.
     """
+    if cam.ndim != 3 or rgb.ndim != 4 or rgb.shape[:3] != cam.shape or rgb.shape[3] != 3:
+        raise ValueError(
+            f"dense_crf needs cam [B, H, W] and rgb [B, H, W, 3] of the same B, H, W; got cam "
+            f"{tuple(cam.shape)} and rgb {tuple(rgb.shape)}."
+        )
     _, height, width = cam.shape
     device = cam.device
     probs = torch.stack([(1.0 - cam).clamp_min(0.0) ** bg_power, cam.clamp_min(0.0)], dim=1)
@@ -254,8 +259,9 @@ class DenseCRF(RefinementStep):
         }
         non_negative = {"gaussian_compat": gaussian_compat, "bilateral_compat": bilateral_compat}
         for label, value in {**positive, **non_negative}.items():
-            low_ok = value > 0 if label in positive else value >= 0
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and low_ok):
+            number = isinstance(value, (int, float)) and math.isfinite(value)
+            low_ok = number and (value > 0 if label in positive else value >= 0)
+            if not low_ok:
                 bound = "> 0" if label in positive else ">= 0"
                 raise ValueError(f"{label} must be a finite number {bound}, got {value!r}.")
         self.iterations = iterations
