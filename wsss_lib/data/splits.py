@@ -105,7 +105,7 @@ def split_config(
     image_size: int = 96,
     n_images: int | None = None,
     seed: int = 0,
-    preset: str = DEFAULT_PRESET,
+    preset: str | None = DEFAULT_PRESET,
     **overrides: Any,
 ) -> SceneConfig:
     """The :class:`SceneConfig` that generates ``split``.
@@ -115,7 +115,8 @@ def split_config(
         image_size: Side of the square images in pixels.
         n_images: Number of images; None for the split's default (see the module table).
         seed: Benchmark replicate; the split's generator seed is ``split_seed(split, seed)``.
-        preset: Scene difficulty, a :data:`SCENE_PRESETS` name.
+        preset: Scene difficulty, a :data:`SCENE_PRESETS` name (None: the default, as in
+            ``DataSpec``).
         **overrides: Other :class:`SceneConfig` fields, e.g. ``p_chimney_given_smoke=0.5`` for a
             co-occurrence sweep on ``train``.
 
@@ -132,6 +133,7 @@ def split_config(
         )
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer; got {seed!r}.")
+    preset = DEFAULT_PRESET if preset is None else preset
     _check_preset(preset)
     settings = {**SCENE_PRESETS[preset], **SPLIT_DEFAULTS[split], **overrides}
     if n_images is not None:

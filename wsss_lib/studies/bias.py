@@ -261,8 +261,7 @@ def load_test_sets(S: Mapping[str, Any]) -> dict[str, Any]:
     return {
         split: load_split(
             split, image_size=int(S["image_size"]), n_images=int(S["n_test"]),
-            seed=int(S.get("data_seed", 0)),
-            **({"preset": S["scene_preset"]} if S.get("scene_preset") else {}),
+            seed=int(S.get("data_seed", 0)), preset=S.get("scene_preset"),
         )
         for split in TEST_SPLITS
     }
@@ -274,8 +273,7 @@ def load_val_set(S: Mapping[str, Any]) -> Any:
     from wsss_lib.data import load_split
 
     return load_split("val", image_size=int(S["image_size"]), n_images=int(S["n_val"]),
-                      seed=int(S.get("data_seed", 0)),
-                      **({"preset": S["scene_preset"]} if S.get("scene_preset") else {}))
+                      seed=int(S.get("data_seed", 0)), preset=S.get("scene_preset"))
 
 
 def whole_image_baseline(test_sets: Mapping[str, Any]) -> dict[str, float]:

@@ -99,10 +99,10 @@ def evaluation_sets(S: Mapping[str, Any]) -> dict[str, Any]:
     ``test_decoupled`` (shortcut broken) scenes, at the profile's scene preset."""
     from wsss_lib.data import load_split
 
-    preset = {"preset": S["scene_preset"]} if S.get("scene_preset") else {}
     sizes = {"val": S["n_val"], "test": S["n_test"], "test_decoupled": S["n_test"]}
     return {
-        split: load_split(split, image_size=S["image_size"], n_images=n, **preset)
+        split: load_split(split, image_size=S["image_size"], n_images=n,
+                          preset=S.get("scene_preset"))
         for split, n in sizes.items()
     }
 
@@ -250,9 +250,9 @@ def evaluation_scenes(S: Mapping[str, Any], split: str = "test") -> Any:
 
     if split not in ("test", "val"):
         raise ValueError(f"split must be 'test' or 'val'; got {split!r}.")
-    preset = {"preset": S["scene_preset"]} if S.get("scene_preset") else {}
     size = S["n_test"] if split == "test" else S["n_val"]
-    scenes = load_split(split, image_size=S["image_size"], n_images=size, **preset)
+    scenes = load_split(split, image_size=S["image_size"], n_images=size,
+                        preset=S.get("scene_preset"))
     n_eval = S.get("n_eval")
     return scenes if n_eval is None else scenes.subset(range(min(int(n_eval), len(scenes))))
 

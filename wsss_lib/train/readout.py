@@ -64,15 +64,15 @@ class CamReadout:
         layers = f"[{','.join(self.layers)}]" if self.layers else ""
         return f"{self.method}{layers} > {self.threshold:.2f}"
 
-    def cam_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`wsss_lib.train.evaluate_model` for this read-out."""
-        layers = list(self.layers) if self.layers is not None else None
-        return {"method": self.method, "layers": layers, "threshold": self.threshold}
-
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method,
                 "layers": list(self.layers) if self.layers is not None else None,
                 "threshold": self.threshold}
+
+    def cam_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`wsss_lib.train.evaluate_model` for this read-out (the
+        same keys as :meth:`to_dict`)."""
+        return self.to_dict()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CamReadout:
@@ -147,16 +147,14 @@ def choose_readout(
                                 **candidate.cam_kwargs())
         sweep = threshold_sweep(result.cams, val_scenes.smoke_masks, val_scenes.labels,
                                 thresholds=thresholds)
-        rows.append({**candidate.to_dict(), "best_threshold": sweep.best_threshold,
-                     "val_iou": sweep.best_iou,
+        rows.append({"method": candidate.method, "layers": candidate.to_dict()["layers"],
+                     "best_threshold": sweep.best_threshold, "val_iou": sweep.best_iou,
                      "val_iou_at_default": float(result.metrics["smoke_iou"])})
         chosen = replace(candidate, threshold=sweep.best_threshold)
         if math.isfinite(sweep.best_iou) and (best is None or sweep.best_iou > best[0]):
             best = (sweep.best_iou, chosen)
     if best is None:
         raise ValueError("No candidate read-out gave a finite smoke IoU on the validation set.")
-    for row in rows:
-        row.pop("threshold")
     return ReadoutChoice(readout=best[1], val_iou=best[0], candidates=rows)
 
 
