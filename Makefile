@@ -1,6 +1,10 @@
 # wsss-lab: one virtual environment (.venv), everything else through it.
-#   make report       set up, then run every notebook with the quick profile -> reports/quick/
+#   make report       set up, then the tutorial notebooks on the networks shipped trained with
+#                     the kit -> reports/tutorial/ (minutes; REPORT_ARGS=--retrain trains them)
+#   make report-quick every notebook with tiny untrained networks (checks the plumbing)
 #   make report-full  the real experiments -> reports/full/
+#   make checkpoints  export the tutorial's networks from the full run's cache into
+#                     wsss_lib/checkpoints/ (after make report-full)
 #   make test         set up (+ Chromium for the browser test), then the test suite
 #   make lint         ruff
 #   make notebooks    notebooks/NN_name.py sources -> NN_name.ipynb, without outputs
@@ -16,7 +20,7 @@ PYTEST_ARGS ?= -q
 # Extra options for the report, e.g. make report REPORT_ARGS="--jobs 2 --force"
 REPORT_ARGS ?=
 
-.PHONY: setup report report-full test test-deps lint notebooks clean distclean
+.PHONY: setup report report-quick report-full checkpoints test test-deps lint notebooks clean distclean
 
 setup: $(STAMP)
 
@@ -28,6 +32,9 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 report: setup
+	$(BIN)/wsss report --profile tutorial --jobs 2 $(REPORT_ARGS)
+
+report-quick: setup
 	$(BIN)/wsss report --profile quick $(REPORT_ARGS)
 
 # The full report, then its numbers into docs/results/full/ and the README's results tables.
@@ -37,6 +44,10 @@ FULL_JOBS ?= 4
 report-full: setup
 	$(BIN)/wsss report --profile full --jobs $(FULL_JOBS) $(REPORT_ARGS)
 	$(BIN)/python scripts/collect_results.py reports/full docs/results/full --readme README.md
+
+# The seed-0 networks the tutorial report reads, from the cache that make report-full filled.
+checkpoints: setup
+	$(BIN)/python scripts/export_checkpoints.py --profile tutorial
 
 # Chromium for the real-browser widget test; only attempted as root with apt, never fatal
 # (without it that test is skipped).

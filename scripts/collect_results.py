@@ -1,6 +1,7 @@
 """Copy a report's numbers into the repository: ``summary.json`` and every notebook's
-``metrics.json``, so each number the README quotes can be found in a committed file; then
-render the README's results tables from those files.
+``metrics.json``, so each number the README quotes can be found in a committed file, and each
+notebook's executed copy (``.ipynb`` and ``.html``, figures embedded) so the full profile's
+figures can be looked at; then render the README's results tables from those files.
 
 Usage::
 
@@ -8,8 +9,7 @@ Usage::
 
 ``make report-full`` runs this after the report. With ``--readme`` the block between
 :data:`BEGIN` and :data:`END` in the README is replaced by :func:`render_results` of the
-collected files: the tables and verdicts are never typed by hand. Figures stay in the report
-folder (the README embeds the few it shows from ``docs/img/``).
+collected files: the tables and verdicts are never typed by hand.
 """
 
 from __future__ import annotations
@@ -38,8 +38,13 @@ PARADIGMS = {
 }
 
 
+#: What is copied of each notebook's report folder besides ``metrics.json``.
+EXECUTED_SUFFIXES = (".ipynb", ".html")
+
+
 def collect(report: Path, out: Path) -> list[Path]:
-    """Copy ``report/summary.json`` and ``report/<notebook>/metrics.json`` into ``out``.
+    """Copy ``report/summary.json``, ``report/<notebook>/metrics.json`` and the executed
+    notebook ``report/<notebook>/<notebook>.ipynb`` / ``.html`` into ``out``.
 
     Raises:
         FileNotFoundError: when ``report`` holds no ``summary.json`` (run the report first).
@@ -52,11 +57,14 @@ def collect(report: Path, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = [Path(shutil.copy2(summary, out / "summary.json"))]
     for entry in json.loads(summary.read_text(encoding="utf-8"))["notebooks"]:
-        metrics = report / entry["name"] / "metrics.json"
-        if metrics.is_file():
-            target = out / entry["name"] / "metrics.json"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            written.append(Path(shutil.copy2(metrics, target)))
+        name = entry["name"]
+        files = [report / name / "metrics.json",
+                 *(report / name / f"{name}{suffix}" for suffix in EXECUTED_SUFFIXES)]
+        for source in files:
+            if source.is_file():
+                target = out / name / source.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                written.append(Path(shutil.copy2(source, target)))
     return written
 
 

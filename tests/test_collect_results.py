@@ -25,9 +25,13 @@ def test_copies_summary_and_each_notebooks_metrics(tmp_path):
     summary = {"notebooks": [{"name": "02_x"}, {"name": "03_y"}]}
     (report / "summary.json").write_text(json.dumps(summary))
     (report / "02_x" / "metrics.json").write_text('{"a": 1}')
+    (report / "02_x" / "02_x.ipynb").write_text("{}")
+    (report / "02_x" / "02_x.html").write_text("<html></html>")
+    (report / "02_x" / "figure.png").write_bytes(b"png")  # embedded in both: not copied
     written = _load().collect(report, tmp_path / "out")
     assert {p.relative_to(tmp_path / "out").as_posix() for p in written} == {
-        "summary.json", "02_x/metrics.json"}  # 03_y failed: no metrics, nothing copied
+        "summary.json", "02_x/metrics.json", "02_x/02_x.ipynb", "02_x/02_x.html",
+    }  # 03_y failed: no metrics, nothing copied
     assert json.loads((tmp_path / "out" / "02_x" / "metrics.json").read_text()) == {"a": 1}
 
 

@@ -174,6 +174,19 @@ def test_index_html_shows_status_figures_and_results_beside_paper(mixed_report: 
     assert '<td class="failed">failed</td>' in page and '<td class="ok">ok</td>' in page
     assert "boom from the broken notebook" in page
     assert "note with &lt;b&gt;markup&lt;/b&gt;" in page  # metrics text is escaped
+    assert page.index("<h2>Findings</h2>") < page.index('<h2 id="status">Run status</h2>')
+    assert 'class="banner"' not in page  # a custom profile ("tiny"), not quick
+    assert '<a href="01_good/overlay.png" title="open full size"><img' in page
+
+
+def test_notebook_html_uses_the_reports_own_mathjax(mixed_report: dict) -> None:
+    pytest.importorskip("mathjax", reason="django-static-mathjax is not installed")
+    script = mixed_report["out"] / "_static" / "mathjax" / "tex-svg-full.js"
+    assert script.is_file()
+    for name in ("01_good", "02_broken"):
+        text = (mixed_report["out"] / name / f"{name}.html").read_text(encoding="utf-8")
+        assert 'src="../_static/mathjax/tex-svg-full.js"' in text
+        assert "cdnjs.cloudflare.com/ajax/libs/mathjax" not in text
 
 
 def test_failing_notebook_is_isolated_and_keeps_its_error(mixed_report: dict) -> None:

@@ -84,6 +84,12 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--force", action="store_true", help="re-run notebooks even when unchanged")
     parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train every network here instead of loading the checkpoints shipped with the kit "
+        "(sets WSSS_RETRAIN=1 for the notebooks; networks trained on this machine are reused)",
+    )
+    parser.add_argument(
         "--timeout",
         type=_positive_float,
         help="per-cell execution timeout in seconds (default: 600 quick, 7200 otherwise)",
@@ -129,20 +135,28 @@ def build_parser(prog: str = "wsss") -> argparse.ArgumentParser:
 
 
 def _run_report(args: argparse.Namespace) -> int:
+    from wsss_lib.profiles import PROFILE_NOTEBOOKS
     from wsss_lib.report import parse_value, run_report
     from wsss_lib.resources import default_notebooks_dir
 
     overrides = [(name, parse_value(value)) for name, value in args.parameter]
+    only = args.only
+    if only is None and args.profile in PROFILE_NOTEBOOKS:
+        only = ",".join(stem[:2] for stem in PROFILE_NOTEBOOKS[args.profile])
+        print(f"Profile {args.profile!r} runs notebooks {only} (their networks ship trained with "
+              "the kit); the others train dozens of networks: make report-full, or see "
+              "docs/results/full/.", flush=True)
     notebooks = args.notebooks
     if notebooks is None:
         notebooks = default_notebooks_dir()
         print(f"Notebooks: {notebooks}", flush=True)
-        _check_profile_covers(args.profile, notebooks, args.only)
+        _check_profile_covers(args.profile, notebooks, only)
     summary = run_report(
         notebooks,
         profile=args.profile,
         out_dir=args.out,
-        only=args.only,
+        only=only,
+        retrain=args.retrain,
         overrides=overrides,
         jobs=args.jobs,
         force=args.force,

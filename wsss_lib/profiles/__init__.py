@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "PROFILE_NOTEBOOKS",
     "SHARED_SECTION",
     "TRAINING_SECTION",
     "NotebookSettings",
@@ -37,6 +38,18 @@ SHARED_SECTION = "*"
 #: The section whose training settings (data sizes, networks, epochs, optimiser) every method
 #: notebook shares; see :func:`wsss_lib.studies.configs.method_settings`.
 TRAINING_SECTION = "02_teacher_student"
+#: Profiles that run only some notebooks by default (``wsss report`` without ``--only``): the
+#: tutorial profile runs the notebooks whose networks ship trained with the kit
+#: (:mod:`wsss_lib.train.shipped`); 03, 04 and 08 train dozens of networks (``make report-full``).
+PROFILE_NOTEBOOKS: dict[str, tuple[str, ...]] = {
+    "tutorial": (
+        "01_co_occurrence_bias",
+        "02_teacher_student",
+        "05_cam_fusion",
+        "06_postprocessing_failures",
+        "07_cam_explorer",
+    ),
+}
 
 
 class NotebookSettings(dict):

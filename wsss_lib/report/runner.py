@@ -186,6 +186,7 @@ def run_report(
     cache_dir: str | Path | None = None,
     kernel_name: str = "python3",
     echo: Callable[[str], None] | None = print,
+    retrain: bool = False,
 ) -> ReportSummary:
     """Run the notebooks with a profile and write the report (``index.html``, ``summary.json``).
 
@@ -205,6 +206,9 @@ def run_report(
         cache_dir: sets ``WSSS_CACHE`` for the kernels (model/dataset cache); default: inherited.
         kernel_name: Jupyter kernelspec to execute with.
         echo: receives one progress line per finished notebook and the final lines; None: quiet.
+        retrain: train every network in the kernels instead of loading the checkpoints shipped
+            with the kit (sets ``WSSS_RETRAIN=1``, :mod:`wsss_lib.train.shipped`); implies
+            ``force``.
 
     Returns:
         The :class:`ReportSummary`; ``summary.exit_code`` is non-zero when a notebook failed.
@@ -235,6 +239,9 @@ def run_report(
     env = dict(KERNEL_ENV)
     if cache_dir is not None:
         env["WSSS_CACHE"] = str(Path(cache_dir).expanduser().resolve())
+    if retrain:
+        env["WSSS_RETRAIN"] = "1"
+        force = True
     env.update(kernel_thread_env(jobs))
     threads = env.get("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS"))
     start = time.perf_counter()

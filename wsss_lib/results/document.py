@@ -14,7 +14,12 @@ notebook:
   several paired comparisons (``results.claims.best_claim``) lists them under ``"parts"``, each
   with the same keys; ``[]`` when none;
 - ``notes`` (list of str): setup, units and the computed findings, in reading order;
-- ``settings`` (dict): the training settings the numbers depend on, ``{}`` when not recorded.
+- ``settings`` (dict): the training settings the numbers depend on, ``{}`` when not recorded;
+- ``networks`` (list): every trained network the notebook used, each ``{"run", "paradigm",
+  "model", "origin", "shipped_commit", "val_acc"}`` with ``origin`` one of ``"trained"`` (in this
+  run), ``"cache"`` (trained earlier on this machine) or ``"shipped"`` (a checkpoint shipped with
+  the kit, :mod:`wsss_lib.train.shipped`); by default what
+  :func:`wsss_lib.train.provenance.served_networks` recorded in this process.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wsss_lib.train.provenance import served_networks
 from wsss_lib.utils import atomic_write_json
 
 __all__ = ["CLAIM_KEYS", "DOCUMENT_KEYS", "MetricsDocument"]
@@ -35,7 +41,7 @@ __all__ = ["CLAIM_KEYS", "DOCUMENT_KEYS", "MetricsDocument"]
 CLAIM_KEYS: tuple[str, ...] = ("claim", "verdict", "mean", "low", "high", "n")
 #: The top-level keys of every ``metrics.json``.
 DOCUMENT_KEYS: tuple[str, ...] = (
-    "notebook", "profile", "results", "paper", "claims", "notes", "settings",
+    "notebook", "profile", "results", "paper", "claims", "notes", "settings", "networks",
 )
 
 
@@ -54,6 +60,7 @@ class MetricsDocument:
     claims: Sequence[Mapping[str, Any]] = ()
     notes: Sequence[str] = ()
     settings: Mapping[str, Any] = field(default_factory=dict)
+    networks: Sequence[Mapping[str, Any]] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The document as a JSON-ready dict with every key of :data:`DOCUMENT_KEYS`."""
@@ -65,6 +72,8 @@ class MetricsDocument:
             "claims": [_claim_json(claim) for claim in self.claims],
             "notes": [str(note) for note in self.notes],
             "settings": dict(self.settings),
+            "networks": [dict(n) for n in (
+                served_networks() if self.networks is None else self.networks)],
         }
 
     def write(self, path: str | os.PathLike[str]) -> Path:
@@ -91,6 +100,7 @@ class MetricsDocument:
             claims=list(data.get("claims") or []),
             notes=list(data.get("notes") or []),
             settings=dict(data.get("settings") or {}),
+            networks=list(data.get("networks") or []),
         )
 
     @classmethod

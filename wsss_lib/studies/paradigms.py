@@ -44,14 +44,24 @@ PARADIGM_SHORT = {
 
 
 def paradigm_configs(S: Mapping[str, Any], seed: int = 0) -> dict[str, TrainConfig]:
-    """The five rows of notebook 02 (:data:`PARADIGM_ROWS`) for one seed."""
-    return {
+    """The rows of notebook 02 (:data:`PARADIGM_ROWS`) for one seed: all five, or those named by
+    the optional setting ``S.paradigms`` (the tutorial profile leaves co-training to the full one).
+
+    Raises:
+        ValueError: when ``S.paradigms`` names an unknown row.
+    """
+    wanted = S.get("paradigms") or list(PARADIGM_ROWS)
+    unknown = [name for name in wanted if name not in PARADIGM_ROWS]
+    if unknown:
+        raise ValueError(f"Unknown paradigm rows {unknown}; choose from {list(PARADIGM_ROWS)}.")
+    configs = {
         "single_cnn": teacher_config(S, seed),
         "single_vit": single_config(S, "vit", seed),
         "ts_cnn_to_vit": teacher_student_config(S, seed),
         "ts_vit_to_cnn": teacher_student_config(S, seed, direction="vit_to_cnn"),
         "co_training": co_training_config(S, seed),
     }
+    return {name: configs[name] for name in wanted}
 
 
 def run_paradigms(

@@ -32,7 +32,15 @@ from wsss_lib.train.checkpoint import load_checkpoint
 from wsss_lib.train.config import TrainConfig
 from wsss_lib.train.loop import train_classifier
 from wsss_lib.train.paradigms import Paradigm, get_paradigm
+from wsss_lib.train.provenance import record_network
 from wsss_lib.train.run import CHECKPOINT_NAME, HISTORY_NAME, TrainedRun, load_run
+from wsss_lib.train.shipped import (
+    ORIGIN_NAME,
+    find_shipped,
+    install_shipped,
+    read_origin,
+    retrain_requested,
+)
 from wsss_lib.utils import atomic_write_json, config_hash, default_cache_dir, json_differences
 
 if TYPE_CHECKING:
@@ -150,12 +158,16 @@ def get_or_train(
     device: str | torch.device | None = None,
     train_scenes: SmokeScenes | None = None,
     val_scenes: SmokeScenes | None = None,
+    use_shipped: bool | None = None,
 ) -> TrainedRun:
     """Load the trained run of ``config`` from the cache, or train (or finish) it first.
 
     A teacher-student config first gets its teacher the same way (``config.teacher_config()``,
     on the same scenes), so one teacher serves every student that names it. An interrupted entry
-    resumes from its last epoch.
+    resumes from its last epoch. Without a finished entry of its own, a run on the synthetic
+    benchmark is served from a checkpoint shipped with the kit when one was trained under exactly
+    this key (:mod:`wsss_lib.train.shipped`). Every run handed out is recorded with its origin
+    (:mod:`wsss_lib.train.provenance`: trained, cache or shipped).
 
     Args:
         config: What to train.
@@ -168,6 +180,9 @@ def get_or_train(
             cache key, so other data never reuses the entry. ``config.data.image_size`` must
             match the images.
         val_scenes: Validation data for the per-epoch log (only with ``train_scenes``).
+        use_shipped: Serve shipped checkpoints (and cache entries installed from them); None:
+            yes unless ``$WSSS_RETRAIN`` is set (``wsss report --retrain``). False trains from
+            scratch what was only shipped; entries trained on this machine are still reused.
 
     Returns:
         The :class:`~wsss_lib.train.run.TrainedRun`, networks in eval mode.
@@ -186,18 +201,40 @@ def get_or_train(
         if key_path.exists():
             _check_same_key(_read_key(key_path, run_dir), key, key_path, run_dir)
         checkpoint = run_dir / CHECKPOINT_NAME
+        shipped_ok = (not retrain_requested()) if use_shipped is None else bool(use_shipped)
+        origin = read_origin(run_dir)
+        from_shipped = origin is not None and origin.get("origin") == "shipped"
+        if from_shipped and not shipped_ok:
+            for name in (CHECKPOINT_NAME, HISTORY_NAME, ORIGIN_NAME):  # train it here instead
+                (run_dir / name).unlink(missing_ok=True)
+            origin, from_shipped = None, False
         if checkpoint.exists():
             payload = load_checkpoint(checkpoint)
             _check_same_key(payload["config"], key["config"], checkpoint, run_dir)
             if payload["epoch"] == config.epochs:
-                return load_run(checkpoint, device, payload=payload)
+                run = load_run(checkpoint, device, payload=payload)
+                _record(run, "shipped" if from_shipped else "cache", origin)
+                return run
+        if shipped_ok and train_scenes is None:
+            shipped = find_shipped(run_dir.name, key)
+            if shipped is not None:
+                atomic_write_json(key_path, key)
+                install_shipped(shipped, run_dir)
+                if progress:
+                    tqdm.write(f"{run_dir.name}: loaded the checkpoint shipped with the kit "
+                               f"(trained by the full profile at commit {shipped.commit[:10]}); "
+                               "WSSS_RETRAIN=1 or `wsss report --retrain` trains it here.")
+                run = load_run(checkpoint, device)
+                _record(run, "shipped", read_origin(run_dir))
+                return run
         teacher = None
         if config.paradigm_class.needs_trained_teacher:
             teacher = get_or_train(
-                config.teacher_config(), cache_dir, progress, device, train_scenes, val_scenes
+                config.teacher_config(), cache_dir, progress, device, train_scenes, val_scenes,
+                use_shipped,
             ).model
         atomic_write_json(key_path, key)
-        return train_classifier(
+        run = train_classifier(
             config,
             run_dir,
             train_scenes=train_scenes,
@@ -207,8 +244,23 @@ def get_or_train(
             progress=progress,
             cache_dir=cache_dir,
         )
+        _record(run, "trained", None)
+        return run
     finally:
         lock.release()
+
+
+def _record(run: TrainedRun, origin: str, origin_record: dict[str, Any] | None) -> None:
+    last = run.history[-1] if run.history and isinstance(run.history[-1], dict) else {}
+    val_acc = last.get("val_acc")
+    record_network(
+        run.run_dir.name if run.run_dir is not None else "?",
+        paradigm=run.config.paradigm,
+        model=run.config.main_spec.name,
+        origin=origin,
+        val_acc=val_acc if isinstance(val_acc, (int, float)) else None,
+        shipped_commit=(origin_record or {}).get("commit") if origin == "shipped" else None,
+    )
 
 
 # ---------------------------------------------------------------------------- finding runs
