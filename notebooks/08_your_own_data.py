@@ -46,13 +46,14 @@ vit_weights = None  # absolute path of local ViT backbone weights (None: from pr
 # %matplotlib inline
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
+from matplotlib.figure import Figure
 
 from wsss_lib.data import load_coco, load_folder
+from wsss_lib.metrics import per_image_iou_values
 from wsss_lib.paper import PAPER_OWN_DATA
 from wsss_lib.plots.cams import cam_gallery
+from wsss_lib.plots.show import show_figure
 from wsss_lib.profiles import notebook_settings
 from wsss_lib.pseudo_masks import (
     compute_scene_cams,
@@ -125,7 +126,8 @@ for name, scenes in [("train", coco_train), ("valid", coco_valid), ("test", coco
         print(f"{name:>5}: {scenes} | smoke categories: {scenes.meta['smoke_categories']}")
 
 k = int(np.argmax(coco_test_original.labels))  # a smoke frame
-fig, axes = plt.subplots(1, 2, figsize=(8, 2.6), gridspec_kw={"width_ratios": [16 / 9, 1]})
+fig = Figure(figsize=(8, 2.6))
+axes = fig.subplots(1, 2, gridspec_kw={"width_ratios": [16 / 9, 1]})
 axes[0].imshow(coco_test_original.images[k])
 axes[0].contour(coco_test_original.smoke_masks[k], levels=[0.5], colors="cyan")
 axes[0].set_title(f"{coco_test.names[k]}: original {coco_test_original.image_size[1]}x"
@@ -135,8 +137,7 @@ axes[1].contour(coco_test.smoke_masks[k], levels=[0.5], colors="cyan")
 axes[1].set_title(f"loaded: {recipe.image_size} px, resize={recipe.resize!r}")
 for ax in axes:
     ax.axis("off")
-fig.savefig(output_dir / "coco_letterbox.png", dpi=100, bbox_inches="tight")
-plt.show()
+_ = show_figure(fig, output_dir / "coco_letterbox.png")
 
 # %% [markdown]
 # ## 3 · Train (briefly)
@@ -149,6 +150,12 @@ plt.show()
 # precision. With your own COCO export (`coco_dir`) we train on its `train` split and validate on
 # `valid`; otherwise on the folder (validated on the sample export's `valid` split when both are
 # the committed samples).
+#
+# **Did it learn?** A few dozen images and a short training can leave a classifier that learned
+# nothing. The bar is not 0 %: a "classifier" that answers *smoke* for every image is right on
+# every smoke image, so a network only learned something when it beats the better of "always
+# smoke" and "always clean" on images it did not train on. The cell prints that comparison next to
+# the validation accuracy (section 6 repeats it on the held-out test split, with the CAMs).
 
 # %%
 if coco_dir is not None:
@@ -164,6 +171,27 @@ for record in run.history:
     print({k: round(v, 3) if isinstance(v, float) else v for k, v in record.items()
            if k in ("epoch", "train_loss", "train_acc", "val_acc")})
 
+
+def versus_always_one_class(accuracy, labels, where):
+    """A sentence comparing an accuracy with answering the same class for every image."""
+    labels = np.asarray(labels)
+    always_smoke = float(labels.mean())
+    bar = max(always_smoke, 1 - always_smoke)
+    verdict = ("above it: the classifier learned something" if accuracy > bar else
+               "NOT above it: the classifier did not learn to tell smoke from clean (it is at "
+               "chance)")
+    return (f"{where}: accuracy {accuracy:.1%} vs {bar:.1%} for the better of 'always smoke' "
+            f"({always_smoke:.1%}) and 'always clean' ({1 - always_smoke:.1%}) on {len(labels)} "
+            f"images: {verdict}.")
+
+
+last = run.history[-1]
+if val_scenes is not None and "val_acc" in last:
+    print(versus_always_one_class(last["val_acc"], val_scenes.labels, "validation"))
+else:
+    print("No validation images: section 6 compares with the baselines on the held-out test "
+          "split.")
+
 # %% [markdown]
 # ## 4 · Inspect the CAMs
 #
@@ -171,6 +199,10 @@ for record in run.history:
 # Grad-CAM on `norm1` of the ViT's blocks −5, −4, −2, −1, averaged over scales 0.5–2.0, and
 # thresholds the min-max normalised map at 0.3. Below: a few folder images with their ground truth
 # outlined in cyan and the pseudo-mask (CAM > threshold) in white.
+#
+# If section 3 said the classifier did not learn, read these CAMs as those of an untrained
+# network: min-max normalisation stretches any map to [0, 1], so a CAM always *looks* like it
+# found something. `p(smoke)` near 0.5 on every image is the same warning.
 
 # %%
 cam_kwargs = recipe.cam_kwargs()
@@ -192,9 +224,7 @@ fig = cam_gallery(
     cam_threshold=settings.threshold,
     title=f"{run.config.main_spec.name} ({run.config.paradigm}) on {folder_root.name}",
 )
-fig.savefig(output_dir / "cams.png", dpi=100, bbox_inches="tight")
-display(fig)
-plt.close(fig)
+_ = show_figure(fig, output_dir / "cams.png")
 
 # %% [markdown]
 # The same run in the **interactive explorer** of notebook 07 (it needs a live kernel: in the HTML
@@ -239,7 +269,8 @@ folder_export = export_pseudo_masks(run, folder, output_dir / "pseudo_masks" / "
 print(f"folder: {len(folder_export.written)} masks at {folder_export.output_size} size; "
       f"{folder_export.metrics.get('note', '')}")
 
-fig, axes = plt.subplots(1, 2, figsize=(8, 2.6))
+fig = Figure(figsize=(8, 2.6))
+axes = fig.subplots(1, 2)
 axes[0].imshow(coco_test_original.images[k])
 axes[0].contour(coco_test_original.smoke_masks[k], levels=[0.5], colors="cyan")
 axes[0].set_title(f"{coco_test.names[k]} with its ground truth")
@@ -248,8 +279,7 @@ axes[1].imshow(written_mask, cmap="gray")
 axes[1].set_title(f"{export.paths[k].name}: {written_mask.shape[1]}x{written_mask.shape[0]}")
 for ax in axes:
     ax.axis("off")
-fig.savefig(output_dir / "pseudo_masks.png", dpi=100, bbox_inches="tight")
-plt.show()
+_ = show_figure(fig, output_dir / "pseudo_masks.png")
 
 # %% [markdown]
 # ## 6 · Evaluate
@@ -278,6 +308,56 @@ verdict = "equals" if same else "DIFFERS FROM"
 print(f"smoke IoU of the written PNGs {verdict} the evaluation's at the original size.")
 
 
+# %% [markdown]
+# ### Did the networks learn anything?
+#
+# Numbers mean little without the score of a method that needs no network at all. Two such
+# baselines, on the **held-out** COCO test split (images the network never trained on):
+#
+# - **image accuracy** against answering the same class for every image: "always smoke" is right
+#   on every smoke image, "always clean" on every clean one;
+# - **smoke IoU** against calling the **whole image** smoke: on a smoke image that pseudo-mask
+#   finds all the smoke, and its IoU is the share of the image the smoke covers.
+#
+# A classifier that does not beat the first did not learn to recognise smoke, and its CAMs are
+# those of an untrained network; pseudo-masks that do not beat the second are no better than no
+# segmentation at all. With the `quick` profile (tiny networks, one epoch of a few seconds)
+# expect both verdicts to be negative: that profile only checks that every step runs. The folder
+# row of the table above is printed for completeness, but when the network trained on the folder
+# (the default) those are training images, not a test.
+
+
+# %%
+def whole_image_smoke_iou(scenes):
+    """Smoke IoU of the pseudo-mask "every pixel is smoke", per image over the smoke images."""
+    ious = [per_image_iou_values(np.ones(np.shape(mask), bool)[None],
+                                 np.asarray(mask, bool)[None], [label])[0]
+            for mask, label in zip(scenes.smoke_masks, scenes.labels, strict=True)]
+    ious = [iou for iou in ious if iou == iou]  # clean images are NaN
+    return float(np.mean(ious)) if ious else float("nan")
+
+
+held_out = evaluation["COCO test (original size)"]
+whole_image = whole_image_smoke_iou(coco_test_original)
+learned_classes = held_out["accuracy"] > max(np.mean(coco_test.labels),
+                                             1 - np.mean(coco_test.labels))
+learned_masks = held_out.get("smoke_iou", float("nan")) > whole_image
+print(versus_always_one_class(held_out["accuracy"], coco_test.labels, "held-out COCO test"))
+print(f"held-out COCO test: smoke IoU {held_out.get('smoke_iou', float('nan')):.1%} vs "
+      f"{whole_image:.1%} for calling the whole image smoke: "
+      + ("above it: the pseudo-masks localise smoke better than no segmentation."
+         if learned_masks else
+         "NOT above it: the pseudo-masks are no better than calling every pixel smoke."))
+if not (learned_classes and learned_masks):
+    print("=> The networks did NOT learn enough on this data to be useful"
+          + (" (expected with the quick profile: tiny networks trained for seconds)."
+             if profile == "quick" else
+             ": train longer (epochs), on more images, or from pre-trained weights."))
+if len(coco_test) < 20:
+    print(f"Note: the held-out split has only {len(coco_test)} images, so one image moves the "
+          f"accuracy by {1 / len(coco_test):.0%}: even a positive verdict is weak evidence.")
+
+
 # %%
 def in_percent(metrics):
     keys = ("accuracy", "smoke_iou", "precision", "recall", "f1", "best_threshold_iou")
@@ -290,6 +370,12 @@ results["pseudo-masks COCO test (PNG files)"] = {
     "resumed_second_run": len(again.skipped)}
 results["training"] = {k: v for k, v in run.history[-1].items()
                        if k in ("epoch", "train_loss", "train_acc", "val_acc")}
+results["baselines held-out COCO test"] = {
+    "always_smoke_accuracy": percent(float(np.mean(coco_test.labels))),
+    "whole_image_smoke_iou": percent(whole_image),
+    "classifier_beats_always_one_class": bool(learned_classes),
+    "pseudo_masks_beat_whole_image": bool(learned_masks),
+}
 metrics = MetricsDocument(
     notebook="08_your_own_data",
     profile=profile,
@@ -337,3 +423,83 @@ print("wrote", metrics.write(output_dir / "metrics.json"))
 # `wsss report --profile paper --only 08 -p 08:coco_dir /path/to/IJmond-SEG` (offline, add
 # `-p 08:cnn_weights /abs/resnet50.safetensors -p 08:vit_weights /abs/vit_base.safetensors`; the
 # paper profile has no sections for notebooks 01–07, which are about the synthetic benchmark).
+
+# %% [markdown]
+# ## Exercises
+#
+# Each exercise has a cell to fill in (replace the `None`) and, where a check is possible, a check
+# cell under it that compares your answer with the library. Untouched, a check cell prints "Not
+# attempted yet".
+#
+# ### Exercise 1 · The whole-image baseline, by hand
+#
+# Calling every pixel smoke finds all the smoke, so its intersection with the truth is the smoke
+# itself and its union is the whole image: its IoU on a smoke image is the **share of the image
+# the smoke covers**. Write `whole_image_iou(masks, labels)` in numpy: `masks` is a boolean array
+# `[N, H, W]`, `labels` `[N]` (1 = smoke); return the mean of that share over the smoke images.
+# The check runs it on your folder (in the model's frame) against the library's
+# `per_image_smoke_iou`.
+
+# %%
+def whole_image_iou(masks, labels):
+    """Mean over the smoke images of the share of smoke pixels."""
+    answer = None  # your code here
+    return answer
+
+
+# %%
+import torch
+
+from wsss_lib.metrics import per_image_smoke_iou
+
+if not folder.has_masks:
+    print("Your folder has no masks/: there is no smoke IoU to check against.")
+else:
+    answer = whole_image_iou(np.asarray(folder.smoke_masks, bool), np.asarray(folder.labels))
+    if answer is None:
+        print("Not attempted yet: fill in whole_image_iou above.")
+    else:
+        reference = per_image_smoke_iou(np.ones_like(folder.smoke_masks, dtype=bool),
+                                        folder.smoke_masks, folder.labels)
+        torch.testing.assert_close(torch.tensor(float(answer), dtype=torch.float64),
+                                   torch.tensor(reference, dtype=torch.float64))
+        print(f"Correct: calling every pixel smoke scores {float(answer):.1%} smoke IoU on the "
+              "folder. A CAM must beat that to be worth anything.")
+
+# %% [markdown]
+# ### Exercise 2 · Which held-out images does the classifier get wrong?
+#
+# An accuracy hides *which* images fail. Set `answer` to the list of names (`coco_test.names`)
+# of the held-out COCO test images the classifier gets wrong: it calls an image smoke when
+# P(smoke) = sigmoid(logit) ≥ 0.5. `compute_scene_cams(run.model, coco_test, settings,
+# progress=False)` yields `(indices, cams, logits)` batch by batch. Then look at those images
+# (`coco_test.images[i]`): what do they have in common?
+
+# %%
+answer = None  # your code here: a list of image names
+
+# %%
+if answer is None:
+    print("Not attempted yet: set answer to a list of image names.")
+else:
+    logits = np.zeros(len(coco_test), np.float32)
+    for index, _, logit in compute_scene_cams(run.model, coco_test, settings, progress=False):
+        logits[index] = logit
+    called_smoke = 1 / (1 + np.exp(-logits)) >= 0.5
+    wrong = [name for name, said, label in zip(coco_test.names, called_smoke, coco_test.labels,
+                                               strict=True) if said != bool(label)]
+    assert sorted(answer) == sorted(wrong), f"expected {sorted(wrong)}, got {sorted(answer)}"
+    torch.testing.assert_close(1 - len(answer) / len(coco_test), held_out["accuracy"],
+                               check_dtype=False)  # the same errors as the accuracy above
+    print(f"Correct: {len(answer)} of {len(coco_test)} held-out images are misclassified "
+          f"({answer}).")
+
+# %% [markdown]
+# ### Exercise 3 · Train longer, then read the verdicts again
+#
+# No check cell for this one: change a setting and compare. In the parameters cell at the top set
+# `epochs` to several times the profile's value (printed by the first cell) and run the notebook
+# again. The run is cached under a new key (the epochs are part of the config), so the short run
+# stays in the cache too. Do the verdicts of "Did the networks learn anything?" change? Does
+# the held-out accuracy move by more than one image's worth? Then point `data_dir` at a folder of
+# your own (`labels.csv` + `images/` [+ `masks/`]) and ask the same questions there.

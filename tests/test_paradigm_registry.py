@@ -157,7 +157,7 @@ def test_list_runs_describes_each_run_from_its_paradigm(tmp_path):
 
     # The explorer lists finished runs with a CAM only, labelled by their paradigm.
     [listed] = list_cached_models(tmp_path)
-    assert listed.key == single.key and listed.label.startswith("test_resnet alone (32px")
+    assert listed.key == single.key and listed.label.startswith("single CNN · test_resnet · ")
 
     assert find_run(single.key[:20], tmp_path) == single.run_dir
     with pytest.raises(ValueError, match="unfinished"):

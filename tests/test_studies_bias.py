@@ -13,14 +13,16 @@ import torch
 from wsss_lib.data import load_split
 from wsss_lib.metrics import threshold_sweep
 from wsss_lib.plots.bias import plot_bias_sweep, plot_cam_gallery
-from wsss_lib.plots.cams import cam_gallery, threshold_sweep_figure
+from wsss_lib.plots.cams import cam_gallery, readout_text, threshold_sweep_figure
 from wsss_lib.profiles import notebook_settings
 from wsss_lib.results.bias import (
     bias_findings,
     bias_results,
+    gallery_readouts,
     result_key,
     summarize_sweep,
     sweep_curves,
+    sweep_readouts,
     sweep_table,
 )
 from wsss_lib.studies.bias import (
@@ -184,11 +186,79 @@ def test_findings_say_plainly_whether_the_shortcut_shows():
     assert "scores 35.0 % smoke IoU" in above[-2] and "30.0 % (NOT above it)" in above[-2]
 
 
+def test_findings_give_no_verdict_on_networks_at_chance():
+    """Issue 19: a verdict from an untrained network is noise; say "at chance" instead."""
+    chance = [dict(r, accuracy=0.52) if r["arch"] == "vit" and r["p_smoke"] == 0.5 else r
+              for r in _fake_rows(0.3)]
+    findings = bias_findings(summarize_sweep(chance), train_level=(0.5, 0.5),
+                             supervised={"smoke_iou": 0.6, "smoke_iou_decoupled": 0.5,
+                                         "model": "m"},
+                             baseline={"smoke_iou": 0.1})
+    cnn_trend = next(f for f in findings if f.startswith("CNN (m): from"))
+    assert "shows up as expected" in cnn_trend  # trained at both ends: judged
+    vit_trend = next(f for f in findings if f.startswith("ViT (m): from"))
+    assert vit_trend.endswith("; not judged: the network is at chance at 0.50/0.50 (52 % "
+                              "accuracy on test), and an untrained network has no shortcut to "
+                              "measure.")
+    assert "shows up" not in vit_trend
+    fraction = next(f for f in findings if "fully supervised" in f)
+    assert "ViT 30.0 % (50 % of it) (at chance: 52 % accuracy on test)" in fraction
+    assert "CNN 30.0 % (50 % of it)," in fraction  # the trained CNN carries no note
+    versus = findings[-1]
+    assert versus.startswith("Smoke IoU of the CAMs at 0.50/0.50: not judged, the ViT (52 % "
+                             "accuracy on test) is at chance (smoke IoU: CNN 30.0 %, ViT 30.0 %)")
+    assert "(at chance)" in sweep_table(summarize_sweep(chance))
+
+
+def _read_rows():
+    """Fake rows with the read-out each network was given on val (seeds agree except one)."""
+    rows = []
+    for row in _fake_rows(0.3):
+        vit = row["arch"] == "vit"
+        label = ("gradcam[blocks.-1.norm1] > 0.85" if vit and row["seed"] == 0 else
+                 "gradcam > 0.15" if vit else "cam > 0.35")
+        if vit and row["p_smoke"] == 0.5:
+            label = "gradcam > 0.05"
+        rows.append(dict(row, readout=label, threshold=float(label.rsplit(" ", 1)[1])))
+    return rows
+
+
+def test_readouts_of_gallery_columns_and_sweep_curves_are_each_networks_own():
+    summary = summarize_sweep(_read_rows())
+    strong = next(r for r in summary if r["arch"] == "vit" and r["p_smoke"] == 1.0)
+    assert strong["readouts"] == ["gradcam[blocks.-1.norm1] > 0.85", "gradcam > 0.15"]
+    models = [("cnn", (1.0, 0.0)), ("vit", (1.0, 0.0)), ("vit", (0.5, 0.5))]
+    assert gallery_readouts(summary, models, seed=0) == {
+        "CNN CAM @1.00/0.00": "cam > 0.35",
+        "ViT CAM @1.00/0.00": "gradcam[blocks.-1.norm1] > 0.85",
+        "ViT CAM @0.50/0.50": "gradcam > 0.05",
+    }
+    assert gallery_readouts(summary, models[1:2], seed=1) == {"ViT CAM @1.00/0.00":
+                                                              "gradcam > 0.15"}
+    # The sweep averages seeds: a curve whose seeds were read differently has no one threshold.
+    assert sweep_readouts(summary, (1.0, 0.0)) == {"CNN (m)": "cam > 0.35"}
+    assert sweep_readouts(summary, (0.5, 0.5)) == {"CNN (m)": "cam > 0.35",
+                                                   "ViT (m)": "gradcam > 0.05"}
+    fig = threshold_sweep_figure(sweep_curves(summary, (0.5, 0.5)), threshold=None,
+                                 readouts=sweep_readouts(summary, (0.5, 0.5)))
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "ViT (m), Grad-CAM (default layers)" in labels
+    assert "ViT (m): threshold chosen on val (0.05)" in labels
+    assert "CNN (m): threshold chosen on val (0.35)" in labels
+    assert not any(label.startswith("threshold used") for label in labels)
+
+
 def test_sweep_figure_has_four_panels_with_both_models():
     summary = summarize_sweep(_fake_rows(strong_gap=0.3))
     fig = plot_bias_sweep(summary, baseline={"smoke_iou": 0.1})
     assert len(fig.axes) == 4
     assert len(fig.axes[0].lines) >= 4  # 2 architectures x {test, decoupled}
+    # Networks read at different thresholds: the title names no single one of them.
+    fig = plot_bias_sweep(summarize_sweep(_read_rows()))
+    assert "pseudo-mask = each network's read-out, chosen on val" in fig._suptitle.get_text()
+    same = [dict(r, readout="cam > 0.30", threshold=0.3) for r in _fake_rows(0.3)]
+    assert "pseudo-mask = score map > 0.30" in plot_bias_sweep(
+        summarize_sweep(same))._suptitle.get_text()
 
 
 # ------------------------------------------------------------------------------ generic figures
@@ -285,3 +355,10 @@ def test_tiny_sweep_end_to_end():
         assert cam.shape == (4, 32, 32) and cam.min() >= 0.0 and cam.max() <= 1.0
     fig = plot_cam_gallery(maps)
     assert len([ax for ax in fig.axes if ax.images]) == 4 * 5
+    # Each CAM column is titled with the read-out its network was evaluated with.
+    readouts = gallery_readouts(summarize_sweep(rows), [("cnn", (1.0, 0.0)), ("vit", (1.0, 0.0))])
+    assert set(readouts) == set(maps["cams"])
+    fig = plot_cam_gallery(maps, readouts=readouts)
+    titles = [ax.get_title().replace("\n> ", " > ") for ax in fig.axes
+              if ax.get_title().startswith(("CNN", "ViT"))]
+    assert titles == [f"{title}\n{readout_text(readouts[title])}" for title in maps["cams"]]

@@ -17,6 +17,12 @@ from wsss_lib.results import alignment as alignment_results
 from wsss_lib.results import lambda_sweep as lambda_results
 from wsss_lib.results import paradigms as paradigm_results
 from wsss_lib.results.lambda_sweep import INTERIOR_OPTIMUM
+from wsss_lib.results.method import (
+    FULL_RESULTS_DIR,
+    chance_labels,
+    seed_readouts,
+    single_seed_note,
+)
 from wsss_lib.studies import alignment, configs, measure, paradigms
 from wsss_lib.train import TrainConfig, get_or_train
 
@@ -40,7 +46,8 @@ TINY = {
 
 
 def _row(name: str, seed: int, smoke_iou: float, **extra: float) -> dict:
-    row = {"name": name, "seed": seed, **{k: 0.5 for k in measure.ROW_METRICS}}
+    """A run's row; its classifier learned the label (accuracy 0.9) unless ``extra`` says not."""
+    row = {"name": name, "seed": seed, **{k: 0.5 for k in measure.ROW_METRICS}, "accuracy": 0.9}
     row.update(smoke_iou=smoke_iou, **extra)
     return row
 
@@ -312,6 +319,83 @@ def test_paradigm_verdicts_test_the_papers_claims():
         verdicts[1])
     assert "**inconclusive**" in verdicts[2]  # vs co-training: differences 0, -1, +1 points
     assert "Best smoke IoU here: single CNN" in verdicts[-1]
+    assert verdicts[-2].startswith("Precision and recall, teacher-student CNN→ViT")
+    assert not any("not judged" in v or "chance" in v for v in verdicts)
+
+
+def test_precision_sentence_says_where_a_smoke_iou_gain_comes_from():
+    """Issue 19: notebook 02 promised a precision sentence that no cell printed."""
+    def summary(ts_precision, ts_recall):
+        rows = [_row("single_vit", s, 0.30, precision=0.15, recall=0.60) for s in range(2)]
+        rows += [_row("ts_cnn_to_vit", s, 0.38, precision=ts_precision, recall=ts_recall)
+                 for s in range(2)]
+        return results.summarize(rows)
+
+    tighter = paradigm_results.precision_sentence(summary(0.25, 0.60))
+    assert "smoke IoU +8.00 points, pixel precision +10.00 and recall +0.00" in tighter
+    assert "outline the plume better" in tighter and "(means over 2 seeds)" in tighter
+    wider = paradigm_results.precision_sentence(summary(0.10, 0.90))
+    assert "cover more of the image" in wider
+    assert paradigm_results.precision_sentence({"single_vit": {}}) is None  # no student row
+    verdicts = paradigm_results.paradigm_verdicts(summary(0.25, 0.6))
+    assert any(v.startswith("Precision and recall") for v in verdicts)
+
+
+def test_networks_at_chance_get_no_verdict_but_a_note_next_to_their_numbers():
+    rows = []
+    for seed, jitter in enumerate((0.0, 0.01, -0.01)):
+        rows += [_row("single_cnn", seed, 0.40 + jitter),
+                 _row("single_vit", seed, 0.10, accuracy=0.52),  # never learned the label
+                 _row("ts_cnn_to_vit", seed, 0.45 + jitter)]
+    summary = results.summarize(rows)
+    verdicts = paradigm_results.paradigm_verdicts(summary, rows)
+    assert verdicts[0].startswith("Some networks stayed near chance on test (accuracy single ViT "
+                                  "52 %")
+    vs_vit = next(v for v in verdicts if v.startswith("Teacher-student (CNN→ViT) beats the single"))
+    assert "**not judged** — at chance on test (accuracy single ViT 52 %)" in vs_vit
+    assert "**supported**" not in vs_vit
+    vs_teacher = next(v for v in verdicts if v.startswith("The student beats its teacher"))
+    assert "**supported**" in vs_teacher  # both trained: judged as usual
+    assert not any(v.startswith("Teacher-student beats co-training") for v in verdicts)  # no row
+    assert "**not judged**" in next(v for v in verdicts if v.startswith("Precision and recall"))
+    assert chance_labels(summary, paradigms.PARADIGM_ROWS)["single_vit"] == (
+        "single ViT (at chance)")
+
+    untrained = [{**r, "accuracy": 0.5} for r in rows]
+    verdicts = paradigm_results.paradigm_verdicts(results.summarize(untrained), untrained)
+    assert verdicts[0].startswith("Every network here stayed near chance on test (accuracy 50 % "
+                                  "each")
+    assert "(45.00 ± 1.00 %, at chance: 50 % accuracy on test)" in verdicts[-1]
+
+    lam_rows = [{**_row(lam, s, 0.2 + lam / 10, accuracy=0.5 if lam == 0 else 0.9),
+                 "smoke_iou_val": 0.2 + lam / 10} for lam in (0.0, 0.3, 1.0, 1.5) for s in (0, 1)]
+    lam_verdicts = lambda_results.lambda_verdicts(results.summarize(lam_rows), lam_rows)
+    assert "**not judged** — at chance on test (accuracy λ = 0 50 %)" in lam_verdicts[1]
+    assert "**not judged**" not in lam_verdicts[2]  # the interior claim compares λ > 0 only
+
+    al_rows = [_row(v, s, iou, accuracy=acc) for s in range(2)
+               for v, iou, acc in (("global_cosine", 0.3, 0.9), ("global_l1_raw", 0.4, 0.5))]
+    al_verdicts = alignment_results.alignment_verdicts(results.summarize(al_rows), al_rows)
+    assert "**not judged**" in al_verdicts[1]
+    assert "score map · global L1 (raw) (40.00 ± 0.00 %, at chance: 50 % accuracy" in (
+        al_verdicts[2])
+
+
+def test_single_seed_verdicts_say_so_and_point_to_the_full_results():
+    note, = single_seed_note("02_teacher_student", [0])
+    assert note.startswith("These verdicts rest on one seed (seed 0)")
+    assert f"`{FULL_RESULTS_DIR}/02_teacher_student/`" in note and "(3 seeds," in note
+    assert single_seed_note("02_teacher_student", [0, 1, 2]) == []
+    note, = single_seed_note("01_co_occurrence_bias", [0])  # full runs one seed there too
+    assert "it uses one seed too" in note and "`seeds=[0, 1, 2]`" in note
+
+
+def test_seed_readouts_name_each_runs_map_and_threshold():
+    rows = [{**_row("single_cnn", s, 0.4), "readout": f"cam > 0.{s + 3}0"} for s in (0, 1)]
+    rows.append({**_row("single_vit", 0, 0.2), "readout": "gradcam[blocks.-1.norm1] > 0.85"})
+    assert seed_readouts(rows, 0) == {"single_cnn": "cam > 0.30",
+                                      "single_vit": "gradcam[blocks.-1.norm1] > 0.85"}
+    assert seed_readouts(rows, 1) == {"single_cnn": "cam > 0.40"}
 
 
 def _lambda_rows(test, val):
@@ -335,6 +419,11 @@ def test_lambda_interior_optimum_is_chosen_on_val_and_tested_on_test():
     assert end[0]["claim"].startswith("Using the teacher helps: λ = 1 (best on val)")
     verdicts = lambda_results.lambda_verdicts(results.summarize(rows), rows)
     assert "Best mean smoke IoU on test at λ = 1 " in verdicts[-1]
+    assert lambda_results.lambda_chosen_on_val(rows) == 1.0
+    assert lambda_results.lambda_chosen_on_val(rows, [0.3, 1.5]) == 1.5
+    tie = _lambda_rows(test, val={0.0: 0.1, 0.3: 0.5, 1.0: 0.5, 1.5: 0.3})
+    assert lambda_results.lambda_chosen_on_val(tie) == 0.3  # a tie goes to the smaller λ
+    assert helps["rows"] == (1.0, 0.0) and interior["rows"] == (1.0, 0.3, 1.5)
 
 
 def test_alignment_verdicts_and_table():

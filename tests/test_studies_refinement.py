@@ -413,3 +413,177 @@ def test_crf_kernel_is_chosen_on_val_among_the_grid(scenes):
     assert f"{settings['bilateral_sxy']:g}/{settings['bilateral_srgb']:g}" == best
     with pytest.raises(ValueError, match="at least one"):
         postprocessing.choose_crf_kernel(blurred, scenes, 0.5, grid=())
+
+
+# ------------------------------------------------------------------------------ read-outs
+
+
+def test_thresholds_are_chosen_on_val_per_variant(scenes, layer_cams):
+    truth = scenes.smoke_masks.astype(np.float32)
+    seed = 0.2 + 0.6 * truth  # 0.2 off smoke, 0.8 on smoke: any cut in [0.2, 0.8) is perfect
+    assert fusion.choose_threshold(seed, scenes) == 0.2  # the lowest of the best
+    with pytest.raises(ValueError, match="CAMs for"):
+        fusion.choose_threshold(seed[:2], scenes)
+    variants = fusion.fusion_variants(layer_cams.layers, scales=(0.5, 1.0))
+    cuts = fusion.choose_variant_thresholds(layer_cams, variants, scenes)
+    assert set(cuts) == {v.name for v in variants}
+    for variant in variants[:2]:
+        sweep = _sweep(variant.cam(layer_cams), scenes)
+        assert cuts[variant.name] == pytest.approx(sweep.best_threshold)
+
+
+def _sweep(cam, scenes):
+    from wsss_lib.metrics import threshold_sweep
+    from wsss_lib.train import READOUT_THRESHOLDS
+
+    return threshold_sweep(np.asarray(cam), scenes.smoke_masks, scenes.labels,
+                           thresholds=READOUT_THRESHOLDS)
+
+
+def test_each_variant_row_is_cut_at_its_own_threshold(scenes, layer_cams):
+    variants = fusion.fusion_variants(layer_cams.layers, scales=(0.5, 1.0))
+    cuts = {"last layer": 0.7, "fused (mean)": 0.1}
+    rows = {r["variant"]: r for r in fusion.evaluate_variants(
+        layer_cams, variants, scenes, "s", threshold=0.3, thresholds=cuts, fixed_threshold=0.3)}
+    assert rows["last layer"]["threshold"] == 0.7 and rows["fused (max)"]["threshold"] == 0.3
+    fused = rows["fused (mean)"]
+    assert fused["smoke_iou"] == pytest.approx(fusion.cam_row(
+        layer_cams.cam(), scenes, "s", "x", 0.1)["smoke_iou"])
+    assert fused["fixed_threshold"]["threshold"] == 0.3
+    assert fused["fixed_threshold"]["smoke_iou"] == pytest.approx(fusion.cam_row(
+        layer_cams.cam(), scenes, "s", "x", 0.3)["smoke_iou"])
+    # The table keeps the nested entry and shows it in %.
+    table = results.percent_rows({"r": fused}, keep=fusion_results.METRIC_KEEP)
+    assert table["r"]["fixed_threshold"]["smoke_iou"] == pytest.approx(
+        round(100 * fused["fixed_threshold"]["smoke_iou"], 2))
+    assert "fixed_threshold.smoke_iou" in fusion_results.METRIC_COLUMNS
+
+
+def test_fusion_summary_compares_each_cam_at_its_own_threshold(layer_cams, scenes):
+    cuts = {"a": {"last layer": 0.6, "fused (mean)": 0.2, "multi-scale (last layer)": 0.4}}
+    summary = fusion.fusion_summary({"a": layer_cams}, scenes, scales=(0.5, 1.0, 1.5),
+                                    thresholds=cuts)
+    fused, single = summary["a / fused (mean)"], summary["a / last layer"]
+    assert (single["threshold"], fused["threshold"]) == (0.6, 0.2)
+    assert fused["gain"] == pytest.approx(fused["smoke_iou"] - single["smoke_iou"])
+    assert 0.0 <= single["blank_share"] <= 1.0
+    gain = fusion.paired_gain(layer_cams.cam(["blocks.11.norm1"]), layer_cams.cam(), scenes,
+                              0.6, threshold_after=0.2)
+    assert gain["gain"] == pytest.approx(fused["gain"])
+
+
+def test_classifier_accuracy_counts_correct_images(vit, scenes):
+    from wsss_lib.data import to_tensor_batch
+
+    with torch.no_grad():
+        logits = vit(to_tensor_batch(scenes.images)).logits[:, 0]
+    expected = float(((logits > 0).numpy().astype(int) == scenes.labels).mean())
+    assert fusion.classifier_accuracy(vit, scenes, batch_size=4) == pytest.approx(expected)
+
+
+def test_fusion_verdicts_withhold_judgement_near_chance():
+    lines = fusion_results.fusion_verdicts(_summary(0.09, -0.02),
+                                           accuracy={"weak": 0.5, "strong": 0.9})
+    assert lines[0].startswith("The weak classifies the test images near chance (accuracy 50 %")
+    assert not any("strong classifies" in line for line in lines)
+    weak_line = next(line for line in lines if "the weak seed's" in line)
+    assert "no verdict: the classifier is near chance" in weak_line
+    assert "a real gain" not in weak_line
+    assert "cannot be tested here: the weak classifier is near chance" in " ".join(lines)
+    assert "HOLDS" not in " ".join(lines)
+    # the trained seed keeps its verdict
+    assert next(line for line in lines if "the strong seed's smoke IoU by" in line).endswith(
+        "a real loss.")
+
+
+def test_fusion_verdicts_state_both_read_outs_and_where_they_disagree():
+    chosen = _summary(0.09, -0.02)
+    fixed = _summary(0.09, 0.03)  # at the fixed cut fusion helps the strong seed instead
+    for rows, cut in ((chosen, 0.45), (fixed, 0.3)):
+        for row in rows.values():
+            row["threshold"] = cut
+    lines = fusion_results.fusion_verdicts(chosen, fixed=fixed, fixed_threshold=0.3)
+    assert lines[0].startswith("Read-out of the sentences below: each CAM at its own threshold")
+    assert "(> 0.45)" in lines[2]
+    fixed_line = next(x for x in lines if x.startswith("At the fixed threshold 0.3 instead"))
+    assert "strong seed's smoke IoU by +3.0 ± 1.0 points" in fixed_line
+    disagree = [line for line in lines if line.startswith("The two read-outs disagree")]
+    assert len(disagree) == 2  # fusion and multi-scale on the strong seed
+    assert "fusion on the strong seed: a real loss with thresholds chosen on val, a real gain " \
+           "at the fixed 0.3" in disagree[0]
+
+
+def test_weak_strong_rows_keep_the_given_order():
+    summary = _summary(0.0, 0.0)
+    renamed = fusion_results.weak_strong_rows(summary, order=("strong", "weak"))
+    assert renamed["weak seed / last layer"]["smoke_iou"] == 0.45
+
+
+def test_fixed_threshold_is_recorded_except_for_crf_outputs(scenes):
+    truth = torch.from_numpy(scenes.smoke_masks.astype(np.float32))
+    seed = 0.2 + 0.6 * truth
+    pipes = [postprocessing.Pipeline("none"),
+             postprocessing.Pipeline("MS", source="multiscale", steps=[_ScaleStep(0.3)]),
+             postprocessing.Pipeline("CRF", steps=[_ScaleStep(1.0)])]
+    run = postprocessing.run_pipelines(
+        pipes, {"single": seed, "multiscale": seed}, scenes, thresholds={"none": 0.2, "MS": 0.1},
+        fixed_threshold=0.3, batch_size=3, progress=False)
+    # MS is perfect at its own cut (0.1) but empty at the fixed 0.3 (0.24 < 0.3).
+    assert run.rows["MS"]["smoke_iou"] == pytest.approx(1.0)
+    assert run.rows["MS"]["fixed_threshold"]["smoke_iou"] == 0.0
+    assert run.rows["MS"]["fixed_threshold"]["gain_vs_none"] == pytest.approx(-1.0)
+    assert run.rows["none"]["fixed_threshold"] == {"threshold": 0.3, "smoke_iou": 1.0,
+                                                   "gain_vs_none": 0.0}
+    assert "fixed_threshold" not in run.rows["CRF"]  # a posterior, always cut at 0.5
+    lines = postprocess_results.postprocess_verdicts(run)
+    ms = [line for line in lines if "MS" in line]
+    assert ms[0].startswith("MS changes little") and "thresholds 0.2 -> 0.1" in ms[0]
+    assert ms[1].startswith("The read-out matters for MS: it changes little with thresholds "
+                            "chosen on val but hurts at the fixed 0.3")
+    table = results.percent_rows(run.rows, keep=postprocess_results.PIPELINE_KEEP)
+    assert table["MS"]["fixed_threshold"]["gain_vs_none"] == pytest.approx(-100.0)
+    markdown = results.markdown_table(table, postprocess_results.FIXED_COLUMNS)
+    assert "| CRF | 100.00 | 0.30 | 0.00 | – | – |" in markdown
+
+
+def test_postprocess_verdicts_and_claims_near_chance(scenes):
+    truth = scenes.smoke_masks.astype(np.float32)
+    pipes = [postprocessing.Pipeline("none"),
+             postprocessing.Pipeline("CRF", steps=[_TruthStep(truth)]),
+             postprocessing.Pipeline("CLIP", skipped="skipped: no CLIP weights")]
+    run = postprocessing.run_pipelines(pipes, {"single": torch.full(truth.shape, 0.5)}, scenes,
+                                       progress=False)
+    lines = postprocess_results.postprocess_verdicts(run, accuracy=0.5, model="seed ViT")
+    assert lines[0].startswith("The seed ViT classifies the test images near chance (accuracy "
+                               "50 %")
+    crf = next(line for line in lines if line.startswith("CRF"))
+    assert crf.startswith("CRF (no verdict: classifier near chance)") and "helps" not in crf
+    assert lines[-1].startswith("Highest smoke IoU here: CRF") and "not a ranking" in lines[-1]
+    claims = {c["claim"].split(" (")[0]: c for c in postprocess_results.postprocess_claims(
+        run, scenes, accuracy=0.5)}
+    assert claims["Dense CRF helps"]["verdict"] == postprocess_results.NEAR_CHANCE_VERDICT
+    assert "from an untrained network" in claims["Dense CRF helps"]["sentence"]
+    clip = claims["CLIP refinement hurts"]
+    assert clip["verdict"] == "skipped: no CLIP weights"
+    assert "not tested here" in clip["sentence"] and "no verdict" in clip["sentence"]
+    trained = postprocess_results.postprocess_claims(run, scenes, accuracy=0.95)
+    assert trained[0]["verdict"] == "supported"
+
+
+def test_figures_name_each_rows_own_threshold(scenes, layer_cams):
+    rows = fusion.evaluate_variants(layer_cams, fusion.fusion_variants(layer_cams.layers, (1.0,)),
+                                    scenes, "s", thresholds={"last layer": 0.65})
+    fig = plots.plot_variant_bars(rows)
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert any(text.endswith(">0.65") for text in labels)
+    assert any(text.endswith(">0.3") for text in labels)
+    truth = torch.from_numpy(scenes.smoke_masks.astype(np.float32))
+    pipes = [postprocessing.Pipeline("none"), postprocessing.Pipeline("PAR", steps=[_ScaleStep(1)])]
+    run = postprocessing.run_pipelines(pipes, {"single": truth}, scenes,
+                                       thresholds={"none": 0.25, "PAR": 0.55}, progress=False)
+    bars = plots.plot_pipeline_bars(run)
+    ticks = [t.get_text() for t in bars.axes[0].get_xticklabels()]
+    assert ticks == ["none (>0.25)", "PAR (>0.55)"]
+    overlay = plots.plot_bleed_overlays(scenes, run, measure.pick_showcase(scenes, n=2))
+    ylabels = [ax.get_ylabel() for ax in overlay.axes if ax.get_ylabel()]
+    assert ylabels == ["none\n> 0.25", "PAR\n> 0.55"]

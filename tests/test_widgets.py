@@ -7,6 +7,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 import shutil
 import types
 from datetime import datetime, timezone
@@ -18,7 +19,9 @@ import torch
 from browser.explorer_fixture import demo_entry, demo_networks
 from PIL import Image
 
-from wsss_lib.train import DataSpec, ModelSpec, TrainConfig, run_dir_for
+from wsss_lib.train import DataSpec, KTSpec, ModelSpec, TrainConfig, run_dir_for
+from wsss_lib.train.cache import KEY_NAME
+from wsss_lib.train.run import CHECKPOINT_NAME, HISTORY_NAME
 from wsss_lib.widgets import (
     CachedModel,
     CamExplorer,
@@ -29,16 +32,19 @@ from wsss_lib.widgets import (
     default_models,
     ensure_cached,
     explorer_figure,
+    find_twin,
     first_informative_index,
     format_metrics,
     image_metrics,
     layer_choices,
     layers_for_model,
     list_cached_models,
+    network_family,
     panel_keys,
     read_image,
     stale_panels,
     time_threshold_redraw,
+    training_level,
     update_state,
 )
 
@@ -220,7 +226,8 @@ def test_catalog_lists_finished_runs_and_skips_unfinished_ones(trained: CamExplo
     models = list_cached_models(cache)
     assert [m.key for m in models] == [run_dir_for(tiny_config(), cache).name]
     assert (models[0].paradigm, models[0].image_size, models[0].epochs) == ("single", 32, 1)
-    assert models[0].label.startswith("resnet18 alone (32px, 1 ep, seed 0")
+    assert models[0].label == ("single CNN · resnet18 · P(chimney|smoke/clean) 0.95/0.05 · "
+                               "seed 0 · no val acc")  # tiny_config has no validation split
     shutil.copytree(cache / "runs", tmp_path / "runs")
     history = tmp_path / "runs" / models[0].key / "history.json"
     history.write_text(json.dumps([]))  # as if interrupted before its only epoch ended
@@ -233,6 +240,150 @@ def test_ensure_cached_trains_only_missing_configs(trained: CamExplorer) -> None
     configs = {"have": tiny_config(0), "missing": tiny_config(7)}
     assert ensure_cached(configs, called.append, trained.cache_dir) == ["missing"]
     assert called == [configs["missing"]]
+
+
+# Fake cache entries: the folder get_or_train leaves (key, history, checkpoint), written by the
+# test; the catalog reads only the JSON files, so the checkpoint can be empty.
+CNN = ModelSpec("resnet_mini", {"output_stride": 8})
+VIT = ModelSpec("vit_mini", {"patch_size": 8})
+
+
+def _data(level: tuple[float, float] | None = None) -> DataSpec:
+    overrides = {} if level is None else {"p_chimney_given_smoke": level[0],
+                                          "p_chimney_given_clean": level[1]}
+    return DataSpec(image_size=32, n_train=8, n_val=4, overrides=overrides)
+
+
+def _single(model: ModelSpec, level=None, seed: int = 0, **changes) -> TrainConfig:
+    return TrainConfig(paradigm="single", model=model, data=_data(level), epochs=2, seed=seed,
+                       **changes)
+
+
+def _taught(teacher: ModelSpec, student: ModelSpec, level=None, seed: int = 0,
+            paradigm: str = "teacher_student", **kt) -> TrainConfig:
+    return TrainConfig(paradigm=paradigm, student=student, teacher=teacher, data=_data(level),
+                       epochs=2, seed=seed, kt=KTSpec(**kt))
+
+
+def _fake_run(cache: Path, config: TrainConfig, val_acc: float | None = 0.9,
+              epochs_done: int | None = None, age: int = 0, fingerprint: bool = False) -> str:
+    """Write a run folder for ``config``; ``age`` seconds older than the newest (list order)."""
+    run_dir = run_dir_for(config, cache)
+    run_dir.mkdir(parents=True)
+    key = {"config": config.to_dict()}
+    if fingerprint:
+        key["data_fingerprint"] = {"train": "f" * 16, "val": None}
+    (run_dir / KEY_NAME).write_text(json.dumps(key))
+    record = {} if val_acc is None else {"val_acc": val_acc}
+    n = config.epochs if epochs_done is None else epochs_done
+    (run_dir / HISTORY_NAME).write_text(json.dumps([record] * n))
+    checkpoint = run_dir / CHECKPOINT_NAME
+    checkpoint.write_bytes(b"")
+    stamp = 1_700_000_000 - age
+    os.utime(checkpoint, (stamp, stamp))
+    return run_dir.name
+
+
+def test_labels_say_what_each_network_is(tmp_path: Path) -> None:
+    keys = {
+        "cnn": _fake_run(tmp_path, _single(CNN), val_acc=0.91, age=1),
+        "vit": _fake_run(tmp_path, _single(VIT, (0.5, 0.5), seed=2), val_acc=0.5, age=2),
+        "ts": _fake_run(tmp_path, _taught(CNN, VIT), val_acc=0.8, age=3),
+        "vit_to_cnn": _fake_run(tmp_path, _taught(VIT, CNN), val_acc=0.7, age=4),
+        "co": _fake_run(tmp_path, _taught(CNN, VIT, paradigm="co_training"), val_acc=None, age=5),
+    }
+    _fake_run(tmp_path, TrainConfig(paradigm="supervised", model=CNN, data=_data(), epochs=1))
+    _fake_run(tmp_path, _single(VIT, seed=5), epochs_done=1)  # unfinished: 1 of 2 epochs
+    models = list_cached_models(tmp_path)
+    assert [m.key for m in models] == list(keys.values())  # newest first; no supervised/unfinished
+    labels = {name: m.label for name, m in zip(keys, models, strict=True)}
+    level = "P(chimney|smoke/clean) 0.95/0.05"
+    assert labels == {
+        "cnn": f"single CNN · resnet_mini · {level} · seed 0 · val acc 91 %",
+        "vit": "single ViT · vit_mini · P(chimney|smoke/clean) 0.50/0.50 · seed 2 · "
+               "val acc 50 % (near chance)",
+        "ts": f"teacher-student CNN→ViT · resnet_mini→vit_mini · {level} · seed 0 · val acc 80 %",
+        "vit_to_cnn": f"teacher-student ViT→CNN · vit_mini→resnet_mini · {level} · seed 0 · "
+                      "val acc 70 %",
+        "co": f"co-training CNN⇄ViT · resnet_mini⇄vit_mini · {level} · seed 0 · no val acc",
+    }
+    near = {m.key: m.near_chance for m in models}
+    assert near == {k: name == "vit" for name, k in keys.items()}
+    assert "near chance" in models[1].chance_note and models[0].chance_note == ""
+    assert training_level(models[1].config) == (0.5, 0.5)
+    assert network_family("vit_tiny") == "vit" and network_family("test_resnet") == "cnn"
+
+
+def test_runs_that_look_alike_get_a_short_distinguishing_suffix(tmp_path: Path) -> None:
+    lam_half = _fake_run(tmp_path, _taught(CNN, VIT, lam=0.5), age=1)
+    lam_one = _fake_run(tmp_path, _taught(CNN, VIT, lam=1.0), age=2)
+    many = [_fake_run(tmp_path, _single(CNN, lr=lr, batch_size=b, weight_decay=wd), age=3 + i)
+            for i, (lr, b, wd) in enumerate([(0.01, 8, 0.1), (0.02, 16, 0.2), (0.03, 32, 0.3)])]
+    other = _fake_run(tmp_path, _single(VIT), age=9)
+    models = {m.key: m for m in list_cached_models(tmp_path)}
+    labels = [m.label for m in models.values()]
+    assert len(set(labels)) == len(labels)  # every entry can be told apart
+    assert models[other].suffix == ""  # a unique label gets no suffix
+    half, one = models[lam_half], models[lam_one]
+    assert half.base_label == one.base_label
+    assert half.label == f"{half.base_label} [kt.lam=0.5 · {lam_half.rsplit('-', 1)[1][:6]}]"
+    assert one.label.endswith(f"[kt.lam=1 · {lam_one.rsplit('-', 1)[1][:6]}]")
+    for key in many:  # three settings differ: only the hash is shown
+        assert models[key].suffix == key.rsplit("-", 1)[1][:6]
+    # In a larger group each member names what sets it apart from the most common settings.
+    other_cache = tmp_path / "group"
+    paper = _fake_run(other_cache, _taught(CNN, VIT, seed=4), age=1)
+    half = _fake_run(other_cache, _taught(CNN, VIT, seed=4, lam=0.5), age=2)
+    l1 = _fake_run(other_cache, _taught(CNN, VIT, seed=4, distance="l1"), age=3)
+    suffixes = {m.key: m.suffix for m in list_cached_models(other_cache)}
+    assert suffixes == {paper: paper.rsplit("-", 1)[1][:6],
+                        half: f"kt.lam=0.5 · {half.rsplit('-', 1)[1][:6]}",
+                        l1: f"kt.distance=l1 · {l1.rsplit('-', 1)[1][:6]}"}
+    # The explorer keeps labels unique for entries it is given directly too.
+    twins = [dataclasses.replace(_entry(k), seed=1) for k in ("single-a-0011", "single-b-0022")]
+    data = ExplorerData(twins, image_size=32, n_images=2)
+    assert [m.suffix for m in data.models.values()] == ["0011", "0022"]
+
+
+def test_a_near_chance_model_is_flagged_in_the_widget_and_the_figure(
+        networks: dict[str, torch.nn.Module]) -> None:
+    entries = [dataclasses.replace(_entry("demo-a"), val_acc=0.5),
+               dataclasses.replace(_entry("demo-b"), val_acc=0.9)]
+    data = ExplorerData(entries, image_size=32, n_images=2, networks=networks)
+    explorer = CamExplorer(data, ExplorerState(source="test", model_a="demo-a",
+                                               model_b="demo-b"), display_size=32)
+    assert "near chance" in explorer.row_titles["a"].value
+    assert "near chance" not in explorer.row_titles["b"].value
+    fig = explorer_figure(data, explorer.state)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert sum("did not learn" in t for t in texts) == 1
+
+
+def test_runs_on_your_own_data_say_so(tmp_path: Path) -> None:
+    _fake_run(tmp_path, _taught(CNN, VIT), fingerprint=True)
+    [model] = list_cached_models(tmp_path)
+    assert model.own_data and model.level is None
+    assert " · your own data · " in model.label
+
+
+def test_default_pair_is_the_single_vit_and_its_teacher_student_twin(tmp_path: Path) -> None:
+    ts = _fake_run(tmp_path, _taught(CNN, VIT), age=10)
+    twin = _fake_run(tmp_path, _single(VIT), age=11)
+    # Newer distractors: another level, another seed, the other direction, a near-chance run.
+    _fake_run(tmp_path, _single(VIT, (0.5, 0.5)), age=1)
+    _fake_run(tmp_path, _single(VIT, seed=1), age=2)
+    _fake_run(tmp_path, _taught(VIT, CNN), age=3)
+    _fake_run(tmp_path, _single(CNN), age=4)
+    _fake_run(tmp_path, _taught(CNN, VIT, (0.5, 0.5), seed=3), val_acc=0.5, age=5)
+    _fake_run(tmp_path, _single(VIT, (0.5, 0.5), seed=3), val_acc=0.5, age=6)
+    _fake_run(tmp_path, _taught(CNN, VIT, seed=1), age=7)  # a newer pair of a higher seed
+    models = list_cached_models(tmp_path)
+    assert default_models(models) == (twin, ts)
+    found, exact = find_twin(next(m for m in models if m.key == ts), models)
+    assert found.key == twin and exact
+    explorer = CamExplorer.from_cache(tmp_path, split="test", n_images=2, display_size=32)
+    assert (explorer.state.model_a, explorer.state.model_b) == (twin, ts)
+    assert explorer.data.models[twin].label.startswith("single ViT · vit_mini · ")
 
 
 def test_default_models_pairs_the_teacher_student_run_with_its_baseline() -> None:

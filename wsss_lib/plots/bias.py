@@ -11,7 +11,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from wsss_lib.plots.cams import cam_gallery
+from wsss_lib.plots.cams import cam_gallery, readout_text
 from wsss_lib.plots.scenes import CHIMNEY_COLOR, SMOKE_COLOR
 
 __all__ = ["plot_bias_sweep", "plot_cam_gallery"]
@@ -83,22 +83,39 @@ def plot_bias_sweep(
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 3), fontsize=7)
-    threshold = summary[0].get("threshold", 0.3) if summary else 0.3
     fig.suptitle("The chimney shortcut against co-occurrence in training (CAMs min-max "
-                 f"normalised, pseudo-mask = CAM > {threshold:g}; dotted grey on accuracy = "
-                 "chance)", fontsize=9)
+                 f"normalised, pseudo-mask = {_pseudo_mask_rule(summary)}; dotted grey on "
+                 "accuracy = chance)", fontsize=9)
     return fig
 
 
+def _pseudo_mask_rule(summary: Sequence[Mapping[str, Any]]) -> str:
+    """How the rows' pseudo-masks were cut: one rule when every row (and seed) was read alike,
+    else "each network's read-out, chosen on val" (never one row's threshold for all)."""
+    readouts = {label for row in summary for label in row.get("readouts", ())}
+    thresholds = {round(float(row["threshold"]), 6) for row in summary
+                  if row.get("threshold") is not None}
+    if len(readouts) > 1 or len(thresholds) > 1:
+        return "each network's read-out, chosen on val"
+    if readouts:
+        return readout_text(next(iter(readouts)))
+    return f"CAM > {next(iter(thresholds)) if thresholds else 0.3:g}"
+
+
 def plot_cam_gallery(
-    maps: Mapping[str, Any], threshold: float = 0.3, title: str | None = None
+    maps: Mapping[str, Any],
+    threshold: float = 0.3,
+    title: str | None = None,
+    readouts: Mapping[str, str] | None = None,
 ) -> Figure:
     """Rows image | smoke mask | chimney mask | one CAM per model, from
     :func:`wsss_lib.studies.bias.gallery_maps`.
 
     CAM panels outline the true smoke (cyan) and chimney (orange), dash the pseudo-mask
     ``CAM > threshold`` in white (each model's own threshold when ``maps`` has ``"thresholds"``)
-    and print the classifier's smoke probability.
+    and print the classifier's smoke probability. Each model's column is titled with its own
+    threshold, and with its read-out when ``readouts`` (column title -> ``CamReadout.label``,
+    e.g. from :func:`wsss_lib.results.bias.gallery_readouts`) names it.
     """
     columns = {"smoke mask": maps["smoke"], "chimney mask": maps["chimney"], **maps["cams"]}
     annotations = {name: [f"p(smoke)={p:.2f}" for p in probs]
@@ -113,6 +130,7 @@ def plot_cam_gallery(
         },
         annotations=annotations,
         cam_threshold=maps.get("thresholds") or threshold,
+        readouts=readouts or maps.get("readouts"),
         title=title,
         colorbar_label="CAM (min-max normalised per image)",
     )

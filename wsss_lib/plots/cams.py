@@ -4,16 +4,22 @@
   are tinted, soft maps (CAMs, probabilities) are colour-mapped over the image, and masks can be
   outlined on every map column so a reader sees at a glance where the CAM sits relative to the
   smoke and the chimney. Every notebook that shows CAMs uses it.
+  Each network's column can be titled with its own read-out (which map, which threshold:
+  ``readouts``), so a title never names another network's threshold.
 - :func:`threshold_sweep_figure` plots per-image smoke IoU against the CAM threshold for one or
   more :class:`wsss_lib.metrics.SweepResult`, marking the chosen threshold, the best single
   threshold and the per-image oracle (an upper bound, never a result).
+- :func:`readout_text` turns a read-out label (``CamReadout.label``, e.g.
+  ``"gradcam[blocks.-1.norm1] > 0.85"``) into a short title (``"Grad-CAM, last block > 0.85"``).
 
-Both return a bare :class:`matplotlib.figure.Figure` (no pyplot state): display it by returning it
-from a notebook cell, save it with ``fig.savefig`` or :func:`wsss_lib.plots.scenes.save_figure`.
+Both figures are a bare :class:`matplotlib.figure.Figure` (no pyplot state): show and save it
+with :func:`wsss_lib.plots.show.show_figure`.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -34,13 +40,123 @@ from wsss_lib.plots.scenes import (
     overlay_mask,
 )
 
-__all__ = ["MASK_COLORS", "cam_gallery", "gallery_row_titles", "threshold_sweep_figure"]
+__all__ = [
+    "MASK_COLORS",
+    "cam_gallery",
+    "gallery_row_titles",
+    "parse_readout",
+    "readout_text",
+    "threshold_sweep_figure",
+]
 
 #: Default tint of mask columns whose name contains one of these words (else ``SMOKE_COLOR``).
 MASK_COLORS: dict[str, str] = {"smoke": SMOKE_COLOR, "chimney": CHIMNEY_COLOR}
 
 # Outline of the pseudo-mask `cam > threshold` drawn on CAM columns.
 _PSEUDO_MASK_COLOR = "white"
+
+
+# How read-out methods and layers are written in titles.
+_METHOD_TEXT = {"cam": "score map", "gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++"}
+_LAYER_TEXT = {"blocks.-1.norm1": "last block"}
+_READOUT = re.compile(
+    r"^\s*(?P<method>[^\[\]>]+?)\s*(?:\[(?P<layers>[^\]]*)\])?\s*(?:>\s*(?P<cut>\S+))?\s*$"
+)
+
+
+def parse_readout(label: str) -> tuple[str, float | None]:
+    """Split a read-out label into its map and its threshold.
+
+    ``"gradcam[blocks.-1.norm1] > 0.85"`` (``CamReadout.label``) gives
+    ``("gradcam[blocks.-1.norm1]", 0.85)``; a label without ``"> t"`` gives ``(label, None)``.
+
+    Raises:
+        ValueError: when the threshold is not a number in ``[0, 1]``.
+    """
+    match = _READOUT.match(str(label))
+    if match is None or not match["method"]:
+        return str(label).strip(), None
+    layers = f"[{match['layers']}]" if match["layers"] is not None else ""
+    cut = match["cut"]
+    if cut is None:
+        return match["method"] + layers, None
+    try:
+        value = float(cut)
+    except ValueError:
+        raise ValueError(f"Read-out {label!r}: {cut!r} after '>' is not a threshold.") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"Read-out {label!r}: threshold {value} is outside [0, 1].")
+    return match["method"] + layers, value
+
+
+def readout_text(label: str, threshold: float | None = None) -> str:
+    """A read-out as a panel title: ``"cam > 0.35"`` -> ``"score map > 0.35"``,
+    ``"gradcam[blocks.-1.norm1] > 0.85"`` -> ``"Grad-CAM, last block > 0.85"``, ``"gradcam"`` ->
+    ``"Grad-CAM (default layers)"``.
+
+    Args:
+        label: ``CamReadout.label`` (map and threshold) or just the map (``"gradcam[layer3]"``).
+        threshold: The threshold to write when ``label`` has none.
+    """
+    mapping, cut = parse_readout(label)
+    cut = threshold if cut is None else cut
+    match = _READOUT.match(mapping)
+    method = match["method"] if match else mapping
+    layers = match["layers"] if match else None
+    text = _METHOD_TEXT.get(method.lower(), method)
+    if layers is not None:
+        names = [_LAYER_TEXT.get(layer.strip(), layer.strip()) for layer in layers.split(",")]
+        text += ", " + ", ".join(names)
+    elif method.lower() not in ("cam", "score map"):
+        text += " (default layers)"
+    return text if cut is None else f"{text} > {cut:.2f}"
+
+
+def _column_cuts(
+    soft_columns: Sequence[str],
+    cam_threshold: float | Mapping[str, float] | None,
+    readouts: Mapping[str, str] | None,
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Each soft-map column's pseudo-mask threshold and its title line (read-out and threshold).
+
+    A column's read-out label carries its own threshold (it wins over a single
+    ``cam_threshold``, which is then a default); ``cam_threshold`` gives the others. A label and
+    a per-column ``cam_threshold`` that disagree are an error: the title would name another
+    threshold than the one outlined.
+    """
+    readouts = dict(readouts or {})
+    unknown = sorted(set(readouts) - set(soft_columns))
+    if unknown:
+        raise ValueError(f"readouts names {unknown}, which are not CAM columns; the CAM columns "
+                         f"are {list(soft_columns)}.")
+    per_column = isinstance(cam_threshold, Mapping)
+    cuts: dict[str, float] = {}
+    lines: dict[str, str] = {}
+    for name in soft_columns:
+        given = cam_threshold.get(name) if per_column else cam_threshold
+        label = readouts.get(name)
+        if label is None:
+            if given is not None:
+                cuts[name] = float(given)
+                if per_column:  # each column its own: say which in its title
+                    lines[name] = f"map > {float(given):.2f}"
+            continue
+        mapping, own = parse_readout(label)
+        if own is not None and given is not None and per_column and not math.isclose(
+            own, float(given), abs_tol=0.005
+        ):
+            raise ValueError(
+                f"Column {name!r}: its read-out {label!r} says threshold {own:.2f}, but "
+                f"cam_threshold gives {float(given):g}. Pass the threshold the CAM was read at."
+            )
+        cut = own if own is not None else given
+        if cut is not None:
+            cuts[name] = float(cut)
+        lines[name] = readout_text(mapping, cut)
+    if lines:  # some columns are titled with their threshold: title every one that has one
+        for name, cut in cuts.items():
+            lines.setdefault(name, f"map > {cut:.2f}")
+    return cuts, lines
 
 
 def gallery_row_titles(scenes: Any) -> list[str]:
@@ -104,6 +220,7 @@ def cam_gallery(
     outlines: Mapping[str, tuple[Any, str]] | None = None,
     annotations: Mapping[str, Sequence[str]] | None = None,
     cam_threshold: float | Mapping[str, float] | None = None,
+    readouts: Mapping[str, str] | None = None,
     mask_colors: Mapping[str, str] | None = None,
     show_image: bool = True,
     title: str | None = None,
@@ -132,7 +249,13 @@ def cam_gallery(
             corner (e.g. the classifier's smoke probability). Use ``"image"`` for the first column.
         cam_threshold: When given, the pseudo-mask ``map > cam_threshold`` of every soft-map column
             is outlined in white (the paper's 0.3 on min-max normalised CAMs); a mapping gives
-            each column its own threshold (columns it does not name get no outline).
+            each column its own threshold (columns it does not name get no outline), and then
+            each column's title names its own (``map > 0.35``).
+        readouts: ``column name -> read-out`` of soft-map columns, e.g. ``{"ViT CAM":
+            "gradcam[blocks.-1.norm1] > 0.85"}`` (``CamReadout.label``): the column's title gets
+            a second line naming its map and threshold (``Grad-CAM, last block > 0.85``), and
+            the threshold in the label outlines its pseudo-mask. Every network of a gallery is
+            then titled with its own read-out, never with another's.
         mask_colors: ``column name -> colour`` for mask columns, overriding the defaults.
         show_image: Show the plain image as the first column.
         title: Figure title.
@@ -146,7 +269,8 @@ def cam_gallery(
 
     Raises:
         ValueError: on shape mismatches (naming the column and the expected shape), an empty
-            ``columns``, or annotation / title lists of the wrong length.
+            ``columns``, annotation / title lists of the wrong length, ``readouts`` naming no
+            CAM column, or a read-out whose threshold disagrees with ``cam_threshold``.
     """
     imgs = _as_numpy(images)
     if imgs.ndim == 3:
@@ -180,7 +304,9 @@ def cam_gallery(
         if len(texts) != n:
             raise ValueError(f"annotations[{name!r}] has {len(texts)} entries for {n} images.")
 
-    has_soft = any(not _is_mask(arr) for arr in cols.values())
+    soft_columns = [name for name, arr in cols.items() if not _is_mask(arr)]
+    has_soft = bool(soft_columns)
+    cuts, title_lines = _column_cuts(soft_columns, cam_threshold, readouts)
     ncols = len(panel_names)
     label_width = 0.9 if row_titles is not None else 0.0
     bar_width = 0.5 if has_soft and colorbar_label else 0.0
@@ -206,12 +332,15 @@ def cam_gallery(
                 ax.imshow(overlay_cam(image, cam, alpha=alpha, cmap=cmap), interpolation="nearest")
                 for _, masks, color in outline_arrays:
                     _outline(ax, masks[row], color)
-                cut = (cam_threshold.get(name) if isinstance(cam_threshold, Mapping)
-                       else cam_threshold)
+                cut = cuts.get(name)
                 if cut is not None:
                     _outline(ax, cam > cut, _PSEUDO_MASK_COLOR, "--")
             if row == 0:
-                ax.set_title(name, fontsize=8)
+                line = title_lines.get(name)
+                if line is not None and len(line) > 24:  # a long read-out: threshold below it
+                    line = line.replace(" > ", "\n> ")
+                ax.set_title(name if line is None else f"{name}\n{line}",
+                             fontsize=8 if line is None else 7)
             text = (annotations or {}).get(name)
             if text is not None and text[row]:
                 ax.text(
@@ -225,9 +354,9 @@ def cam_gallery(
 
     handles = [Line2D([], [], color=color, label=f"{name} (outline)")
                for name, _, color in outline_arrays]
-    if cam_threshold is not None and has_soft:
-        cut = ("each model's threshold" if isinstance(cam_threshold, Mapping)
-               else f"{cam_threshold:g}")
+    if cuts:
+        cut = ("the threshold in its column's title" if title_lines
+               else f"{next(iter(cuts.values())):g}")
         handles.append(Line2D([], [], color=_PSEUDO_MASK_COLOR, linestyle="--",
                               label=f"pseudo-mask: map > {cut}"))
     if handles:
@@ -252,6 +381,7 @@ def threshold_sweep_figure(
     title: str | None = None,
     percent: bool = True,
     figsize: tuple[float, float] = (6.0, 3.6),
+    readouts: Mapping[str, str] | None = None,
 ) -> Figure:
     """Per-image smoke IoU against the CAM threshold, one curve per named sweep.
 
@@ -263,7 +393,10 @@ def threshold_sweep_figure(
         sweeps: ``name -> SweepResult`` (from :func:`wsss_lib.metrics.threshold_sweep`), or any
             object with ``thresholds``, ``ious``, ``best_threshold``, ``best_iou`` and
             ``oracle_iou``.
-        threshold: The threshold actually used (vertical line), or None.
+        threshold: The threshold actually used by every curve (grey vertical line), or None.
+        readouts: ``name -> read-out`` (``CamReadout.label``, e.g. ``"cam > 0.35"``) of curves
+            read their own way: the curve is labelled with its map, and its own threshold is a
+            dashed vertical line of its colour (instead of one threshold for all).
         title: Axes title.
         percent: Show IoU in % (else as a fraction).
         figsize: Figure size in inches.
@@ -277,10 +410,20 @@ def threshold_sweep_figure(
     fig = Figure(figsize=figsize, layout="constrained")
     ax = fig.subplots()
     colors = colormaps["tab10"].colors
+    readouts = dict(readouts or {})
+    unknown = sorted(set(readouts) - set(sweeps))
+    if unknown:
+        raise ValueError(f"readouts names {unknown}; the curves are {list(sweeps)}.")
     for i, (name, sweep) in enumerate(sweeps.items()):
         color = colors[i % len(colors)]
         ious = np.asarray(sweep.ious, dtype=float) * scale
-        ax.plot(sweep.thresholds, ious, color=color, lw=1.8, label=f"{name}")
+        label = readouts.get(name)
+        mapping, own = parse_readout(label) if label is not None else (None, None)
+        curve = name if mapping is None else f"{name}, {readout_text(mapping)}"
+        ax.plot(sweep.thresholds, ious, color=color, lw=1.8, label=curve)
+        if own is not None:
+            ax.axvline(own, color=color, ls="--", lw=1.0,
+                       label=f"{name}: threshold chosen on val ({own:.2f})")
         if np.isfinite(sweep.best_iou):
             ax.plot([sweep.best_threshold], [sweep.best_iou * scale], "o", color=color, ms=6,
                     label=f"{name}: best t = {sweep.best_threshold:.2f} "

@@ -189,11 +189,13 @@ def cam_comparison(
     labels: Mapping[Any, str] | None = None,
     threshold: float | Mapping[Any, float] = 0.3,
     title: str | None = None,
+    readouts: Mapping[Any, str] | None = None,
 ) -> Figure:
     """The same images for every model: image, smoke mask, then one CAM column per model.
 
     Smoke (cyan) and chimney (orange) are outlined on every CAM, and the pseudo-mask
-    ``CAM > threshold`` dashed white, so the chimney shortcut is visible at a glance.
+    ``CAM > threshold`` dashed white, so the chimney shortcut is visible at a glance. With one
+    threshold per model (or ``readouts``), each model's column is titled with its own read-out.
 
     Args:
         scenes: :class:`~wsss_lib.data.SmokeScenes` with masks (e.g. from
@@ -202,17 +204,26 @@ def cam_comparison(
         labels: Model name -> column title.
         threshold: Pseudo-mask threshold outlined on the CAMs, or model name -> its own.
         title: Figure title.
+        readouts: Model name -> its read-out, ``CamReadout.label`` (e.g. ``"cam > 0.35"``; from
+            :func:`wsss_lib.results.method.seed_readouts`): the map and threshold written under
+            its column's title.
     """
     labels = labels or {}
+
+    def column(name: Any) -> str:
+        return labels.get(name, str(name))
+
     columns = {"smoke mask": scenes.smoke_masks}
-    columns.update({labels.get(name, str(name)): cam for name, cam in cams.items()})
+    columns.update({column(name): cam for name, cam in cams.items()})
     return cam_gallery(
         scenes.images,
         columns,
         row_titles=gallery_row_titles(scenes),
         outlines={"smoke": (scenes.smoke_masks, SMOKE_COLOR),
                   "chimney": (scenes.chimney_masks, CHIMNEY_COLOR)},
-        cam_threshold=({labels.get(name, str(name)): value for name, value in threshold.items()}
+        cam_threshold=({column(name): value for name, value in threshold.items()}
                        if isinstance(threshold, Mapping) else threshold),
+        readouts=({column(name): value for name, value in readouts.items() if name in cams}
+                  if readouts else None),
         title=title,
     )

@@ -83,9 +83,18 @@ def plot_layer_gallery(
     )
 
 
+def _bar_text(value: float, threshold: float | None) -> str:
+    if not np.isfinite(value):
+        return ""
+    return f"{value:.1f}" if threshold is None else f"{value:.1f}\n>{threshold:g}"
+
+
 def plot_variant_bars(rows: Sequence[Mapping[str, Any]], title: str = "") -> Figure:
     """Grouped bars of smoke IoU per variant (x) and seed (colour) from
     :func:`wsss_lib.studies.fusion.evaluate_variants`.
+
+    Each bar is labelled with its smoke IoU and, when its row records one, its own pseudo-mask
+    threshold (``>0.35``): rows may be cut at different thresholds (chosen on val).
 
     Returns:
         A matplotlib figure.
@@ -93,14 +102,18 @@ def plot_variant_bars(rows: Sequence[Mapping[str, Any]], title: str = "") -> Fig
     seeds = list(dict.fromkeys(r["seed"] for r in rows))
     variants = list(dict.fromkeys(r["variant"] for r in rows))
     value = {(r["seed"], r["variant"]): 100 * r["smoke_iou"] for r in rows}
-    fig = Figure(figsize=(max(6.0, 0.75 * len(variants) + 2), 3.4), layout="constrained")
+    cut = {(r["seed"], r["variant"]): r.get("threshold") for r in rows}
+    fig = Figure(figsize=(max(6.0, 0.75 * len(variants) + 2), 3.6), layout="constrained")
     ax = fig.subplots()
     width = 0.8 / len(seeds)
     x = np.arange(len(variants))
     for k, seed in enumerate(seeds):
         heights = [value.get((seed, v), np.nan) for v in variants]
         bars = ax.bar(x + (k - (len(seeds) - 1) / 2) * width, heights, width, label=f"{seed} seed")
-        ax.bar_label(bars, fmt="%.1f", fontsize=6, padding=1)
+        ax.bar_label(bars, labels=[_bar_text(h, cut.get((seed, v))) for h, v in
+                                   zip(heights, variants, strict=True)], fontsize=6, padding=1)
+    finite = [v for v in value.values() if np.isfinite(v)]
+    ax.set_ylim(0, 1.25 * max(finite, default=1.0) + 1e-6)  # room for the two-line labels
     ax.set_xticks(x, variants, rotation=30, ha="right", fontsize=8)
     ax.set_ylabel("smoke IoU (%, per image)")
     ax.legend(fontsize=8)
@@ -112,13 +125,16 @@ def plot_pipeline_bars(run: Any, title: str = "") -> Figure:
     """Smoke IoU per pipeline (left) and false-positive rate per region (right) of ``run``, a
     :class:`~wsss_lib.studies.postprocessing.PipelineRun` (``rows``, ``breakdown``).
 
-    Skipped pipelines are listed on the axis with "skipped" instead of a bar.
+    Skipped pipelines are listed on the axis with "skipped" instead of a bar; every other
+    pipeline's axis label names its own pseudo-mask threshold (``CRF (>0.5)``).
 
     Returns:
         A matplotlib figure.
     """
     names = list(run.rows)
-    fig = Figure(figsize=(11, 3.6), layout="constrained")
+    ticks = [f"{n} (>{run.rows[n]['threshold']:g})" if "threshold" in run.rows[n] else n
+             for n in names]
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
     ax_iou, ax_fp = fig.subplots(1, 2)
     x = np.arange(len(names))
     ious = [100 * run.rows[n].get("smoke_iou", np.nan) for n in names]
@@ -133,7 +149,7 @@ def plot_pipeline_bars(run: Any, title: str = "") -> Figure:
         ax_iou.legend(fontsize=7, loc="upper right")
     finite = [v for v in ious if np.isfinite(v)]
     ax_iou.set_ylim(0, 1.2 * max(finite, default=1.0) + 1e-6)  # headroom for labels and legend
-    ax_iou.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
+    ax_iou.set_xticks(x, ticks, rotation=35, ha="right", fontsize=8)
     ax_iou.set_ylabel("smoke IoU (%, per image)")
     ax_iou.set_title("Smoke IoU after each pipeline", fontsize=9)
     width = 0.8 / len(REGIONS)
@@ -141,7 +157,7 @@ def plot_pipeline_bars(run: Any, title: str = "") -> Figure:
         rates = [100 * run.rows[n].get("fp_rate", {}).get(region, np.nan) for n in names]
         ax_fp.bar(x + (k - (len(REGIONS) - 1) / 2) * width, rates, width, label=region,
                   color=REGION_COLORS[region], edgecolor="#444444", linewidth=0.4)
-    ax_fp.set_xticks(x, names, rotation=35, ha="right", fontsize=8)
+    ax_fp.set_xticks(x, ticks, rotation=35, ha="right", fontsize=8)
     ax_fp.set_ylabel("% of the region called smoke")
     ax_fp.set_ylim(0, 125)  # headroom for the legend
     ax_fp.set_title("False positives by region (lower is better)", fontsize=9)
@@ -174,7 +190,8 @@ def plot_bleed_overlays(
 
     True positives are cyan; false positives are coloured by region (sky red, clouds/haze
     magenta, chimney orange, ground yellow); the true smoke is outlined in white, so uncovered
-    smoke inside the outline is missed smoke.
+    smoke inside the outline is missed smoke. Each row is cut at the threshold its pipeline's row
+    records (named under the pipeline's name), else at ``threshold``.
 
     Args:
         scenes: The scenes.
@@ -188,6 +205,7 @@ def plot_bleed_overlays(
         A matplotlib figure.
     """
     names = [n for n in (pipelines or run.cams) if n in run.cams]
+    cuts = {n: float(run.rows.get(n, {}).get("threshold", threshold)) for n in names}
     regions = region_masks(scenes)
     fig = Figure(figsize=(tile_inches * len(indices) + 1.2, tile_inches * len(names) + 0.9),
                  layout="constrained")
@@ -195,15 +213,16 @@ def plot_bleed_overlays(
     for r, name in enumerate(names):
         for c, i in enumerate(indices):
             ax = axes[r, c]
-            pred = run.cams[name][i] > run.rows.get(name, {}).get("threshold", threshold)
+            pred = run.cams[name][i] > cuts[name]
             region_i = {k: v[i] for k, v in regions.items()}
             ax.imshow(_bleed_image(scenes.images[i], pred, scenes.smoke_masks[i], region_i))
             _outline(ax, scenes.smoke_masks[i], "white")
             _bare(ax)
             if c == 0:
-                ax.set_ylabel(name, fontsize=8)
+                ax.set_ylabel(f"{name}\n> {cuts[name]:g}", fontsize=8)
     handles = [Patch(color=_TRUE_POSITIVE_COLOR, label="smoke (correct)")]
     handles += [Patch(color=REGION_COLORS[n], label=f"false: {n}") for n in REGIONS]
     fig.legend(handles=handles, loc="outside lower center", ncol=5, fontsize=7)
-    fig.suptitle("Where the smoke label lands (white outline: true smoke)", fontsize=9)
+    fig.suptitle("Where the smoke label lands\n(each row cut at its own threshold, under its "
+                 "name; white outline: true smoke)", fontsize=9)
     return fig

@@ -8,6 +8,7 @@ from typing import Any
 
 from wsss_lib.paper import PAPER_ALIGNMENT
 from wsss_lib.results.claims import best_claim, finite_or_minus_inf
+from wsss_lib.results.method import chance_note, claim_sentences, untrained_sentence
 from wsss_lib.results.tables import format_mean_std
 from wsss_lib.studies.alignment import ALIGNMENT_LABELS, ALIGNMENT_VARIANTS
 
@@ -15,36 +16,48 @@ __all__ = ["alignment_claims", "alignment_verdicts"]
 
 
 def alignment_claims(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Notebook 04's claims: global cosine is the best alignment; L1 / L2 lose under co-training."""
+    """Notebook 04's claims: global cosine is the best alignment (of the teacher-student variants
+    that were run); L1 / L2 lose under co-training. Each claim lists the variants it compares
+    (``"rows"``)."""
     present = list(dict.fromkeys(row["name"] for row in rows))
     labels = ALIGNMENT_LABELS
     claims = []
     others = [v for v in present if v != "global_cosine" and not v.startswith("co_training")]
     if "global_cosine" in present and others:
-        claims.append(best_claim(rows, "global_cosine", others,
-                                 "Global cosine is the best alignment (paper)", labels))
+        claims.append({**best_claim(rows, "global_cosine", others,
+                                    "Global cosine is the best alignment (paper)", labels),
+                       "rows": ("global_cosine", *others)})
     co = [v for v in ("co_training_l1_raw", "co_training_l2_raw") if v in present]
     if "co_training_cosine" in present and co:
-        claims.append(best_claim(rows, "co_training_cosine", co,
-                                 "L1 and L2 lose to cosine under co-training (paper)", labels))
+        claims.append({**best_claim(rows, "co_training_cosine", co,
+                                    "L1 and L2 lose to cosine under co-training (paper)", labels),
+                       "rows": ("co_training_cosine", *co)})
     return claims
 
 
 def alignment_verdicts(
     summary: Mapping[str, Mapping[str, float]], rows: Sequence[Mapping[str, Any]] = ()
 ) -> list[str]:
-    """Notebook 04's conclusions: paired claims, best variant, the one-channel equivalences."""
+    """Notebook 04's conclusions: which students stayed at chance, the paired claims (*not
+    judged* where one at chance is involved), the best variant, the one-channel equivalence of
+    global and channel cosine (when both ran), and the range of CAM mass on chimneys."""
     labels = ALIGNMENT_LABELS
     present = [k for k in summary if k in ALIGNMENT_VARIANTS]
     if not present:
         raise ValueError(f"No alignment variant in the summary; expected some of "
                          f"{list(ALIGNMENT_VARIANTS)}.")
-    out = [claim["sentence"] for claim in alignment_claims(rows)]
+
+    def chance(name: str) -> str:
+        note = chance_note(summary[name])
+        return f", {note}" if note else ""
+
+    out = untrained_sentence({k: summary[k] for k in present}, labels)
+    out += claim_sentences(alignment_claims(rows), summary, labels)
     best = max(present, key=lambda k: finite_or_minus_inf(summary[k]["smoke_iou"]))
     out.append(f"Best mean alignment here: {labels[best]} "
-               f"({format_mean_std(summary[best], 'smoke_iou')} %); the paper's best is global "
-               f"cosine on the score map ({PAPER_ALIGNMENT['global_cosine']['smoke_iou']:.2f} %, "
-               "real data).")
+               f"({format_mean_std(summary[best], 'smoke_iou')} %{chance(best)}); the paper's "
+               f"best is global cosine on the score map "
+               f"({PAPER_ALIGNMENT['global_cosine']['smoke_iou']:.2f} %, real data).")
     if "global_cosine" in summary and "channel_cosine" in summary:
         gap = abs(summary["global_cosine"]["smoke_iou"] - summary["channel_cosine"]["smoke_iou"])
         out.append(
@@ -57,6 +70,7 @@ def alignment_verdicts(
                 if math.isfinite(summary[k]["cam_chimney_mass"]) else math.inf)
     most = max(present, key=lambda k: finite_or_minus_inf(summary[k]["cam_chimney_mass"]))
     out.append(f"CAM mass on chimneys ranges from "
-               f"{format_mean_std(summary[least], 'cam_chimney_mass')} % ({labels[least]}) to "
-               f"{format_mean_std(summary[most], 'cam_chimney_mass')} % ({labels[most]}).")
+               f"{format_mean_std(summary[least], 'cam_chimney_mass')} % ({labels[least]}"
+               f"{chance(least)}) to {format_mean_std(summary[most], 'cam_chimney_mass')} % "
+               f"({labels[most]}{chance(most)}).")
     return out

@@ -18,6 +18,7 @@ import numpy as np
 from wsss_lib.metrics import SweepResult
 from wsss_lib.paper import PAPER_BIAS
 from wsss_lib.results.document import MetricsDocument
+from wsss_lib.results.method import NEAR_CHANCE_ACCURACY, at_chance, chance_note
 from wsss_lib.results.tables import markdown_table, percent
 from wsss_lib.studies.bias import (
     ARCH_TITLES,
@@ -35,16 +36,18 @@ __all__ = [
     "bias_document",
     "bias_findings",
     "bias_results",
+    "gallery_readouts",
     "result_key",
     "summarize_sweep",
     "sweep_curves",
+    "sweep_readouts",
     "sweep_table",
 ]
 
 # Image-classification metrics: undefined for the supervised segmenter.
 _CLASSIFIER_ONLY = ("accuracy", "accuracy_decoupled", "shortcut_gap", "train_accuracy")
-#: Test accuracy below which :func:`bias_findings` calls a classifier untrained (chance is 0.5).
-NEAR_CHANCE_ACCURACY = 0.6
+# NEAR_CHANCE_ACCURACY (from wsss_lib.results.method, shared with 02-04): the test accuracy below
+# which bias_findings calls a classifier untrained (chance is 0.5).
 
 _CNN, _VIT, _SETR = (PAPER_BIAS[k]["smoke_iou"]
                      for k in ("resnet50_pcm", "vit", "fully_supervised_setr"))
@@ -137,6 +140,23 @@ def sweep_curves(
     if not curves:
         raise ValueError(f"No sweep rows at level {level_label(p_smoke, p_clean)}.")
     return curves
+
+
+def sweep_readouts(
+    summary: Sequence[Mapping[str, Any]], level: Sequence[float]
+) -> dict[str, str]:
+    """The read-out of each curve of :func:`sweep_curves` (same keys): its ``CamReadout.label``
+    chosen on ``val`` (e.g. ``"cam > 0.35"``), for the curves whose seeds were all read the
+    same way (the sweep is averaged over seeds, so a curve read differently per seed has no one
+    threshold to mark)."""
+    (p_smoke, p_clean), = cooccurrence_levels([level])
+    out = {}
+    for arch in ARCHS:
+        row = _find(summary, arch, (p_smoke, p_clean))
+        labels = set((row or {}).get("readouts", ()))
+        if row is not None and len(labels) == 1:
+            out[f"{ARCH_TITLES[arch]} ({row['model']})"] = labels.pop()
+    return out
 
 
 def bias_results(
@@ -233,7 +253,8 @@ def bias_document(
 def sweep_table(
     summary: Sequence[Mapping[str, Any]], supervised: Mapping[str, Any] | None = None
 ) -> str:
-    """A Markdown table of the sweep in % (mean ± std over seeds when there are several)."""
+    """A Markdown table of the sweep in % (mean ± std over seeds when there are several); a
+    classifier at chance on ``test`` is labelled ``(at chance)``."""
     columns = [
         ("smoke_iou", "smoke IoU test"),
         ("smoke_iou_decoupled", "smoke IoU decoupled"),
@@ -257,7 +278,8 @@ def sweep_table(
     labels: dict[Any, str] = {}
     for row in sorted(summary, key=lambda r: (ARCHS.index(r["arch"]), r["strength"])):
         rows[(row["arch"], row["level"])] = row
-        labels[(row["arch"], row["level"])] = f"{ARCH_TITLES[row['arch']]} ({row['model']})"
+        labels[(row["arch"], row["level"])] = (f"{ARCH_TITLES[row['arch']]} ({row['model']})"
+                                               f"{' (at chance)' if at_chance(row) else ''}")
     if supervised is not None:
         rows["supervised"] = supervised
         labels["supervised"] = f"fully supervised ({supervised['model']}, t=0.5)"
@@ -290,6 +312,17 @@ _VERDICTS = {
 }
 
 
+def _accuracy_text(row: Mapping[str, Any]) -> str:
+    accuracy = float(row["accuracy"])
+    return f"{100 * accuracy:.0f} %" if math.isfinite(accuracy) else "undefined"
+
+
+def _cam_number(row: Mapping[str, Any], text: str) -> str:
+    """``text`` (a number of ``row``), followed by ``(at chance: ...)`` when its classifier is."""
+    note = chance_note(row)
+    return f"{text} ({note})" if note else text
+
+
 def bias_findings(
     summary: Sequence[Mapping[str, Any]],
     supervised: Mapping[str, Any] | None = None,
@@ -305,6 +338,10 @@ def bias_findings(
     is reported as flat); the smoke IoU at ``train_level`` as a fraction of the fully supervised
     reference and against the ``baseline`` of calling the whole image smoke; and whether the CNN
     beats the ViT as in the paper.
+
+    A network at chance gets no verdict: the trend of an architecture with a network at chance at
+    either end, and the CNN-vs-ViT comparison with one at chance, say *not judged* instead; every
+    CAM number of a network at chance is followed by ``(at chance: NN % accuracy on test)``.
     """
     sentences = []
     for arch in ARCHS:
@@ -312,7 +349,7 @@ def bias_findings(
         if not rows:
             continue
         name = f"{ARCH_TITLES[arch]} ({rows[0]['model']})"
-        untrained = [r for r in rows if not r["accuracy"] >= NEAR_CHANCE_ACCURACY]
+        untrained = [r for r in rows if at_chance(r)]
         if untrained:
             where = ", ".join(f"{r['level']} ({100 * r['accuracy']:.0f} %)" for r in untrained)
             sentences.append(
@@ -333,10 +370,17 @@ def bias_findings(
         mass, mass_sign = _trend(weak["cam_chimney_mass_decoupled"],
                                  strong["cam_chimney_mass_decoupled"],
                                  spread("cam_chimney_mass_decoupled"))
-        verdict = _VERDICTS[(gap_sign > 0, mass_sign > 0)]
+        ends = [r for r in (weak, strong) if at_chance(r)]
+        if ends:
+            where = " and ".join(f"at {r['level']} ({_accuracy_text(r)} accuracy on test)"
+                                 for r in ends)
+            verdict = (f"; not judged: the network is at chance {where}, and an untrained "
+                       "network has no shortcut to measure")
+        else:
+            verdict = ": " + _VERDICTS[(gap_sign > 0, mass_sign > 0)]
         sentences.append(
             f"{name}: {span}, the accuracy gap test - test_decoupled {gap}, and the CAM mass "
-            f"on chimneys in test_decoupled {mass}: {verdict}."
+            f"on chimneys in test_decoupled {mass}{verdict}."
         )
     level = tuple(float(p) for p in train_level)
     cnn, vit = _find(summary, "cnn", level), _find(summary, "vit", level)
@@ -345,8 +389,9 @@ def bias_findings(
         parts = []
         for row in (cnn, vit):
             if row is not None and ref > 0:
-                parts.append(f"{ARCH_TITLES[row['arch']]} {100 * row['smoke_iou']:.1f} % "
-                             f"({100 * row['smoke_iou'] / ref:.0f} % of it)")
+                parts.append(_cam_number(row, f"{ARCH_TITLES[row['arch']]} "
+                                              f"{100 * row['smoke_iou']:.1f} % "
+                                              f"({100 * row['smoke_iou'] / ref:.0f} % of it)"))
         sentences.append(
             f"At {level_label(*level)}, the fully supervised {supervised['model']} reaches "
             f"{100 * ref:.1f} % smoke IoU on test ({100 * supervised['smoke_iou_decoupled']:.1f} "
@@ -355,8 +400,8 @@ def bias_findings(
     if baseline is not None and math.isfinite(baseline["smoke_iou"]):
         trivial = baseline["smoke_iou"]
         parts = [
-            f"the {ARCH_TITLES[row['arch']]} CAM {100 * row['smoke_iou']:.1f} % "
-            f"({'above' if row['smoke_iou'] > trivial else 'NOT above'} it)"
+            _cam_number(row, f"the {ARCH_TITLES[row['arch']]} CAM {100 * row['smoke_iou']:.1f} % "
+                             f"({'above' if row['smoke_iou'] > trivial else 'NOT above'} it)")
             for row in (cnn, vit) if row is not None
         ]
         sentences.append(
@@ -366,7 +411,14 @@ def bias_findings(
     if cnn is not None and vit is not None:
         diff = 100 * (cnn["smoke_iou"] - vit["smoke_iou"])
         noise = 100 * max(cnn.get("smoke_iou_std", 0.0), vit.get("smoke_iou_std", 0.0))
-        if not math.isfinite(diff):
+        untrained = [row for row in (cnn, vit) if at_chance(row)]
+        if untrained:
+            who = " and the ".join(f"{ARCH_TITLES[row['arch']]} ({_accuracy_text(row)} accuracy "
+                                   "on test)" for row in untrained)
+            claim = (f"not judged, the {who} {'is' if len(untrained) == 1 else 'are'} at chance "
+                     f"(smoke IoU: CNN {100 * cnn['smoke_iou']:.1f} %, ViT "
+                     f"{100 * vit['smoke_iou']:.1f} %)")
+        elif not math.isfinite(diff):
             claim = "CNN and ViT cannot be compared (undefined smoke IoU)"
         elif abs(diff) <= max(noise, 1.0):
             claim = "CNN and ViT are on par (within noise)"
@@ -377,3 +429,31 @@ def bias_findings(
                      "(whose CNN has PCM and ImageNet weights)")
         sentences.append(f"Smoke IoU of the CAMs at {level_label(*level)}: {claim}.")
     return sentences
+
+
+def gallery_readouts(
+    summary: Sequence[Mapping[str, Any]],
+    models: Sequence[tuple[str, Sequence[float]]],
+    seed: int = 0,
+) -> dict[str, str]:
+    """The CAM read-out of each gallery column of :func:`wsss_lib.studies.bias.gallery_maps`.
+
+    Args:
+        summary: From :func:`summarize_sweep` (its ``readouts``, one per seed, are the read-outs
+            chosen on ``val``, ``CamReadout.label`` strings such as ``"cam > 0.35"``).
+        models: The ``(arch, level)`` pairs the gallery shows (``gallery_maps``' ``models``).
+        seed: The training seed the gallery shows.
+
+    Returns:
+        Column title (``"ViT CAM @0.95/0.05"``, as ``gallery_maps`` names it) -> read-out label;
+        columns whose read-out the summary does not hold (no ``cam_readouts``) are left out.
+    """
+    out = {}
+    for arch, level in models:
+        (p_smoke, p_clean), = cooccurrence_levels([level])
+        row = _find(summary, arch, (p_smoke, p_clean))
+        if row is None or "readouts" not in row or int(seed) not in row["seeds"]:
+            continue
+        title = f"{ARCH_TITLES[arch]} CAM @{level_label(p_smoke, p_clean)}"
+        out[title] = row["readouts"][list(row["seeds"]).index(int(seed))]
+    return out

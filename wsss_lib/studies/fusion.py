@@ -9,7 +9,12 @@ layer's raw map, so :meth:`~wsss_lib.cam.layer_maps.LayerCams.cam` builds any va
 
 Rows: :func:`evaluate_variants` (one per variant and seed model), :func:`cam_row` (any CAM) and
 :func:`fusion_summary` (the paper's comparison: last layer vs fused vs multi-scale, with the
-per-image paired gain of :func:`paired_gain`); fractions in ``[0, 1]``.
+per-image paired gain of :func:`paired_gain`); fractions in ``[0, 1]``. Every CAM is cut at a
+threshold of its own, chosen on ``val`` (:func:`choose_variant_thresholds`,
+:func:`choose_threshold`: the way notebooks 02-04 and 06 read pseudo-masks), and every row also
+records its smoke IoU at the paper's fixed threshold (``fixed_threshold``), so both read-outs can
+be compared side by side. :func:`classifier_accuracy` tells whether a seed network learnt to
+classify at all (a network near chance has CAMs of an untrained network).
 :mod:`wsss_lib.results.fusion` words them; :mod:`wsss_lib.plots.refinement` draws them.
 """
 
@@ -21,18 +26,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from torch import Tensor
+import torch
+from torch import Tensor, nn
 
 from wsss_lib.cam import FUSION_RULES
 from wsss_lib.cam.layer_maps import LayerCams
-from wsss_lib.metrics import per_image_iou_values
+from wsss_lib.metrics import per_image_iou_values, per_image_smoke_iou, threshold_sweep
 from wsss_lib.paper import PAPER_SCALES
 from wsss_lib.studies.measure import metric_row
+from wsss_lib.train import READOUT_THRESHOLDS
 
 __all__ = [
     "SUMMARY_VARIANTS",
     "CamVariant",
     "cam_row",
+    "choose_threshold",
+    "choose_variant_thresholds",
+    "classifier_accuracy",
     "evaluate_variants",
     "fusion_summary",
     "fusion_variants",
@@ -113,12 +123,98 @@ def fusion_variants(
     return variants
 
 
+def _iou_at(cam: Tensor | np.ndarray, scenes: Any, threshold: float) -> float:
+    """Per-image smoke IoU of ``cam > threshold`` on ``scenes``."""
+    return float(per_image_smoke_iou(np.asarray(cam) > threshold, scenes.smoke_masks,
+                                     scenes.labels))
+
+
 def cam_row(
-    cam: Tensor | np.ndarray, scenes: Any, seed: str, variant: str, threshold: float = 0.3
+    cam: Tensor | np.ndarray,
+    scenes: Any,
+    seed: str,
+    variant: str,
+    threshold: float = 0.3,
+    fixed_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Metrics of one CAM ``[N, H, W]`` on ``scenes`` as a table row (see
-    :func:`evaluate_variants` for the keys)."""
-    return {"seed": seed, "variant": variant, **metric_row(cam, scenes, threshold)}
+    :func:`evaluate_variants` for the keys), its pseudo-mask cut at ``threshold``.
+
+    With ``fixed_threshold``, the row also holds ``fixed_threshold``: ``{"threshold",
+    "smoke_iou"}``, the smoke IoU at that other cut (e.g. the paper's 0.3), for comparison.
+    """
+    row = {"seed": seed, "variant": variant, "threshold": float(threshold),
+           **metric_row(cam, scenes, threshold)}
+    if fixed_threshold is not None:
+        row["fixed_threshold"] = {"threshold": float(fixed_threshold),
+                                  "smoke_iou": _iou_at(cam, scenes, fixed_threshold)}
+    return row
+
+
+def choose_threshold(
+    cam: Tensor | np.ndarray, val_scenes: Any, thresholds: Sequence[float] = READOUT_THRESHOLDS
+) -> float:
+    """The pseudo-mask threshold with the best smoke IoU of ``cam`` (CAMs of ``val_scenes``)
+    on ``val_scenes`` (ties: the lowest), among ``thresholds``.
+
+    Choose on ``val``, report on ``test``: a threshold picked on the reported images flatters
+    them (``best_threshold_iou`` is that optimistic number).
+    """
+    if len(cam) != len(val_scenes):
+        raise ValueError(f"{len(cam)} CAMs for {len(val_scenes)} validation scenes.")
+    sweep = threshold_sweep(np.asarray(cam, dtype=np.float32), val_scenes.smoke_masks,
+                            val_scenes.labels, thresholds=thresholds)
+    if not math.isfinite(sweep.best_iou):
+        raise ValueError("The validation scenes have no smoke image to choose a threshold on.")
+    return float(sweep.best_threshold)
+
+
+def choose_variant_thresholds(
+    val_layer_cams: LayerCams,
+    variants: Sequence[CamVariant],
+    val_scenes: Any,
+    thresholds: Sequence[float] = READOUT_THRESHOLDS,
+) -> dict[str, float]:
+    """Each variant's pseudo-mask threshold, chosen on ``val`` (:func:`choose_threshold`).
+
+    A fused or multi-scale map is spread over ``[0, 1]`` differently from a single layer's, so
+    one fixed cut (the paper's 0.3) favours some variants over others; this gives each its own.
+
+    Args:
+        val_layer_cams: :func:`~wsss_lib.cam.layer_maps.layer_gradcams` of ``val_scenes``.
+        variants: From :func:`fusion_variants`.
+        val_scenes: Validation scenes with smoke masks (never the reported ones).
+        thresholds: Candidates.
+
+    Returns:
+        ``{variant name: threshold}``.
+    """
+    return {v.name: choose_threshold(v.cam(val_layer_cams), val_scenes, thresholds)
+            for v in variants}
+
+
+def classifier_accuracy(model: nn.Module, scenes: Any, batch_size: int = 32) -> float:
+    """Image-level smoke/no-smoke accuracy of ``model`` on ``scenes`` (chance is 0.5).
+
+    A seed network near chance has not learnt what smoke is; its CAMs then describe an untrained
+    network, and their gains say nothing about fusion or refinement.
+    """
+    from wsss_lib.data import to_tensor_batch
+    from wsss_lib.metrics import classification_accuracy
+
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    logits = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(scenes), batch_size):
+                images = to_tensor_batch(scenes.images[start:start + batch_size]).to(device)
+                logits.append(model(images).logits[:, 0].float().cpu())
+    finally:
+        model.train(was_training)
+    return float(classification_accuracy(torch.cat(logits).numpy(), scenes.labels,
+                                         from_logits=True))
 
 
 def evaluate_variants(
@@ -127,6 +223,8 @@ def evaluate_variants(
     scenes: Any,
     seed: str,
     threshold: float = 0.3,
+    thresholds: Mapping[str, float] | None = None,
+    fixed_threshold: float | None = None,
 ) -> list[dict[str, Any]]:
     """Metrics of every variant's CAM on ``scenes``.
 
@@ -135,19 +233,23 @@ def evaluate_variants(
         variants: From :func:`fusion_variants`.
         scenes: The evaluated scenes (with masks).
         seed: Name of the network the maps come from (e.g. ``"weak"``), stored in each row.
-        threshold: Pseudo-mask threshold (paper 0.3).
+        threshold: Pseudo-mask threshold of the variants ``thresholds`` does not name (paper 0.3).
+        thresholds: Variant name -> its own threshold (:func:`choose_variant_thresholds`).
+        fixed_threshold: Also record each variant's smoke IoU at this cut (see :func:`cam_row`).
 
     Returns:
-        One dict per variant: ``seed``, ``variant``, ``layers``, ``rule``, ``scales`` and the
-        metrics ``smoke_iou``, ``precision``, ``recall``, ``chimney_fp_rate``,
-        ``distractor_fp_rate``, ``cam_chimney_mass``, ``best_threshold_iou``.
+        One dict per variant: ``seed``, ``variant``, ``layers``, ``rule``, ``scales``,
+        ``threshold`` (the cut used) and the metrics ``smoke_iou``, ``precision``, ``recall``,
+        ``chimney_fp_rate``, ``distractor_fp_rate``, ``cam_chimney_mass``,
+        ``best_threshold_iou``, ``blank_share`` (and ``fixed_threshold`` when asked).
     """
     if len(layer_cams) != len(scenes):
         raise ValueError(f"{len(layer_cams)} CAMs for {len(scenes)} scenes; compute the maps of "
                          "exactly these scenes.")
     rows = []
     for variant in variants:
-        row = cam_row(variant.cam(layer_cams), scenes, seed, variant.name, threshold)
+        cut = float((thresholds or {}).get(variant.name, threshold))
+        row = cam_row(variant.cam(layer_cams), scenes, seed, variant.name, cut, fixed_threshold)
         row["layers"] = [short_layer_name(x) for x in variant.layers]
         row["rule"] = variant.rule if len(variant.layers) > 1 else "single"
         row["scales"] = list(variant.scales)
@@ -171,19 +273,28 @@ def paired_gain(
     cam_after: Tensor | np.ndarray,
     scenes: Any,
     threshold: float = 0.3,
+    threshold_after: float | None = None,
 ) -> dict[str, float]:
     """Change of per-image smoke IoU from one CAM to another, with a 95 % interval over images.
 
     The same smoke images are scored under both CAMs, so the per-image differences are paired;
     the interval is ``mean +- 1.96 * std / sqrt(n)`` of those differences (normal approximation).
 
+    Args:
+        cam_before, cam_after: float ``[N, H, W]`` CAMs of ``scenes``.
+        scenes: The evaluated scenes.
+        threshold: Pseudo-mask threshold of ``cam_before`` (and of ``cam_after`` unless
+            ``threshold_after`` is given).
+        threshold_after: Threshold of ``cam_after`` when it has its own (chosen on val).
+
     Returns:
         ``{"gain", "ci95", "n_images", "improved_share"}``: mean IoU difference (after - before),
         the interval's half-width, how many smoke images, and the share of them that improved.
     """
+    cut_after = threshold if threshold_after is None else threshold_after
     before = per_image_iou_values(np.asarray(cam_before) > threshold, scenes.smoke_masks,
                                   scenes.labels)
-    after = per_image_iou_values(np.asarray(cam_after) > threshold, scenes.smoke_masks,
+    after = per_image_iou_values(np.asarray(cam_after) > cut_after, scenes.smoke_masks,
                                  scenes.labels)
     diff = (after - before)[~np.isnan(before)]
     n = int(diff.size)
@@ -203,6 +314,7 @@ def fusion_summary(
     scenes: Any,
     scales: Sequence[float] = PAPER_SCALES,
     threshold: float = 0.3,
+    thresholds: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, dict[str, float]]:
     """The paper's comparison per seed: last layer vs fused (mean) vs multi-scale (last layer).
 
@@ -210,23 +322,31 @@ def fusion_summary(
         seed_cams: Seed name (e.g. ``"single ViT"``) -> its :class:`LayerCams` on ``scenes``.
         scenes: The evaluated scenes.
         scales: Scales of the multi-scale CAM.
-        threshold: Pseudo-mask threshold.
+        threshold: Pseudo-mask threshold of every CAM ``thresholds`` does not name.
+        thresholds: Seed name -> variant name -> that CAM's own threshold (chosen on val,
+            :func:`choose_variant_thresholds`); the gains then compare each CAM at its own cut.
 
     Returns:
         Rows ``"<seed> / last layer"``, ``"<seed> / fused (mean)"`` and ``"<seed> / multi-scale
-        (last layer)"`` with ``smoke_iou`` and, for the last two, ``gain`` / ``ci95`` /
-        ``improved_share`` relative to the last layer (see :func:`paired_gain`).
+        (last layer)"`` with ``smoke_iou``, ``threshold``, ``blank_share`` and, for the last
+        two, ``gain`` / ``ci95`` / ``improved_share`` relative to the last layer (see
+        :func:`paired_gain`).
     """
     out: dict[str, dict[str, float]] = {}
     for seed, cams in seed_cams.items():
+        cuts = (thresholds or {}).get(seed, {})
         last = cams.layers[-1]
         single = cams.cam([last])
+        base_cut = float(cuts.get("last layer", threshold))
         candidates = dict(zip(SUMMARY_VARIANTS, (
             single, cams.cam(cams.layers, "mean"), cams.cam([last], scales=scales)), strict=True))
         for name, cam in candidates.items():
-            row: dict[str, float] = {"smoke_iou": metric_row(cam, scenes, threshold)["smoke_iou"]}
+            cut = float(cuts.get(name, threshold))
+            metrics = metric_row(cam, scenes, cut)
+            row: dict[str, float] = {"smoke_iou": metrics["smoke_iou"], "threshold": cut,
+                                     "blank_share": metrics["blank_share"]}
             if name != "last layer":
-                gain = paired_gain(single, cam, scenes, threshold)
+                gain = paired_gain(single, cam, scenes, base_cut, cut)
                 row.update({k: gain[k] for k in ("gain", "ci95", "improved_share")})
             out[f"{seed} / {name}"] = row
     return out

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from wsss_lib.cam.layer_maps import layer_gradcams
 from wsss_lib.data.regions import region_masks
-from wsss_lib.metrics import threshold_sweep
+from wsss_lib.metrics import per_image_smoke_iou, threshold_sweep
 from wsss_lib.paper import PAPER_SCALES
 from wsss_lib.studies.measure import metric_row, score_map_cam
 from wsss_lib.train import READOUT_THRESHOLDS
@@ -262,6 +262,7 @@ def run_pipelines(
     *,
     threshold: float = 0.3,
     thresholds: Mapping[str, float] | None = None,
+    fixed_threshold: float | None = None,
     batch_size: int = 8,
     progress: bool = True,
 ) -> PipelineRun:
@@ -274,6 +275,11 @@ def run_pipelines(
         threshold: Pseudo-mask threshold of every pipeline ``thresholds`` does not name.
         thresholds: Pipeline name -> its own threshold (e.g. from
             :func:`choose_pipeline_thresholds`, chosen on ``val``).
+        fixed_threshold: Also record, for every pipeline not ending in a CRF (:data:`CRF_INPUTS`:
+            a CRF's output is a posterior, always cut at :data:`CRF_POSTERIOR_THRESHOLD`), the
+            smoke IoU at this one cut (e.g. the paper's 0.3) and its change against ``"none"`` at
+            the same cut: ``row["fixed_threshold"] = {"threshold", "smoke_iou",
+            "gain_vs_none"}``.
         batch_size: Images per step call.
         progress: Show a progress bar.
 
@@ -281,7 +287,8 @@ def run_pipelines(
         A :class:`PipelineRun`. Each row holds the metrics of
         :func:`~wsss_lib.studies.measure.metric_row` plus ``gain_vs_none`` (smoke IoU change
         against the ``"none"`` pipeline when it ran), the ``fp_rate`` per region, ``seconds``,
-        ``steps`` and ``threshold``; a skipped pipeline's row is ``{"status": <reason>}``.
+        ``steps`` and ``threshold`` (and ``fixed_threshold`` when asked); a skipped pipeline's
+        row is ``{"status": <reason>}``.
     """
     regions = region_masks(scenes)
     rows: dict[str, dict[str, Any]] = {}
@@ -310,12 +317,21 @@ def run_pipelines(
         row["fp_rate"] = breakdown[pipe.name]["fp_rate"]
         row["seconds"] = round(seconds, 2)
         row["steps"] = [getattr(s, "name", type(s).__name__) for s in pipe.steps]
+        if fixed_threshold is not None and pipe.name not in CRF_INPUTS:
+            fixed_iou = per_image_smoke_iou(cams[pipe.name] > fixed_threshold, scenes.smoke_masks,
+                                            scenes.labels)
+            row["fixed_threshold"] = {"threshold": float(fixed_threshold),
+                                      "smoke_iou": float(fixed_iou)}
         rows[pipe.name] = row
     if "none" in cams:
         base = rows["none"]["smoke_iou"]
+        base_fixed = rows["none"].get("fixed_threshold", {}).get("smoke_iou")
         for row in rows.values():
             if row.get("status") == "ok":
                 row["gain_vs_none"] = row["smoke_iou"] - base
+                if "fixed_threshold" in row and base_fixed is not None:
+                    fixed = row["fixed_threshold"]
+                    fixed["gain_vs_none"] = fixed["smoke_iou"] - base_fixed
     return PipelineRun(rows=rows, cams=cams, breakdown=breakdown)
 
 
@@ -417,7 +433,6 @@ def choose_crf_kernel(
         ``(settings, {"sxy/srgb": val smoke IoU})``, ``settings`` holding ``bilateral_sxy`` and
         ``bilateral_srgb`` of the best pair.
     """
-    from wsss_lib.metrics import per_image_smoke_iou
     from wsss_lib.postprocess import DenseCRF
 
     if not grid:

@@ -12,15 +12,20 @@ Layers, from pure to interactive:
 """
 
 from wsss_lib.widgets.catalog import (
+    NEAR_CHANCE_ACCURACY,
     CachedModel,
     ensure_cached,
     list_cached_models,
     load_cached_model,
+    network_family,
+    training_level,
+    with_unique_labels,
 )
 from wsss_lib.widgets.explorer import (
     SCALE_CHOICES,
     CamExplorer,
     default_models,
+    find_twin,
     first_informative_index,
     time_redraws,
     time_threshold_redraw,
@@ -57,6 +62,7 @@ from wsss_lib.widgets.state import (
 
 __all__ = [
     "FUSION_CHOICES",
+    "NEAR_CHANCE_ACCURACY",
     "POSTPROCESS_STEPS",
     "SCALE_CHOICES",
     "SLOTS",
@@ -72,6 +78,7 @@ __all__ = [
     "default_models",
     "ensure_cached",
     "explorer_figure",
+    "find_twin",
     "first_informative_index",
     "format_metrics",
     "image_metrics",
@@ -79,6 +86,7 @@ __all__ = [
     "layers_for_model",
     "list_cached_models",
     "load_cached_model",
+    "network_family",
     "panel_keys",
     "png_bytes",
     "read_image",
@@ -87,6 +95,8 @@ __all__ = [
     "stale_panels",
     "time_redraws",
     "time_threshold_redraw",
+    "training_level",
     "update_state",
     "upscale",
+    "with_unique_labels",
 ]

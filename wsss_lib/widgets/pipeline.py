@@ -27,7 +27,7 @@ from wsss_lib.data import SPLITS, SmokeScenes, load_folder, load_split, to_tenso
 from wsss_lib.metrics import cam_chimney_mass, chimney_false_positive_rate, per_image_iou_values
 from wsss_lib.postprocess import DenseCRF, PixelAdaptiveRefiner, run_pipeline
 from wsss_lib.utils import get_device
-from wsss_lib.widgets.catalog import CachedModel, load_cached_model
+from wsss_lib.widgets.catalog import CachedModel, load_cached_model, with_unique_labels
 from wsss_lib.widgets.state import ExplorerState, cam_key
 
 __all__ = [
@@ -314,7 +314,7 @@ class ExplorerData:
         max_cached_cams: int = 64,
         networks: Mapping[str, torch.nn.Module] | None = None,
     ) -> None:
-        self.models: dict[str, CachedModel] = {m.key: m for m in models}
+        self.models: dict[str, CachedModel] = {m.key: m for m in with_unique_labels(models)}
         self.image_size = int(image_size)
         self.n_images = int(n_images)
         self.seed = int(seed)
@@ -398,8 +398,9 @@ class ExplorerData:
 
     # ------------------------------------------------------------------ models
     def add_models(self, models: Sequence[CachedModel]) -> None:
-        """Make more cached runs available (e.g. after training one)."""
-        self.models.update({m.key: m for m in models})
+        """Make more cached runs available (e.g. after training one); labels stay unique."""
+        merged = {**self.models, **{m.key: m for m in models}}
+        self.models = {m.key: m for m in with_unique_labels(merged.values())}
 
     def network(self, key: str) -> torch.nn.Module:
         """The network of model ``key``, loaded from the cache on first use."""

@@ -9,6 +9,7 @@ the same panels with matplotlib for the executed notebook and reports.
 from __future__ import annotations
 
 import io
+import textwrap
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,8 +144,8 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 def _describe_state(state: ExplorerState, view: SlotView, label: str) -> str:
     """Short lines saying which model and settings a figure row shows."""
-    lines = [label, f"CAM: {state.method}" + (f" on {', '.join(view.layers)}" if view.layers
-                                               else "")]
+    method = f"CAM: {state.method}" + (f" on {', '.join(view.layers)}" if view.layers else "")
+    lines = [*textwrap.wrap(label, 44, break_on_hyphens=False), method]
     lines.append(f"scales {', '.join(f'{s:g}' for s in state.scales)}; "
                  f"post-processing: {' + '.join(state.steps) if state.steps else 'none'}")
     lines.append(f"threshold {state.threshold:.2f}")
@@ -185,6 +186,11 @@ def explorer_figure(data: ExplorerData, state: ExplorerState,
             ax.imshow(render_panel(data, state, f"{slot}.{kind}"), interpolation="nearest")
             ax.set_title(f"{slot.upper()}: {PANEL_TITLES[kind]}", fontsize=9)
         text = _describe_state(state, view, f"model {slot.upper()}: {label}")
+        if cached is not None and cached.near_chance:
+            axes[row][2].text(0.0, 0.0, "near chance: this network did not learn to\n"
+                              "recognise smoke; its CAM shows an untrained network",
+                              va="bottom", ha="left", fontsize=8, color="#b00020",
+                              transform=axes[row][2].transAxes)
         text += "\n\n" + view.text.replace(" · ", "\n")
         if view.notes:
             text += "\n" + "\n".join(view.notes)
