@@ -19,8 +19,10 @@ Exit status: 0 success, 1 a notebook failed (report) or training diverged (train
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
+import warnings
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -250,17 +252,47 @@ _CAM_DEFAULTS: dict[str, Any] = {
     "threshold": 0.3,
     "refine": [],
 }
-#: Metrics ``wsss evaluate`` prints (all are written to the JSON file).
+#: Metrics ``wsss evaluate`` prints (all are written to the JSON file), each with the key of its
+#: trivial baseline in ``metrics["baselines"]`` (:func:`wsss_lib.pseudo_masks.trivial_baselines`).
 _PRINTED_METRICS = (
-    ("accuracy", "image accuracy"),
-    ("smoke_iou", "smoke IoU (per image; paper mIoU)"),
-    ("miou_dataset", "mIoU (pooled pixels)"),
-    ("precision", "pixel precision"),
-    ("recall", "pixel recall"),
-    ("f1", "pixel F1"),
-    ("best_threshold_iou", "smoke IoU at best threshold"),
-    ("oracle_iou", "per-image oracle (upper bound)"),
+    ("accuracy", "image accuracy", None),
+    ("smoke_iou", "smoke IoU (per image; paper mIoU)", "smoke_iou_whole_image"),
+    ("iou_smoke_dataset", "smoke IoU (pooled pixels)", "iou_smoke_dataset_whole_image"),
+    ("miou_dataset", "mIoU (pooled pixels)", "miou_dataset_whole_image"),
+    ("precision", "pixel precision", "precision_whole_image"),
+    ("recall", "pixel recall", "recall_whole_image"),
+    ("f1", "pixel F1", "f1_whole_image"),
+    ("best_threshold_iou", "smoke IoU at best threshold", "smoke_iou_whole_image"),
+    ("oracle_iou", "per-image oracle (upper bound)", "smoke_iou_whole_image"),
 )
+
+#: Commands whose errors come from the data loaders and are re-worded with :func:`cli_wording`.
+_RUN_COMMANDS = ("train", "evaluate", "pseudo-masks", "runs")
+#: Python arguments named in the library's messages -> the CLI options that set them (the
+#: library speaks Python; ``wsss`` re-words what it prints).
+_CLI_WORDING: tuple[tuple[str, Any], ...] = (
+    (r"smoke_categories=\[([^\]]*)\]",
+     lambda m: "--smoke-categories " + (
+         "NAME,..." if "<" in m.group(1) or not m.group(1).strip()
+         else ",".join(part.strip().strip("'\"") for part in m.group(1).split(",")))),
+    (r"\bsmoke_categories\b", "--smoke-categories"),
+    (r"\bimage_size=<side> \(e\.g\. (?:image_size=)?(\d+)\)", r"--image-size \1"),
+    (r"\bimage_size=(\S+?)([,.;)]?\s)", r"--image-size \1\2"),
+    (r"\bresize='(\w+)'", r"--resize \1"),
+    (r"\bsplit= ", "--split "),
+    (r"\bsplit='(\w+)'", r"--split \1"),
+    (r"pass masks=None to load without masks", "move the masks/ folder aside to load without "
+     "masks"),
+    (r", or pass labels=<its name>", ""),
+    (r"\bkeep_opacity=True\b", "--opacity"),
+)
+
+
+def cli_wording(message: str) -> str:
+    """A library message with its Python arguments replaced by the ``wsss`` options."""
+    for pattern, replacement in _CLI_WORDING:
+        message = re.sub(pattern, replacement, message)
+    return message
 
 
 def _setting(text: str) -> tuple[str, Any]:
@@ -291,6 +323,15 @@ def _layer_list(text: str) -> list[str | int]:
             for p in text.split(",") if p.strip()]
 
 
+def _category_list(text: str) -> list[str | int]:
+    values = [int(p) if p.strip().isdigit() else p.strip() for p in text.split(",") if p.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError(
+            f"expected category names or ids separated by commas, e.g. smoke,plume; got {text!r}"
+        )
+    return values
+
+
 def _name_list(text: str) -> list[str]:
     if text.strip().lower() in ("", "none"):
         return []
@@ -316,6 +357,10 @@ def _add_data_arguments(parser: argparse.ArgumentParser, default_split: str) -> 
                        "valid/ test/, each with _annotations.coco.json), or one split folder")
     parser.add_argument("--split", help=f"COCO split folder to read (default: {default_split}; "
                         "none when DIR is itself a split folder)")
+    parser.add_argument("--smoke-categories", type=_category_list, metavar="NAMES",
+                        help="COCO categories (names or ids, comma-separated, thinnest first) "
+                        "that count as smoke (default: every name containing 'smoke'); "
+                        "annotations of other categories are listed with their counts")
 
 
 def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -363,6 +408,12 @@ def _add_run_commands(commands: Any) -> None:
     train.add_argument("--val-split",
                        help="COCO validation split (default: valid when training on train and it "
                        "exists; none: no validation)")
+    train.add_argument("--image-size", type=_positive_int, metavar="SIDE",
+                       help="square side the images are loaded and trained at (default: the "
+                       "recipe's; same as --set image_size=SIDE)")
+    train.add_argument("--resize", choices=("pad", "crop", "squash"),
+                       help="how non-square images become square (default: the recipe's, pad; "
+                       "same as --set resize=MODE)")
     train.add_argument("--set", dest="settings", type=_setting, action="append", default=[],
                        metavar="KEY=VALUE",
                        help="override a recipe setting, e.g. --set image_size=256 --set epochs=1 "
@@ -385,8 +436,11 @@ def _add_run_commands(commands: Any) -> None:
                           help="compare at the images' original size (the CAM is upsampled; "
                           "loads the data a second time at full size; default) or in the "
                           "model's frame")
+    evaluate.add_argument("--opacity", action="store_true",
+                          help="COCO only: also report the share of each opacity class's pixels "
+                          "(e.g. smoke-low-opacity, smoke-high-opacity) the pseudo-masks find")
     evaluate.add_argument("--out", metavar="FILE",
-                          help="metrics JSON (default: evaluation-<run id>.json)")
+                          help="metrics JSON (default: <run folder>/evaluations/<data>.json)")
     _add_common_arguments(evaluate)
 
     pseudo = commands.add_parser(
@@ -401,7 +455,7 @@ def _add_run_commands(commands: Any) -> None:
     _add_cam_arguments(pseudo)
     pseudo.add_argument("--no-score", action="store_true",
                         help="do not load the ground truth at its original size to report the "
-                        "smoke IoU (saves memory on large sets)")
+                        "smoke IoU (saves memory and time on large sets)")
     _add_common_arguments(pseudo)
 
     runs = commands.add_parser("runs", help="list the training runs in the cache")
@@ -409,35 +463,111 @@ def _add_run_commands(commands: Any) -> None:
 
 
 def _data_source(args: argparse.Namespace, default_split: str) -> dict[str, Any]:
-    """``{"layout", "path", "split"}`` of the --data / --coco arguments."""
+    """``{"layout", "path", "split"[, "smoke_categories"]}`` of the --data / --coco arguments."""
     from wsss_lib.data.coco import ANNOTATIONS_FILE
 
+    categories = getattr(args, "smoke_categories", None)
     if args.coco is not None:
         root = Path(args.coco).expanduser()
         split = args.split
         if split is None and not (root / ANNOTATIONS_FILE).is_file():
             split = default_split
-        return {"layout": "coco", "path": str(root), "split": split}
+        source = {"layout": "coco", "path": str(root), "split": split}
+        if categories is not None:
+            source["smoke_categories"] = categories
+        return source
     if args.split is not None:
         raise ValueError(
             "--split applies to --coco exports only; point --data at the folder to read instead."
         )
+    if categories is not None:
+        raise ValueError(
+            "--smoke-categories applies to --coco exports only; a folder's labels.csv and masks/ "
+            "say what is smoke."
+        )
     return {"layout": "folder", "path": str(Path(args.data).expanduser()), "split": None}
 
 
+def _warn(message: str) -> None:
+    print(f"warning: {cli_wording(message)}", file=sys.stderr, flush=True)
+
+
 def _load(source: dict[str, Any], image_size: int | None, resize: str) -> Any:
+    """Load the data; the loaders' warnings (e.g. annotations of categories not counted as
+    smoke) are printed on stderr in the CLI's words."""
+    from wsss_lib.data.coco import IgnoredCategoriesWarning
     from wsss_lib.runs import load_data
 
-    return load_data(source["path"], layout=source["layout"], split=source["split"],
-                     image_size=image_size, resize=resize)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", IgnoredCategoriesWarning)
+        scenes = load_data(source["path"], layout=source["layout"], split=source["split"],
+                           image_size=image_size, resize=resize,
+                           smoke_categories=source.get("smoke_categories"))
+    for item in caught:
+        if issubclass(item.category, IgnoredCategoriesWarning):
+            _warn(str(item.message))
+        else:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    return scenes
 
 
 def _describe_data(source: dict[str, Any], scenes: Any) -> str:
     split = f" split {source['split']}" if source.get("split") else ""
     n_smoke = int(scenes.labels.sum())
     masks = "with masks" if scenes.has_masks else "no masks"
+    sizes = {tuple(p["original_size"]) for p in scenes.params if "original_size" in p}
+    shown = ""
+    if sizes:
+        wh = sorted(f"{w}x{h}" for h, w in sizes)
+        more = ", ..." if len(wh) > 4 else ""
+        shown = (f", original size {wh[0]}" if len(wh) == 1 else
+                 f", {len(wh)} original sizes ({', '.join(wh[:4])}{more})")
     return (f"{source['layout']} {source['path']}{split}: {len(scenes)} images ({n_smoke} smoke, "
-            f"{len(scenes) - n_smoke} clean, {masks})")
+            f"{len(scenes) - n_smoke} clean, {masks}{shown})")
+
+
+#: Smoke covering fewer pixels than this at the training size is hard to localise (a 4 x 4 px
+#: patch; the quick networks' feature maps have a stride of 8-16 px).
+_SMALL_SMOKE_PX = 16
+
+
+def _small_smoke_notice(scenes: Any, image_size: int) -> None:
+    """Say when the training size shrinks the smoke of some images to a few pixels."""
+    if scenes.smoke_masks is None:
+        return
+    labels = scenes.labels.astype(bool)
+    areas = scenes.smoke_masks[labels].reshape(int(labels.sum()), -1).sum(axis=1)
+    small = areas[areas < _SMALL_SMOKE_PX]
+    if small.size:
+        print(f"Note: in {small.size} of {areas.size} smoke images the smoke covers fewer than "
+              f"{_SMALL_SMOKE_PX} pixels at {image_size} px (the smallest: {int(small.min())}); "
+              "small plumes in wide frames need a larger --image-size (e.g. 256, or the paper's "
+              "512) or tiles of the frames.")
+
+
+def _default_validation(source: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The COCO split validated on by default (``valid`` beside ``train``), or a notice why
+    there is none."""
+    import json
+
+    from wsss_lib.data.coco import ANNOTATIONS_FILE
+
+    hint = ("per-epoch validation accuracy is not measured; pass --val-split NAME or --val-data "
+            "DIR to measure it")
+    if source["split"] != "train":
+        return None, f"Validation: none (training on split {source['split']!r}; {hint})."
+    valid = Path(source["path"]) / "valid"
+    annotations = valid / ANNOTATIONS_FILE
+    if not annotations.is_file():
+        where = "is empty" if valid.is_dir() else "does not exist"
+        return None, (f"Validation: none ({valid} {where}: no {ANNOTATIONS_FILE}; {hint}).")
+    try:
+        images = json.loads(annotations.read_text(encoding="utf-8")).get("images")
+    except (OSError, ValueError, AttributeError):
+        return "valid", None  # loading it says what is wrong
+    if not images:
+        return None, f"Validation: none ({annotations} lists no images; {hint})."
+    return "valid", None
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -446,7 +576,8 @@ def _train(args: argparse.Namespace) -> int:
     from wsss_lib.utils import get_device
 
     overrides = dict(args.settings)
-    for key, value in (("cnn_weights", args.cnn_weights), ("vit_weights", args.vit_weights)):
+    for key, value in (("cnn_weights", args.cnn_weights), ("vit_weights", args.vit_weights),
+                       ("image_size", args.image_size), ("resize", args.resize)):
         if value is not None:
             overrides[key] = value
     recipe = load_recipe(args.profile, **overrides)
@@ -459,21 +590,26 @@ def _train(args: argparse.Namespace) -> int:
                                  if amp else ""), flush=True)
     scenes = _load(source, recipe.image_size, recipe.resize)
     print(f"Training data: {_describe_data(source, scenes)}")
+    _small_smoke_notice(scenes, recipe.image_size)
     val, val_source = None, None
     if args.val_data is not None:
         val_source = {"layout": "folder", "path": str(Path(args.val_data).expanduser()),
                       "split": None}
     elif source["layout"] == "coco":
         val_split = args.val_split
-        if val_split is None and source["split"] == "train":
-            from wsss_lib.data.coco import ANNOTATIONS_FILE
-
-            valid = Path(source["path"]) / "valid" / ANNOTATIONS_FILE
-            val_split = "valid" if valid.is_file() else None
+        if val_split is None:
+            val_split, notice = _default_validation(source)
+            if notice:
+                print(notice)
         if val_split not in (None, "none"):
             val_source = {**source, "split": val_split}
+        elif args.val_split == "none":
+            print("Validation: none (--val-split none).")
     elif args.val_split is not None:
         raise ValueError("--val-split applies to --coco exports; use --val-data DIR for folders.")
+    else:
+        print("Validation: none (per-epoch validation accuracy is not measured; pass --val-data "
+              "DIR to measure it).")
     if val_source is not None:
         val = _load(val_source, recipe.image_size, recipe.resize)
         print(f"Validation data: {_describe_data(val_source, val)}")
@@ -497,6 +633,9 @@ def _train(args: argparse.Namespace) -> int:
         print(f"Last epoch: {scores}")
     data_flag = (f"--coco {source['path']}" if source["layout"] == "coco"
                  else f"--data {source['path']}")
+    if source.get("smoke_categories"):
+        data_flag += " --smoke-categories " + ",".join(
+            str(c) for c in source["smoke_categories"])
     print("Next:")
     print(f"  wsss evaluate {run.run_dir.name} {data_flag}"
           + (" --split test" if source["layout"] == "coco" else ""))
@@ -544,19 +683,18 @@ def _load_run(args: argparse.Namespace, ref: str) -> tuple[Any, Path]:
     return run, run_dir
 
 
-def _original_truth(source: dict[str, Any], scenes: Any, purpose: str) -> Any:
-    """The same data at its original size when the scenes were resized and have masks."""
+def _original_truth(source: dict[str, Any], scenes: Any, opacity: bool = False) -> Any:
+    """The ground truth at each image's original size (sizes may differ) when the scenes were
+    resized and have masks, else None (the scenes' own masks are the truth)."""
     from wsss_lib.pseudo_masks import masks_at_original_size
+    from wsss_lib.runs import load_truth
 
-    if scenes.smoke_masks is None or not masks_at_original_size(scenes):
+    if scenes.smoke_masks is None or not (opacity or masks_at_original_size(scenes)):
         return None
-    try:
-        return _load(source, None, "pad")
-    except ValueError as err:
-        raise ValueError(
-            f"Cannot load the ground truth at its original size for {purpose} ({err}). "
-            + ("Use --resolution model." if purpose == "evaluation" else "Use --no-score.")
-        ) from err
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # said when the scenes were loaded
+        return load_truth(source["path"], layout=source["layout"], split=source["split"],
+                          smoke_categories=source.get("smoke_categories"), keep_opacity=opacity)
 
 
 def _run_and_data(args: argparse.Namespace, default_split: str) -> tuple:
@@ -572,13 +710,44 @@ def _run_and_data(args: argparse.Namespace, default_split: str) -> tuple:
     return run, run_dir, cam, resize, source, scenes
 
 
+def _percent(value: Any) -> str:
+    ok = isinstance(value, (int, float)) and value == value
+    return f"{100 * value:6.2f} %" if ok else "     - "
+
+
+def _print_metrics(metrics: dict[str, Any]) -> None:
+    """Every metric beside its trivial baseline."""
+    baselines = metrics.get("baselines") or {}
+    for key, label, baseline in _PRINTED_METRICS:
+        value = metrics.get(key)
+        if not (isinstance(value, (int, float)) and value == value):  # skip NaN / absent
+            continue
+        if key == "accuracy":
+            reference = (f"always smoke {_percent(baselines.get('accuracy_always_smoke')).strip()}"
+                         f", always clean "
+                         f"{_percent(baselines.get('accuracy_always_clean')).strip()}")
+        else:
+            reference = f"whole image smoke {_percent(baselines.get(baseline)).strip()}"
+        print(f"  {label:<36} {100 * value:6.2f} %   (baseline: {reference})")
+
+
+def _evaluation_path(run_dir: Path, source: dict[str, Any]) -> Path:
+    """Default ``--out``: beside the run, one file per data set."""
+    name = Path(source["path"]).name or "data"
+    tag = "-".join(part for part in (source["layout"], name, source.get("split")) if part)
+    return run_dir / "evaluations" / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', tag)}.json"
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from wsss_lib.pseudo_masks import evaluate_scenes
     from wsss_lib.utils import atomic_write_json
 
+    if args.opacity and (args.coco is None or args.resolution != "original"):
+        raise ValueError("--opacity needs --coco (opacity classes are COCO categories) and "
+                         "--resolution original.")
     run, run_dir, cam, resize, source, scenes = _run_and_data(args, "test")
-    truth = _original_truth(source, scenes, "evaluation") if args.resolution == "original" \
-        else None
+    truth = (_original_truth(source, scenes, args.opacity) if args.resolution == "original"
+             else None)
     result = evaluate_scenes(run, scenes, truth=truth, batch_size=args.batch_size,
                              device=args.device, progress=not args.quiet, **cam)
     metrics = result["metrics"]
@@ -591,12 +760,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         "metrics": metrics,
         "config": run.config.to_dict(),
     }
-    out = Path(args.out or f"evaluation-{run_dir.name}.json").expanduser()
+    out = Path(args.out).expanduser() if args.out else _evaluation_path(run_dir, source)
     atomic_write_json(out, document)
-    for key, label in _PRINTED_METRICS:
-        value = metrics.get(key)
-        if isinstance(value, (int, float)) and value == value:  # skip NaN
-            print(f"  {label:<36} {100 * value:6.2f} %")
+    _print_metrics(metrics)
+    for name, value in (metrics.get("recall_per_opacity") or {}).items():
+        label = f"recall of {name!r} pixels"
+        print(f"  {label:<36} {_percent(value)}   (baseline: whole image smoke 100.00 %)")
     if "smoke_iou" not in metrics:
         print("  (no ground-truth masks: pixel metrics need them)")
     print(f"  threshold {metrics['threshold']}, {metrics['n_images']} images "
@@ -609,18 +778,26 @@ def _pseudo_masks(args: argparse.Namespace) -> int:
     from wsss_lib.pseudo_masks import export_pseudo_masks
 
     run, run_dir, cam, resize, source, scenes = _run_and_data(args, "train")
-    truth = None if args.no_score else _original_truth(source, scenes, "scoring")
+    truth = None if args.no_score else _original_truth(source, scenes)
     result = export_pseudo_masks(run, scenes, args.out, truth=truth,
                                  batch_size=args.batch_size, device=args.device,
                                  progress=not args.quiet, **cam)
     print(f"{len(result.written)} masks written, {len(result.skipped)} already there (resumed); "
           f"size: {result.output_size} -> {result.out_dir}")
-    iou = result.metrics.get("smoke_iou")
+    metrics = result.metrics
+    iou = metrics.get("smoke_iou")
     if isinstance(iou, float) and iou == iou:
-        print(f"  smoke IoU (per image, {result.metrics['n_smoke_images']} smoke images): "
-              f"{100 * iou:.2f} %")
-    elif "note" in result.metrics:
-        print(f"  {result.metrics['note']}")
+        baselines = metrics.get("baselines") or {}
+        print(f"  smoke IoU (per image, {metrics['n_smoke_images']} smoke images): "
+              f"{100 * iou:.2f} %   (baseline: whole image smoke "
+              f"{_percent(baselines.get('smoke_iou_whole_image')).strip()})")
+        print(f"  smoke IoU (pooled pixels): {_percent(metrics.get('iou_smoke_dataset')).strip()}"
+              f"   (baseline: whole image smoke "
+              f"{_percent(baselines.get('iou_smoke_dataset_whole_image')).strip()})")
+    elif args.no_score:
+        print("  not scored (--no-score)")
+    elif "note" in metrics:
+        print(f"  {metrics['note']}")
     print(f"Manifest: {result.manifest_path}")
     return 0
 
@@ -639,6 +816,12 @@ def _runs(args: argparse.Namespace) -> int:
         profile = f", profile {r.profile}" if r.profile else ""
         print(f"  {r.key}  {what}, {r.image_size} px, {r.epochs_done}/{r.epochs} epochs"
               f"{acc}{profile}{done}")
+        if r.data:
+            d = r.data
+            split = f" split {d['split']}" if d.get("split") else ""
+            print(f"      trained on {d.get('format')} {d.get('path')}{split}: "
+                  f"{d.get('n_images')} images ({d.get('n_smoke')} smoke), "
+                  f"fingerprint {str(d.get('fingerprint'))[:12]}")
     print(f"{len(runs)} runs (newest first)")
     return 0
 
@@ -662,7 +845,10 @@ def _dispatch(args: argparse.Namespace, prog: str) -> int:
         print(f"{prog}: failed: {err}", file=sys.stderr)
         return EXIT_FAILED
     except (ValueError, OSError, RuntimeError) as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
+        message = str(err)
+        if args.command in _RUN_COMMANDS:  # the library's messages, in the CLI's options
+            message = cli_wording(message)
+        print(f"{prog}: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -43,9 +43,11 @@ __all__ = [
     "Recipe",
     "RunInfo",
     "describe_recipe",
+    "describe_scenes",
     "list_runs",
     "load_data",
     "load_recipe",
+    "load_truth",
     "read_run_recipe",
     "resolve_run",
     "train_recipe",
@@ -382,6 +384,8 @@ def load_data(
     split: str | None = None,
     image_size: int | None = None,
     resize: str = "pad",
+    smoke_categories: Any = None,
+    keep_opacity: bool = False,
 ) -> Any:
     """Load your data: a folder (``labels.csv`` + ``images/`` + optional ``masks/``) or a
     COCO-segmentation export (e.g. Roboflow's ``train/``, ``valid/``, ``test/`` folders, each
@@ -394,6 +398,9 @@ def load_data(
         split: COCO only: the split folder to read (``"train"``, ``"valid"``, ``"test"``).
         image_size: Square side the images are resized to (None: keep their size).
         resize: ``"pad"``, ``"crop"`` or ``"squash"`` (see :data:`RESIZE_MODES`).
+        smoke_categories: COCO only: category names or ids that count as smoke (None: names
+            containing "smoke").
+        keep_opacity: COCO only: also load the per-pixel opacity classes (``opacity_maps``).
 
     Returns:
         :class:`~wsss_lib.data.SmokeScenes`.
@@ -410,8 +417,43 @@ def load_data(
                 f"split={split!r} applies to COCO exports only; a folder is loaded whole. Point "
                 "--data at the folder of that split instead."
             )
+        if smoke_categories is not None or keep_opacity:
+            raise ValueError(
+                "smoke_categories and keep_opacity apply to COCO exports only; a folder's "
+                "labels.csv and masks/ say what is smoke."
+            )
         return data.load_folder(path, image_size=image_size, resize=resize)
-    return data.load_coco(path, split, image_size=image_size, resize=resize)
+    return data.load_coco(path, split, image_size=image_size, resize=resize,
+                          smoke_categories=smoke_categories, keep_opacity=keep_opacity)
+
+
+def load_truth(
+    path: str | os.PathLike[str],
+    *,
+    layout: str = "folder",
+    split: str | None = None,
+    smoke_categories: Any = None,
+    keep_opacity: bool = False,
+) -> Any:
+    """The ground-truth smoke masks of your data at every image's original size.
+
+    Images may differ in size (real sets do): the result is a
+    :class:`~wsss_lib.data.resize.TruthMasks` (names + one mask per image), what ``truth=`` of
+    :func:`wsss_lib.pseudo_masks.evaluate_scenes` / ``export_pseudo_masks`` takes. Same arguments
+    as :func:`load_data` (``keep_opacity=True``: COCO opacity classes too); None for a folder
+    without ``masks/``.
+    """
+    from wsss_lib.data.coco import load_coco_truth
+    from wsss_lib.data.folder import load_folder_truth
+
+    if layout not in DATA_LAYOUTS:
+        raise ValueError(f"layout must be one of {DATA_LAYOUTS}; got {layout!r}.")
+    if layout == "folder":
+        if keep_opacity:
+            raise ValueError("keep_opacity applies to COCO exports only (their opacity classes).")
+        return load_folder_truth(path)
+    return load_coco_truth(path, split, smoke_categories=smoke_categories,
+                           keep_opacity=keep_opacity)
 
 
 # ---------------------------------------------------------------------------- training
@@ -460,9 +502,32 @@ def train_recipe(
             "data": dict(data or {}),
             "n_train": len(train_scenes),
             "n_val": None if val_scenes is None else len(val_scenes),
+            "train_data": describe_scenes(train_scenes, (data or {}).get("train")),
+            "val_data": None if val_scenes is None
+            else describe_scenes(val_scenes, (data or {}).get("val")),
             "written": _now(),
         })
     return run
+
+
+def describe_scenes(scenes: Any, source: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a run was trained on, as recorded beside it: ``path``, ``format`` (``folder`` /
+    ``coco``), ``split``, ``n_images``, ``n_smoke``, ``fingerprint`` (the content hash the model
+    cache keys runs by) and, for COCO, the ``smoke_categories``."""
+    meta = dict(getattr(scenes, "meta", {}) or {})
+    source = dict(source or {})
+    labels = getattr(scenes, "labels", [])
+    record = {
+        "path": source.get("path", meta.get("root") or meta.get("annotations")),
+        "format": source.get("layout", meta.get("source")),
+        "split": source.get("split", meta.get("split")),
+        "n_images": len(scenes),
+        "n_smoke": int(sum(int(v) for v in labels)),
+        "fingerprint": scenes.fingerprint(),
+    }
+    if "smoke_categories" in meta:
+        record["smoke_categories"] = list(meta["smoke_categories"])
+    return record
 
 
 def read_run_recipe(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -494,6 +559,8 @@ class RunInfo:
         epochs_done: Epochs finished (a run is complete when equal to ``epochs``).
         val_acc: Validation accuracy of the last finished epoch, when recorded.
         profile: The profile ``wsss train`` / notebook 08 trained it with, if any.
+        data: What it was trained on (:func:`describe_scenes`: path, format, split, count,
+            fingerprint), when recorded.
     """
 
     key: str
@@ -506,6 +573,7 @@ class RunInfo:
     epochs_done: int
     val_acc: float | None
     profile: str | None
+    data: dict[str, Any] | None = None
 
     @property
     def complete(self) -> bool:
@@ -532,6 +600,8 @@ def list_runs(cache_dir: str | os.PathLike[str] | None = None) -> list[RunInfo]:
             teacher=run.teacher_name, image_size=run.image_size, epochs=run.epochs,
             epochs_done=run.epochs_done, val_acc=run.val_acc,
             profile=None if recipe is None else recipe.get("profile"),
+            data=None if recipe is None or not isinstance(recipe.get("train_data"), dict)
+            else recipe["train_data"],
         ))
     return infos
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,14 +52,23 @@ from pycocotools import mask as mask_utils
 from wsss_lib.utils import atomic_write_bytes, atomic_write_text
 
 from .folder import IMAGE_SUFFIXES, _check_image_size, _open_image, _png_bytes
-from .resize import PAD_VALUE, check_resize_mode, plan_resize, resize_image, resize_mask
+from .resize import (
+    PAD_VALUE,
+    TruthMasks,
+    check_resize_mode,
+    plan_resize,
+    resize_image,
+    resize_mask,
+)
 from .scenes import SmokeScenes
 
 __all__ = [
     "ANNOTATIONS_FILE",
     "POLYGON_TOLERANCE_PX",
     "SEGMENTATION_ENCODINGS",
+    "IgnoredCategoriesWarning",
     "load_coco",
+    "load_coco_truth",
     "mask_to_polygons",
     "save_coco",
 ]
@@ -72,6 +82,19 @@ POLYGON_TOLERANCE_PX = 2.0
 
 #: Values of :func:`save_coco`'s ``encodings``.
 SEGMENTATION_ENCODINGS: tuple[str, ...] = ("polygon", "rle", "rle-uncompressed")
+
+
+class IgnoredCategoriesWarning(UserWarning):
+    """Annotations of categories that are not counted as smoke were left out (``load_coco``).
+
+    Attributes:
+        counts: Category name -> number of annotations left out.
+    """
+
+    def __init__(self, message: str, counts: Mapping[str, int]) -> None:
+        super().__init__(message)
+        self.counts = dict(counts)
+
 
 _SPLIT_ALIASES = {"val": "valid", "valid": "val", "validation": "valid"}
 
@@ -272,7 +295,7 @@ def _image_records(images: list[Any], folder: Path, path: Path) -> list[_ImageRe
 
 def _open_checked(record: _ImageRecord, path: Path) -> Image.Image:
     """The image file, checked against the size the annotations were made for."""
-    image = _open_image(record.path)
+    image = _open_image(record.path, f"remove its entry from {path.name}")
     if image.size != (record.width, record.height):
         raise ValueError(
             f"Image {record.path} is {image.size[0]}x{image.size[1]} (WxH) but {path} says "
@@ -442,6 +465,44 @@ def _smoke_pixels(
 # ---------------------------------------------------------------------------- load
 
 
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join(repr(n) for n in names)
+
+
+def _check_ignored_categories(
+    by_image: Mapping[int, list[dict[str, Any]]], smoke_ids: Sequence[int],
+    table: Mapping[int, str], path: Path,
+) -> None:
+    """Say which annotations are left out because their category is not smoke.
+
+    A warning (:class:`IgnoredCategoriesWarning`) lists them with their counts; when no image of
+    the split has a smoke annotation at all (so every image would be clean) it is an error.
+    """
+    chosen = set(smoke_ids)
+    ignored = Counter(table[a["category_id"]] for anns in by_image.values() for a in anns
+                      if a["category_id"] not in chosen)
+    if not ignored:
+        return
+    listed = ", ".join(f"{name!r} ({n})" for name, n in sorted(ignored.items()))
+    smoke_names = [table[i] for i in smoke_ids]
+    has_smoke = any(a["category_id"] in chosen for anns in by_image.values() for a in anns)
+    if not has_smoke:
+        raise ValueError(
+            f"{path}: no image has an annotation of the smoke categories "
+            f"({_quoted(smoke_names)}), so every image would be clean, while "
+            f"{sum(ignored.values())} annotations of other categories are ignored: {listed}. "
+            f"If they are smoke, pass smoke_categories=[{_quoted(sorted(ignored))}] (names or "
+            "ids)."
+        )
+    warnings.warn(IgnoredCategoriesWarning(
+        f"{path}: {sum(ignored.values())} annotations of categories not counted as smoke are "
+        f"ignored: {listed} (smoke categories: {_quoted(smoke_names)}). If some of them are "
+        f"smoke, pass smoke_categories=[{_quoted([*smoke_names, *sorted(ignored)])}] (names or "
+        "ids; drop the ones that are not).",
+        ignored,
+    ), stacklevel=3)
+
+
 def _check_same_size(records: list[_ImageRecord], path: Path) -> None:
     """Without ``image_size`` the images are stacked as they are: one size for all."""
     first = (records[0].height, records[0].width)
@@ -505,6 +566,7 @@ def load_coco(
     ranks = {cat_id: k for k, cat_id in enumerate(smoke_ids, start=1)}
     records = _image_records(data["images"], path.parent, path)
     by_image = _group_annotations(data.get("annotations", []), records, table, path)
+    _check_ignored_categories(by_image, smoke_ids, table, path)
     if image_size is None:
         _check_same_size(records, path)
 
@@ -551,6 +613,44 @@ def load_coco(
         meta=meta,
         opacity_maps=np.stack(opacity) if keep_opacity else None,
     )
+
+
+def load_coco_truth(
+    root: str | os.PathLike[str],
+    split: str | None = None,
+    *,
+    smoke_categories: Sequence[str | int] | str | int | None = None,
+    keep_opacity: bool = False,
+) -> TruthMasks:
+    """The smoke masks of a COCO export at every image's original size (sizes may differ).
+
+    The ground truth :func:`wsss_lib.pseudo_masks.evaluate_scenes` compares CAMs with at the
+    original resolution (``truth=``). Same arguments, labelling rule and checks as
+    :func:`load_coco` (the image files themselves are not read again); ``keep_opacity=True``
+    adds the per-pixel opacity classes (``opacity_maps``, ``opacity_classes``).
+
+    Returns:
+        :class:`~wsss_lib.data.resize.TruthMasks` in the file's order.
+    """
+    path = _annotations_path(Path(root).expanduser(), split)
+    data = _read_json(path)
+    table = _category_names(data["categories"], path)
+    smoke_ids = _select_smoke_ids(data["categories"], smoke_categories, table, path)
+    ranks = {cat_id: k for k, cat_id in enumerate(smoke_ids, start=1)}
+    records = _image_records(data["images"], path.parent, path)
+    by_image = _group_annotations(data.get("annotations", []), records, table, path)
+    masks, opacity = [], []
+    for record in records:
+        classes = _smoke_pixels(by_image[record.image_id], record, ranks, path)
+        if classes is None:
+            classes = np.zeros((record.height, record.width), dtype=np.uint8)
+        masks.append(classes > 0)
+        if keep_opacity:
+            opacity.append(classes)
+    return TruthMasks(names=[PurePosixPath(r.file_name).stem for r in records],
+                      smoke_masks=masks, opacity_maps=opacity if keep_opacity else None,
+                      opacity_classes=["none", *(table[i] for i in smoke_ids)]
+                      if keep_opacity else None)
 
 
 # ---------------------------------------------------------------------------- polygons

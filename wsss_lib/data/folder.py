@@ -29,10 +29,17 @@ from PIL import Image
 
 from wsss_lib.utils import atomic_write_bytes, atomic_write_text
 
-from .resize import PAD_VALUE, check_resize_mode, plan_resize, resize_image, resize_mask
+from .resize import (
+    PAD_VALUE,
+    TruthMasks,
+    check_resize_mode,
+    plan_resize,
+    resize_image,
+    resize_mask,
+)
 from .scenes import SmokeScenes
 
-__all__ = ["IMAGE_SUFFIXES", "load_folder", "save_folder"]
+__all__ = ["IMAGE_SUFFIXES", "load_folder", "load_folder_truth", "save_folder"]
 
 #: File name endings accepted for images (case-insensitive).
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp")
@@ -137,7 +144,12 @@ def _resolve_image(root: Path, rel: PurePosixPath, where: str) -> Path:
 # ---------------------------------------------------------------------------- pixels
 
 
-def _open_image(path: Path) -> Image.Image:
+#: How to drop a corrupt file from a folder dataset (COCO exports pass their own fix).
+_REMOVE_FROM_CSV = "remove its row from the CSV"
+
+
+def _open_image(path: Path, remove: str = _REMOVE_FROM_CSV) -> Image.Image:
+    """The decoded image; ``remove`` says how to leave the file out of its dataset."""
     try:
         with Image.open(path) as img:
             img.load()
@@ -145,7 +157,7 @@ def _open_image(path: Path) -> Image.Image:
     except _DECODE_ERRORS as err:
         raise ValueError(
             f"Cannot read image {path}: {err}. The file is corrupt or not an image; re-export it "
-            "as PNG/JPEG or remove its row from the CSV."
+            f"as PNG/JPEG or {remove}."
         ) from err
 
 
@@ -392,6 +404,38 @@ def load_folder(
             "pad_value": list(PAD_VALUE),
         },
     )
+
+
+def load_folder_truth(
+    root: str | os.PathLike[str],
+    labels: str | os.PathLike[str] = "labels.csv",
+    masks: str | os.PathLike[str] = "masks",
+) -> TruthMasks | None:
+    """The smoke masks of a folder at every image's original size (sizes may differ).
+
+    The ground truth :func:`wsss_lib.pseudo_masks.evaluate_scenes` compares CAMs with at the
+    original resolution (``truth=``); the same checks as :func:`load_folder` apply to the masks.
+
+    Returns:
+        :class:`~wsss_lib.data.resize.TruthMasks` in CSV order, or None when the folder has no
+        mask subfolder.
+    """
+    root = Path(root).expanduser()
+    mask_dir = _optional_dir(root, masks)
+    if mask_dir is None:
+        return None
+    csv_path = Path(labels) if Path(labels).is_absolute() else root / labels
+    names, smoke = [], []
+    for line, file_value, label_value in _read_rows(csv_path):
+        where = f"{csv_path} line {line}"
+        rel = _relative_path(file_value, where)
+        label = _parse_label(label_value, where)
+        image_path = _resolve_image(root, rel, where)
+        with Image.open(image_path) as img:  # the size only; load_folder decoded it already
+            size_only = Image.new("1", img.size)
+        smoke.append(_smoke_mask(mask_dir, rel.stem, label, size_only, image_path, where))
+        names.append(rel.stem)
+    return TruthMasks(names=names, smoke_masks=smoke)
 
 
 # ---------------------------------------------------------------------------- save

@@ -36,6 +36,7 @@ __all__ = [
     "PAD_VALUE",
     "RESIZE_MODES",
     "ResizeGeometry",
+    "TruthMasks",
     "cam_to_original",
     "cams_to_original",
     "check_resize_mode",
@@ -319,3 +320,42 @@ def valid_masks(scenes: Any) -> np.ndarray:
     for i in range(n):
         masks[i] = valid_region(scene_geometry(scenes, i))
     return masks
+
+
+@dataclass(frozen=True)
+class TruthMasks:
+    """Ground-truth smoke masks at each image's original size, which may differ between images.
+
+    What ``truth=`` of :func:`wsss_lib.pseudo_masks.evaluate_scenes` /
+    :func:`~wsss_lib.pseudo_masks.export_pseudo_masks` takes for real data of mixed sizes (a
+    :class:`SmokeScenes` stacks its masks and so needs one size). Made by
+    :func:`wsss_lib.data.folder.load_folder_truth` / :func:`wsss_lib.data.coco.load_coco_truth`
+    (or :func:`wsss_lib.runs.load_truth`), matched to scenes by name.
+
+    Attributes:
+        names: One name per image (file stem), as in ``scenes.names``.
+        smoke_masks: ``bool [h_i, w_i]`` per image, at its original size (never resized).
+        opacity_maps: Optional ``uint8 [h_i, w_i]`` per image: 0 none, k the k-th smoke class
+            (``load_coco_truth(..., keep_opacity=True)``).
+        opacity_classes: Names of the classes of ``opacity_maps`` (``["none", ...]``).
+    """
+
+    names: list[str]
+    smoke_masks: list[np.ndarray]
+    opacity_maps: list[np.ndarray] | None = None
+    opacity_classes: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.names) != len(self.smoke_masks):
+            raise ValueError(
+                f"TruthMasks needs one mask per name; got {len(self.names)} names and "
+                f"{len(self.smoke_masks)} masks."
+            )
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def sizes(self) -> list[tuple[int, int]]:
+        """``(height, width)`` of every mask."""
+        return [tuple(int(v) for v in m.shape[:2]) for m in self.smoke_masks]
