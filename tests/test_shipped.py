@@ -202,3 +202,28 @@ def test_metrics_json_lists_the_networks_a_notebook_used(tmp_path):
     assert data["networks"][1]["shipped_commit"] == "c0ffee"
     assert MetricsDocument.read(tmp_path / "metrics.json").networks == data["networks"]
     clear_served_networks()
+
+
+def test_loading_a_pretrained_run_does_not_run_the_proxy_pretraining(tmp_path, monkeypatch):
+    """The checkpoint overwrites every weight: loading (a shipped file on a fresh machine) must
+    not first pre-train the backbone, which costs minutes."""
+    import wsss_lib.train.pretrain as pretrain
+    from wsss_lib.train import load_run
+    from wsss_lib.train.checkpoint import save_checkpoint
+
+    run = get_or_train(TINY, tmp_path / "trainer", progress=False)
+    pretrained = replace(TINY, model=replace(CNN, pretrain={}))
+    path = save_checkpoint(tmp_path / "checkpoint.pt", epoch=1, models=_states(run),
+                           config=pretrained.to_dict(), history=run.history)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("loading a checkpoint ran the proxy pre-training")
+
+    monkeypatch.setattr(pretrain, "get_or_pretrain", refuse)
+    loaded = load_run(path, device="cpu")
+    assert loaded.config == pretrained  # the run keeps its real config
+    assert _equal(loaded.model.state_dict(), run.model.state_dict())
+    with pytest.raises(AssertionError, match="pre-training"):
+        from wsss_lib.train.paradigms.base import build_model
+
+        build_model(pretrained.model, 32)  # building to train still pre-trains

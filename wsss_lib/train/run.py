@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,15 @@ def run_from_paradigm(
     )
 
 
+def _for_loading(config: TrainConfig) -> TrainConfig:
+    """``config`` without the proxy pre-training: the same network shapes, built without first
+    running (or reading) a pre-training whose weights the checkpoint overwrites anyway, which on a
+    fresh machine would cost minutes before a shipped network could load."""
+    specs = {role: replace(spec, pretrain=None) for role in ("model", "student", "teacher")
+             if (spec := getattr(config, role, None)) is not None and spec.pretrain is not None}
+    return replace(config, **specs) if specs else config
+
+
 def load_run(
     path: str | os.PathLike[str],
     device: str | torch.device | None = None,
@@ -101,7 +110,7 @@ def load_run(
     config = TrainConfig.from_dict(payload["config"])
     # Building random networks only to overwrite them must not disturb the caller's RNG streams.
     with torch.random.fork_rng(devices=[]):
-        paradigm = config.paradigm_class.build_for_loading(config)
+        paradigm = config.paradigm_class.build_for_loading(_for_loading(config))
     paradigm.load_state_dicts(payload["models"])
     paradigm.to(get_device(device))
     return run_from_paradigm(paradigm, config, payload["history"], checkpoint_path.parent)
