@@ -227,3 +227,16 @@ def test_loading_a_pretrained_run_does_not_run_the_proxy_pretraining(tmp_path, m
         from wsss_lib.train.paradigms.base import build_model
 
         build_model(pretrained.model, 32)  # building to train still pre-trains
+
+
+def test_the_explorer_records_the_networks_it_loads(tmp_path, shipped):
+    from wsss_lib.widgets.catalog import list_cached_models, load_cached_model
+
+    machine = tmp_path / "machine"
+    run = get_or_train(TINY, tmp_path / "trainer", progress=False)
+    _ship(run, shipped, TINY)
+    get_or_train(TINY, machine, progress=False)  # installed from the shipped file
+    clear_served_networks()
+    [entry] = list_cached_models(machine)
+    load_cached_model(entry, device="cpu")
+    assert [(r["run"], r["origin"]) for r in served_networks()] == [(entry.key, "shipped")]

@@ -56,6 +56,7 @@ __all__ = [
     "find_run",
     "get_or_train",
     "list_runs",
+    "record_loaded_run",
     "run_dir_for",
     "runs_root",
 ]
@@ -248,6 +249,15 @@ def get_or_train(
         return run
     finally:
         lock.release()
+
+
+def record_loaded_run(run: TrainedRun) -> None:
+    """Record a run loaded from its cache folder without :func:`get_or_train` (e.g. by the CAM
+    explorer) in :mod:`wsss_lib.train.provenance`: ``shipped`` when the folder was installed from
+    a shipped checkpoint, else ``cache``."""
+    origin = read_origin(run.run_dir) if run.run_dir is not None else None
+    shipped = origin is not None and origin.get("origin") == "shipped"
+    _record(run, "shipped" if shipped else "cache", origin)
 
 
 def _record(run: TrainedRun, origin: str, origin_record: dict[str, Any] | None) -> None:

@@ -338,8 +338,11 @@ def load_cached_model(entry: CachedModel, device: str | torch.device | None = No
         The ``WSSSClassifier`` in eval mode.
     """
     from wsss_lib.train import load_run
+    from wsss_lib.train.cache import record_loaded_run
 
-    return load_run(entry.run_dir, device).model
+    run = load_run(entry.run_dir, device)
+    record_loaded_run(run)  # the notebook's metrics.json lists the networks it showed
+    return run.model
 
 
 def ensure_cached(
