@@ -510,12 +510,15 @@ def train_recipe(
     return run
 
 
-def describe_scenes(scenes: Any, source: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def describe_scenes(scenes: Any, source: Mapping[str, Any] | str | None = None
+                    ) -> dict[str, Any]:
     """What a run was trained on, as recorded beside it: ``path``, ``format`` (``folder`` /
     ``coco``), ``split``, ``n_images``, ``n_smoke``, ``fingerprint`` (the content hash the model
-    cache keys runs by) and, for COCO, the ``smoke_categories``."""
+    cache keys runs by) and, for COCO, the ``smoke_categories``. ``source`` describes the data
+    (``{"layout", "path", "split"}``) or is a free-text label of it (kept as ``label``)."""
     meta = dict(getattr(scenes, "meta", {}) or {})
-    source = dict(source or {})
+    label = source if isinstance(source, str) else None
+    source = {} if label is not None else dict(source or {})
     labels = getattr(scenes, "labels", [])
     record = {
         "path": source.get("path", meta.get("root") or meta.get("annotations")),
@@ -525,6 +528,8 @@ def describe_scenes(scenes: Any, source: Mapping[str, Any] | None = None) -> dic
         "n_smoke": int(sum(int(v) for v in labels)),
         "fingerprint": scenes.fingerprint(),
     }
+    if label is not None:
+        record["label"] = label
     if "smoke_categories" in meta:
         record["smoke_categories"] = list(meta["smoke_categories"])
     return record
