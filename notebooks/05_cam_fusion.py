@@ -329,10 +329,10 @@ metrics = fusion_document(S, paper_view, table, verdicts, len(scenes), LAYERS,
 print("wrote", metrics.write(output_dir / "metrics.json"))
 
 # %% [markdown]
-# **Full-profile results.** The `full` profile's run of this notebook (the two seed-0 networks on all 256 `test` images) is
-# committed in `docs/results/full/05_cam_fusion/`: the
-# [executed notebook](../docs/results/full/05_cam_fusion/05_cam_fusion.ipynb), with every
-# figure, and its numbers in [metrics.json](../docs/results/full/05_cam_fusion/metrics.json).
+# **Full-profile results.** The `full` profile's run of this notebook (the two seed-0 networks on
+# all 256 `test` images) is committed in `docs/results/full/05_cam_fusion/`: the [executed
+# notebook](../docs/results/full/05_cam_fusion/05_cam_fusion.ipynb), with every figure, and its
+# numbers in [metrics.json](../docs/results/full/05_cam_fusion/metrics.json).
 
 # %% [markdown]
 # ## Exercises

@@ -317,10 +317,12 @@ metrics = postprocess_document(S, table, claims, verdicts, len(scenes), affinity
 print("wrote", metrics.write(output_dir / "metrics.json"))
 
 # %% [markdown]
-# **Full-profile results.** The `full` profile's run of this notebook (the seed-0 teacher-student on all 256 `test` images) is
-# committed in `docs/results/full/06_postprocessing_failures/`: the
-# [executed notebook](../docs/results/full/06_postprocessing_failures/06_postprocessing_failures.ipynb), with every
-# figure, and its numbers in [metrics.json](../docs/results/full/06_postprocessing_failures/metrics.json).
+# **Full-profile results.** The `full` profile's run of this notebook (the seed-0 teacher-student
+# on all 256 `test` images) is committed in `docs/results/full/06_postprocessing_failures/`: the
+# [executed
+# notebook](../docs/results/full/06_postprocessing_failures/06_postprocessing_failures.ipynb),
+# with every figure, and its numbers in
+# [metrics.json](../docs/results/full/06_postprocessing_failures/metrics.json).
 
 # %% [markdown]
 # ## Exercises

@@ -281,8 +281,8 @@ print("wrote", metrics.write(output_dir / "metrics.json"))
 #   exercises below use them.
 
 # %% [markdown]
-# **Full-profile results.** The `full` profile's run of this notebook (the explorer over every network the full profile trained) is
-# committed in `docs/results/full/07_cam_explorer/`: the
+# **Full-profile results.** The `full` profile's run of this notebook (the explorer over every
+# network the full profile trained) is committed in `docs/results/full/07_cam_explorer/`: the
 # [executed notebook](../docs/results/full/07_cam_explorer/07_cam_explorer.ipynb), with every
 # figure, and its numbers in [metrics.json](../docs/results/full/07_cam_explorer/metrics.json).
 

@@ -425,10 +425,10 @@ print("wrote", metrics.write(output_dir / "metrics.json"))
 # paper profile has no sections for notebooks 01–07, which are about the synthetic benchmark).
 
 # %% [markdown]
-# **Full-profile results.** The `full` profile's run of this notebook (its training recipe on the sample data) is
-# committed in `docs/results/full/08_your_own_data/`: the
-# [executed notebook](../docs/results/full/08_your_own_data/08_your_own_data.ipynb), with every
-# figure, and its numbers in [metrics.json](../docs/results/full/08_your_own_data/metrics.json).
+# **Full-profile results.** The `full` profile's run of this notebook (its training recipe on the
+# sample data) is committed in `docs/results/full/08_your_own_data/`: the [executed
+# notebook](../docs/results/full/08_your_own_data/08_your_own_data.ipynb), with every figure, and
+# its numbers in [metrics.json](../docs/results/full/08_your_own_data/metrics.json).
 
 # %% [markdown]
 # ## Exercises

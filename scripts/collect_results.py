@@ -65,6 +65,11 @@ def collect(report: Path, out: Path) -> list[Path]:
                 target = out / name / source.name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 written.append(Path(shutil.copy2(source, target)))
+    static = report / "_static"  # the local MathJax the HTML copies load (math offline)
+    if static.is_dir():
+        shutil.rmtree(out / "_static", ignore_errors=True)
+        shutil.copytree(static, out / "_static")
+        written += sorted(p for p in (out / "_static").rglob("*") if p.is_file())
     return written
 
 

@@ -28,9 +28,12 @@ def test_copies_summary_and_each_notebooks_metrics(tmp_path):
     (report / "02_x" / "02_x.ipynb").write_text("{}")
     (report / "02_x" / "02_x.html").write_text("<html></html>")
     (report / "02_x" / "figure.png").write_bytes(b"png")  # embedded in both: not copied
+    (report / "_static" / "mathjax").mkdir(parents=True)
+    (report / "_static" / "mathjax" / "tex-svg-full.js").write_text("// mathjax")
     written = _load().collect(report, tmp_path / "out")
     assert {p.relative_to(tmp_path / "out").as_posix() for p in written} == {
         "summary.json", "02_x/metrics.json", "02_x/02_x.ipynb", "02_x/02_x.html",
+        "_static/mathjax/tex-svg-full.js",
     }  # 03_y failed: no metrics, nothing copied
     assert json.loads((tmp_path / "out" / "02_x" / "metrics.json").read_text()) == {"a": 1}
 
