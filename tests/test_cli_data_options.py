@@ -247,17 +247,3 @@ def test_catalogue_section_names_the_tests_of_issue_21() -> None:
     there = {name for name in vars(test_mixed_sizes) if name.startswith("test_")}
     assert named == (here | there) - {"test_catalogue_section_names_the_tests_of_issue_21"}
 
-
-def test_describe_scenes_takes_a_mapping_or_a_free_text_label() -> None:
-    """Notebook 08 labels its data with a string ("data_samples/coco train")."""
-    from wsss_lib.data import make_split
-    from wsss_lib.runs import describe_scenes
-
-    scenes = make_split("val", image_size=32, n_images=6)
-    labelled = describe_scenes(scenes, "data_samples/coco train")
-    assert labelled["label"] == "data_samples/coco train" and labelled["n_images"] == 6
-    assert labelled["n_smoke"] == int(scenes.labels.sum())
-    described = describe_scenes(scenes, {"layout": "coco", "path": "/x", "split": "valid"})
-    assert (described["format"], described["path"], described["split"]) == ("coco", "/x", "valid")
-    assert "label" not in described and describe_scenes(scenes)["fingerprint"] == \
-        scenes.fingerprint()

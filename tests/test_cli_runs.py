@@ -369,3 +369,18 @@ def test_paper_profile_trains_at_a_tiny_size_with_local_weight_files(
     assert settings["layers"] == ["blocks.7.norm1", "blocks.8.norm1", "blocks.10.norm1",
                                   "blocks.11.norm1"]  # -5, -4, -2, -1 of ViT-B's 12 blocks
     assert settings["scales"] == [0.5, 1.0, 1.5, 2.0]
+
+
+def test_describe_scenes_takes_a_mapping_or_a_free_text_label() -> None:
+    """Notebook 08 labels its data with a string ("data_samples/coco train")."""
+    from wsss_lib.data import make_split
+    from wsss_lib.runs import describe_scenes
+
+    scenes = make_split("val", image_size=32, n_images=6)
+    labelled = describe_scenes(scenes, "data_samples/coco train")
+    assert labelled["label"] == "data_samples/coco train" and labelled["n_images"] == 6
+    assert labelled["n_smoke"] == int(scenes.labels.sum())
+    described = describe_scenes(scenes, {"layout": "coco", "path": "/x", "split": "valid"})
+    assert (described["format"], described["path"], described["split"]) == ("coco", "/x", "valid")
+    assert "label" not in described and describe_scenes(scenes)["fingerprint"] == \
+        scenes.fingerprint()
