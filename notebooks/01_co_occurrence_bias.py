@@ -54,7 +54,7 @@
 #   near chance.
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick": tiny data/epochs for tests (<~40 s); "full": the real experiment
+profile = "quick"  # "tutorial": shipped trained nets; "quick": untrained (tests); "full": all
 output_dir = "."  # where metrics.json and figures are written
 image_size = None  # image side in pixels (None: from profile)
 n_train = None  # training images per co-occurrence level (None: from profile)

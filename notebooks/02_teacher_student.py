@@ -47,7 +47,7 @@
 # Every trained model is cached; notebooks 03–07 reuse the same teacher and students.
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick": tiny data/epochs for tests (<~40 s); "full": the real experiment
+profile = "quick"  # "tutorial": shipped trained nets; "quick": untrained (tests); "full": all
 output_dir = "."  # where metrics.json and figures are written
 seeds = None  # training seeds, e.g. [0, 1, 2]; results are mean ± std (None: from profile)
 epochs = None  # training epochs of every network (None: from profile; shared with 03-07)

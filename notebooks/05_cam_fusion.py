@@ -49,7 +49,7 @@
 # to its numbers and draws no verdict from them.
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick": tiny data/epochs for tests (<~40 s); "full": the real experiment
+profile = "quick"  # "tutorial": shipped trained nets; "quick": untrained (tests); "full": all
 output_dir = "."  # where metrics.json and figures are written
 n_eval = None  # test images evaluated (None: from profile)
 scales = None  # multi-scale factors, e.g. [0.5, 1.0, 1.5, 2.0] (None: from profile)

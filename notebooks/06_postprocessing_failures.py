@@ -53,7 +53,7 @@
 # then the notebook says so next to the numbers and gives no verdict.
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick": tiny data/epochs for tests (<~40 s); "full": the real experiment
+profile = "quick"  # "tutorial": shipped trained nets; "quick": untrained (tests); "full": all
 output_dir = "."  # where metrics.json and figures are written
 clip_weights = None  # open_clip ViT-B-32 checkpoint file (None: look in open_clip's cache)
 sam_weights = None  # SAM checkpoint, e.g. sam_vit_b_01ec64.pth (None: <cache>/weights)

@@ -43,7 +43,7 @@
 # draws the same view as a still picture.
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick": tiny data/epochs for tests (<~40 s); "full": the real experiment
+profile = "quick"  # "tutorial": shipped trained nets; "quick": untrained (tests); "full": all
 output_dir = "."  # where metrics.json and figures are written
 split = None  # split shown first: train, val, test or test_decoupled (None: from profile)
 image_index = None  # image shown first (None: from profile; null: first smoke image + chimney)
