@@ -196,6 +196,8 @@ def test_metrics_json_lists_the_networks_a_notebook_used(tmp_path):
                    shipped_commit="c0ffee")
     with pytest.raises(ValueError, match="origin"):
         record_network("z", paradigm="single", model="z", origin="downloaded")
+    record_network("single-x-1", paradigm="single", model="x", origin="cache", val_acc=0.9)
+    assert served_networks()[0]["origin"] == "trained"  # trained here, then loaded again
     doc = MetricsDocument(notebook="01_x", profile="tutorial", results={})
     data = json.loads(doc.write(tmp_path / "metrics.json").read_text())
     assert [n["origin"] for n in data["networks"]] == ["trained", "shipped"]
@@ -240,3 +242,12 @@ def test_the_explorer_records_the_networks_it_loads(tmp_path, shipped):
     [entry] = list_cached_models(machine)
     load_cached_model(entry, device="cpu")
     assert [(r["run"], r["origin"]) for r in served_networks()] == [(entry.key, "shipped")]
+
+
+def test_a_network_trained_here_stays_trained_when_loaded_again(tmp_path, shipped):
+    get_or_train(TINY, tmp_path, progress=False)
+    get_or_train(TINY, tmp_path, progress=False)  # a later cell loads it from the cache
+    assert [r["origin"] for r in served_networks()] == ["trained"]
+    clear_served_networks()  # a new process (the next notebook) finds it in the cache
+    get_or_train(TINY, tmp_path, progress=False)
+    assert [r["origin"] for r in served_networks()] == ["cache"]

@@ -29,13 +29,17 @@ def record_network(
     val_acc: float | None = None,
     shipped_commit: str | None = None,
 ) -> None:
-    """Note that this process used the run folder named ``run`` (the last record of a run wins).
+    """Note that this process used the run folder named ``run``. A run trained by this process
+    stays ``trained`` when it is loaded again later (from the cache it was just written to);
+    otherwise the last record of a run wins.
 
     Raises:
         ValueError: for an ``origin`` outside :data:`ORIGINS`.
     """
     if origin not in ORIGINS:
         raise ValueError(f"origin must be one of {ORIGINS}; got {origin!r}.")
+    if origin == "cache" and _SERVED.get(run, {}).get("origin") == "trained":
+        return
     _SERVED[run] = {
         "run": run,
         "paradigm": paradigm,
