@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from wsss_lib.studies.shipped_networks import tutorial_networks
-from wsss_lib.train import cache_key, load_run
+from wsss_lib.train import cache_key, load_run, run_dir_for
 from wsss_lib.train.cache import runs_root
 from wsss_lib.train.shipped import read_origin, shipped_dir, val_scores, write_shipped
 from wsss_lib.utils import atomic_write_text
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         states[name] = run_states
         teacher_file = None
         if "teacher" in run_states and config.paradigm_class.needs_trained_teacher:
-            teacher_name = next(n for n, c in networks.items() if c == config.teacher_config())
+            teacher_name = run_dir_for(config.teacher_config()).name
             if _same_state(run_states["teacher"], states[teacher_name]["model"]):
                 teacher_file = f"{teacher_name}.safetensors"
                 run_states = {r: s for r, s in run_states.items() if r != "teacher"}

@@ -17,7 +17,6 @@ then ``**bold**`` and ```code```); nothing a notebook writes is trusted as HTML.
 
 from __future__ import annotations
 
-import html
 import math
 import os
 import re
@@ -27,6 +26,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote
 
+from wsss_lib.report.markup import escape_html as _esc
 from wsss_lib.report.markup import markdown_inline
 
 __all__ = [
@@ -125,10 +125,6 @@ NOTEBOOK_GUIDE: dict[str, tuple[str, str]] = {
 _VERDICTS = ("supported", "contradicted", "inconclusive")
 _MEASURE = re.compile(r"differences? in ([^,()]+?)(?=,| [+\-−]?\d| points)")
 _ONE_SEED = "one seed — not a paired verdict"
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _href(path: str) -> str:

@@ -17,7 +17,6 @@ The notebooks' HTML (:func:`render_notebook_html`) loads a MathJax copied into t
 
 from __future__ import annotations
 
-import html
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +36,7 @@ from wsss_lib.report.findings import (
     networks_html,
     notebook_title,
 )
+from wsss_lib.report.markup import escape_html as _esc
 from wsss_lib.report.markup import format_plain, markdown_inline
 from wsss_lib.report.mathjax import MATHJAX_CONFIG, install_mathjax
 from wsss_lib.utils import atomic_write_text
@@ -253,10 +253,6 @@ def _format_value(value: Any) -> str:
         return value
     text = format_plain(value)  # mappings as "key: value" lists, never a Python / JSON literal
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _link(href: str | None, text: str) -> str:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "escape_html",
     "format_mapping",
     "format_plain",
     "markdown_inline",
@@ -26,6 +27,11 @@ __all__ = [
 
 _CODE = re.compile(r"`([^`\n]+)`")
 _STRONG = re.compile(r"\*\*(.+?)\*\*", re.DOTALL)
+
+
+def escape_html(value: Any) -> str:
+    """``str(value)`` escaped for HTML text and attribute values (quotes too)."""
+    return html.escape(str(value), quote=True)
 
 
 def format_plain(value: Any) -> str:

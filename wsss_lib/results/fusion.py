@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wsss_lib.paper import PAPER_FUSION
-from wsss_lib.results.bias import NEAR_CHANCE_ACCURACY
 from wsss_lib.results.document import MetricsDocument
+from wsss_lib.results.method import at_chance
 from wsss_lib.results.tables import percent_text as _pct
 from wsss_lib.results.tables import points_text as _points
 from wsss_lib.studies.fusion import SUMMARY_VARIANTS
@@ -107,7 +107,7 @@ BLANK_WARNING_SHARE = 0.5
 
 def near_chance(accuracy: Mapping[str, float] | None) -> list[str]:
     """The networks of ``accuracy`` (name -> test accuracy) that classify near chance."""
-    return [name for name, acc in (accuracy or {}).items() if not acc >= NEAR_CHANCE_ACCURACY]
+    return [name for name, acc in (accuracy or {}).items() if at_chance({"accuracy": acc})]
 
 
 def chance_lines(accuracy: Mapping[str, float] | None, what: str = "below") -> list[str]:

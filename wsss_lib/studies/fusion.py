@@ -26,8 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from wsss_lib.cam import FUSION_RULES
 from wsss_lib.cam.layer_maps import LayerCams
@@ -35,6 +34,7 @@ from wsss_lib.metrics import per_image_iou_values, per_image_smoke_iou, threshol
 from wsss_lib.paper import PAPER_SCALES
 from wsss_lib.studies.measure import metric_row
 from wsss_lib.train import READOUT_THRESHOLDS
+from wsss_lib.train.evaluate import classifier_accuracy
 
 __all__ = [
     "SUMMARY_VARIANTS",
@@ -191,30 +191,6 @@ def choose_variant_thresholds(
     """
     return {v.name: choose_threshold(v.cam(val_layer_cams), val_scenes, thresholds)
             for v in variants}
-
-
-def classifier_accuracy(model: nn.Module, scenes: Any, batch_size: int = 32) -> float:
-    """Image-level smoke/no-smoke accuracy of ``model`` on ``scenes`` (chance is 0.5).
-
-    A seed network near chance has not learnt what smoke is; its CAMs then describe an untrained
-    network, and their gains say nothing about fusion or refinement.
-    """
-    from wsss_lib.data import to_tensor_batch
-    from wsss_lib.metrics import classification_accuracy
-
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    logits = []
-    try:
-        with torch.no_grad():
-            for start in range(0, len(scenes), batch_size):
-                images = to_tensor_batch(scenes.images[start:start + batch_size]).to(device)
-                logits.append(model(images).logits[:, 0].float().cpu())
-    finally:
-        model.train(was_training)
-    return float(classification_accuracy(torch.cat(logits).numpy(), scenes.labels,
-                                         from_logits=True))
 
 
 def evaluate_variants(

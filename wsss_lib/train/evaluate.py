@@ -19,7 +19,7 @@ from wsss_lib.train.run import TrainedRun
 from wsss_lib.train.supervised import SupervisedSegmenter
 from wsss_lib.utils import get_device
 
-__all__ = ["EvalResult", "evaluate_model"]
+__all__ = ["EvalResult", "classifier_accuracy", "evaluate_model"]
 
 
 @dataclass
@@ -125,3 +125,40 @@ def evaluate_model(
     if logit_array is not None:
         metrics["accuracy"] = classification_accuracy(logit_array, scenes.labels, from_logits=True)
     return EvalResult(logits=logit_array, cams=cam_array, metrics=metrics)
+
+
+def classifier_accuracy(
+    model: nn.Module | TrainedRun,
+    scenes: Any,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+) -> float:
+    """Image-level smoke / no-smoke accuracy of a classifier on ``scenes`` (chance is 0.5),
+    without computing CAMs; the network's training mode is restored afterwards.
+
+    Args:
+        model: A ``WSSSClassifier`` or a :class:`TrainedRun` (its main network).
+        scenes: :class:`~wsss_lib.data.SmokeScenes` with labels.
+        batch_size: Images per forward pass.
+        device: Where to run (the network is moved there); None: where the network is.
+    """
+    from wsss_lib.data import to_tensor_batch
+    from wsss_lib.metrics import classification_accuracy
+
+    if isinstance(model, TrainedRun):
+        model = model.model
+    if device is not None:
+        model.to(get_device(device))
+    run_on = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    logits = []
+    try:
+        with torch.no_grad():
+            for rows in _batches(len(scenes), batch_size):
+                images = to_tensor_batch(scenes.images[rows]).to(run_on)
+                logits.append(model(images).logits[:, 0].float().cpu())
+    finally:
+        model.train(was_training)
+    return float(classification_accuracy(torch.cat(logits).numpy(), scenes.labels,
+                                         from_logits=True))
