@@ -24,23 +24,24 @@
 # 43.70 %, and L1 38.39 %, L2 33.74 %.
 #
 # **What is trained here.** The notebook's `variants` parameter lists the variants a run trains
-# (section 4 prints every name it accepts). The `full` profile trains six, over three seeds:
+# (section 4 prints every name it accepts). The `full` profile trains ten, over three seeds:
 #
 # - the CNN→ViT teacher-student aligning the teacher's score map with **global cosine** (the
 #   paper's loss), **raw L1** and **raw L2**;
+# - the same without a projection: the student's own score map aligned with the teacher's
+#   (`no_projection_score_maps`, section 2);
+# - the teacher's `layer3` **features** as target, at the three levels: global, spatial and
+#   channel cosine (section 3; on the one-channel score map the levels are degenerate, section 1);
 # - **co-training** (CNN and ViT trained together, knowledge-transfer gradients into both) with
-#   the same three distances.
+#   global cosine, raw L1 and raw L2.
 #
-# So it tests the paper's two distance claims, *global cosine is the best alignment* (here against
-# L1 and L2) and *L1 and L2 lose to cosine under co-training*, and shows what each distance does
-# to the chimney shortcut. The level, the projection and the feature target are explained and
-# checked on small tensors below, but the `full` profile **does not train** their variants, so
-# this notebook gives no verdict on them. To measure them, list their variants in `variants`,
-# e.g. `variants=["global_cosine", "no_projection_score_maps", "features_global_cosine"]`
-# (exercise 3): the table, the figure and the claim *global cosine is the best alignment* then
-# include them. All teacher-student runs use λ = 1 and the same cached teacher as notebooks
-# 02–03. The `quick` profile runs a few other variants with miniature networks on tiny data, seed
-# 0 only, and only checks that everything runs.
+# So it tests the paper's claims *global cosine is the best alignment*, *global beats
+# spatial-wise and channel-wise alignment* (on features, where the levels differ), *the
+# projection helps* and *L1 and L2 lose to cosine under co-training*, and shows what each variant
+# does to the chimney shortcut. All teacher-student runs use λ = 1 and the same cached teacher as
+# notebooks 02–03, trained at 0.50 / 0.50 (notebook 09 asks the shortcut questions where a
+# shortcut exists). The `quick` profile runs a few other variants with miniature networks on
+# tiny data, seed 0 only, and only checks that everything runs.
 
 # %% tags=["parameters"]
 profile = "quick"  # "quick": tiny data/epochs for tests (<~40 s); "full": the real experiment
@@ -108,8 +109,7 @@ print({"variants": S.variants, "seeds": S.seeds, **{k: S[k] for k in TRAINING_KE
 # so this loss has **zero gradient**, and a `spatial_cosine` student trains exactly as with λ = 0
 # (the single ViT of notebook 02). The cell below verifies all of this on random maps. On the
 # score map, the level question is therefore only meaningful for intermediate features
-# (section 3). None of the level variants is trained by the `full` profile; add
-# `spatial_cosine` or `channel_cosine` to `variants` to train them.
+# (section 3), and that is where the `full` profile tests it.
 
 # %%
 student_map, teacher_map = torch.randn(4, 1, 8, 8), torch.randn(4, 1, 8, 8)
@@ -193,17 +193,17 @@ print(projection_mismatch_error(reference, sets["test"]))
 # teacher's score map (global cosine; `KTSpec(projection=False, student_map="score_map")`). It
 # is not a crippled version of the paper's loss but a different design: the map that is aligned is
 # the map that classifies, so there is no separate projection that could absorb the teacher's
-# signal without changing the student's CAM. The `full` profile does not train it: add
-# `no_projection_score_maps` to `variants` to compare it with the paper's projected global cosine.
+# signal without changing the student's CAM. The `full` profile trains it beside the paper's
+# projected global cosine: the claim *the projection helps* compares the two.
 #
 # ## 3 · Score map or intermediate features?
 #
 # With `target="features"` the student is aligned to the teacher's `layer3` feature map (128
 # channels in `resnet_mini`): a richer target that carries *what* the teacher sees at each
 # location, not only how smoke-like it is. Here the three levels differ for real, and the
-# projection maps the student's 128 channels to the teacher layer's 128. The `full` profile does
-# not train these either: the variants `features_global_cosine`, `features_spatial_cosine` and
-# `features_channel_cosine` do, when you list them in `variants`.
+# projection maps the student's 128 channels to the teacher layer's 128. The `full` profile
+# trains `features_global_cosine`, `features_spatial_cosine` and `features_channel_cosine`: the
+# paper's level claim is tested on them.
 #
 # ## 4 · Train and measure the profile's variants
 #
@@ -237,11 +237,14 @@ _ = show_figure(fig, output_dir / "alignment_variants.png")  # shown here, and s
 #
 # The sentences below test the paper's claims on **paired** runs: for each seed both rows saw the
 # same training images and the same teacher (co-training rows: the same starting weights), so
-# their difference cancels most seed-to-seed noise. Two claims are tested, each when its variants
-# ran:
+# their difference cancels most seed-to-seed noise. Four claims are tested, each when its
+# variants ran:
 #
 # - *global cosine is the best alignment* (paper): `global_cosine` beats every other
-#   teacher-student variant of this run (in `full`: raw L1 and raw L2);
+#   teacher-student variant of this run;
+# - *global beats spatial-wise and channel-wise alignment* (paper): `features_global_cosine`
+#   beats `features_spatial_cosine` and `features_channel_cosine`;
+# - *the projection helps* (paper): `global_cosine` beats `no_projection_score_maps`;
 # - *L1 and L2 lose to cosine under co-training* (paper): `co_training_cosine` beats
 #   `co_training_l1_raw` and `co_training_l2_raw`.
 #
@@ -272,11 +275,11 @@ _ = method_document("04_alignment_variants", profile, summary, PAPER_ALIGNMENT, 
 #   teacher-student and under co-training.
 # - The chimney sentence says which alignment passes the teacher's shortcut on the least; a
 #   variant can trade smoke IoU against chimney reliance.
-# - Whether the learned projection matters, and whether aligning richer intermediate features
-#   beats aligning the score map, is **not measured by the `full` profile**: train
-#   `no_projection_score_maps` and `features_global_cosine` (`variants` parameter) to find out.
+# - The projection verdict says whether the learned projection matters; the feature rows say
+#   whether the level matters where it can, and whether aligning richer intermediate features
+#   beats aligning the score map.
 #
-# **Full-profile results.** The `full` profile's run of this notebook (the six variants, three
+# **Full-profile results.** The `full` profile's run of this notebook (the ten variants, three
 # seeds, with the paired verdicts) is committed in `docs/results/full/04_alignment_variants/`: the
 # [executed notebook](../docs/results/full/04_alignment_variants/04_alignment_variants.ipynb),
 # with its figure, and its numbers, claims and verdicts in
@@ -344,9 +347,9 @@ else:
 
 # %% [markdown]
 # **Exercise 3 · Measure what the full profile does not.** In the parameters cell at the top, set
-# `variants = ["global_cosine", "no_projection_score_maps", "features_global_cosine"]` and run the
-# notebook again (global cosine comes from the cache). The claim *global cosine is the best
-# alignment* then compares the paper's loss with aligning the student's own score map and with
-# aligning the teacher's `layer3` features. With the `quick` profile the students usually stay
+# `variants = ["global_cosine", "global_l1", "global_l2"]` and run the notebook again (global
+# cosine comes from the cache). The claim *global cosine is the best alignment* then compares the
+# paper's loss with the unit-RMS L1 and L2, where L2 is exactly 2 × cosine (exercise 2): does the
+# training tell them apart? With the `quick` profile the students usually stay
 # near chance and the claims are then not judged: set `profile = "full"` too (three seeds) for
 # verdicts. There is no check cell: the verdicts are computed from your run.

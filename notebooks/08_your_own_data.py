@@ -15,7 +15,8 @@
 # 1. **load** your images in either layout the kit reads: a folder (`labels.csv` + `images/` +
 #    optional `masks/`) or a **COCO-segmentation export** (the format Roboflow exports, and the
 #    format the IJmond-SEG smoke dataset is published in);
-# 2. **train** the paper's teacher-student method on them (briefly here);
+# 2. **train** the paper's teacher-student method on them, with the recipe the method notebooks
+#    use, and choose how its CAM is read on your validation split;
 # 3. **inspect** the CAMs (a static figure, and the interactive explorer of notebook 07);
 # 4. **export pseudo-masks**: one PNG per image, the product of weakly supervised segmentation, for
 #    a downstream segmentation network to train on;
@@ -25,14 +26,24 @@
 # notebooks (`wsss train`, `wsss evaluate`, `wsss pseudo-masks`); the last section gives the exact
 # commands for the paper's setting on IJmond-SEG.
 #
-# **Settings come from the profile** (section `08_your_own_data` of `wsss_lib/profiles/*.json`):
-# `quick` trains timm's miniature test networks at 32 px for one epoch (it only checks that
-# everything runs: expect near-chance numbers), `full` ResNet-18 → ViT-Tiny at 64 px, and `paper`
-# the paper's setting (ResNet-50 + PCM → ViT-B/16 at 512 px, ImageNet weights; a GPU job).
+# **Settings come from the profile** (section `08_your_own_data` of `wsss_lib/profiles/*.json`).
+# In `quick` and `full` that section names only what differs from the method notebooks (the
+# paradigm, how images become square) and says `"training_from": "02_teacher_student"`: every
+# training setting is the one notebooks 01–06 use (warm-up + cosine schedule, `resnet_mini` at
+# output stride 8, conv-stem `vit_mini`, bf16, gradient clipping, weight decay, proxy
+# pre-training), built by the same code (`wsss_lib.studies.configs.own_data_config`: notebook
+# 02's row with your images as data). `quick` runs it with tiny networks for one epoch (it only
+# checks that everything runs: expect near-chance numbers); `full` is the real recipe; `paper` is
+# the paper's own setting (ResNet-50 + PCM → ViT-B/16 at 512 px, ImageNet weights; a GPU job).
 # `wsss train --profile NAME` trains exactly what this notebook trains with that profile.
+#
+# **Example data.** Without `coco_dir`, the `full` profile exports notebook 02's synthetic
+# benchmark (its training split, `val` and `test`, seed 0) as a COCO export and treats it as
+# "your" data, so the result can be checked against notebook 02's rows; `quick` uses the tiny
+# committed samples in `data_samples/`. Point `coco_dir` (or `data_dir`) at your own data.
 
 # %% tags=["parameters"]
-profile = "quick"  # "quick": tiny models, seconds; "full": small models; "paper": the paper (GPU)
+profile = "quick"  # "quick": tiny models, seconds; "full": the method's recipe; "paper": GPU
 output_dir = "."  # where metrics.json, figures and the pseudo-masks are written
 data_dir = None  # your folder (labels.csv + images/ [+ masks/]); None: the committed data_samples
 coco_dir = None  # your COCO export (train/ valid/ test/); None: the committed data_samples/coco
@@ -64,18 +75,34 @@ from wsss_lib.pseudo_masks import (
 )
 from wsss_lib.resources import sample_data_dir
 from wsss_lib.results import MetricsDocument, percent
-from wsss_lib.runs import Recipe, describe_recipe, train_recipe
+from wsss_lib.runs import (
+    describe_recipe,
+    export_benchmark,
+    load_recipe,
+    load_run_recipe,
+    read_run_recipe,
+    train_recipe,
+)
 from wsss_lib.utils import default_cache_dir, get_device, seed_everything
 
-S = notebook_settings("08_your_own_data", profile, image_size=image_size, epochs=epochs,
-                      n_show=n_show, cnn_weights=cnn_weights, vit_weights=vit_weights)
-recipe = Recipe.from_mapping(S, f"profile {profile!r}")
+S = notebook_settings("08_your_own_data", profile, n_show=n_show)
+given = {"image_size": image_size, "epochs": epochs, "cnn_weights": cnn_weights,
+         "vit_weights": vit_weights}
+recipe = load_recipe(profile, **{k: v for k, v in given.items() if v is not None})
 seed_everything(recipe.seed)
 device = get_device()
 output_dir = Path(output_dir)
 output_dir.mkdir(parents=True, exist_ok=True)
 folder_root = Path(data_dir) if data_dir is not None else sample_data_dir()
-coco_root = Path(coco_dir) if coco_dir is not None else sample_data_dir() / "coco"
+# without data of your own: the profile's example ("benchmark": notebook 02's scenes as COCO)
+example = S.get("example_data", "samples") if coco_dir is None and data_dir is None else None
+if coco_dir is not None:
+    coco_root = Path(coco_dir)
+elif example == "benchmark":
+    coco_root = export_benchmark(profile)  # written once, then read from the cache folder
+else:
+    coco_root = sample_data_dir() / "coco"
+train_on_coco = coco_dir is not None or example == "benchmark"
 print(f"device: {device} | cache: {default_cache_dir()} | profile: {profile}")
 print(describe_recipe(recipe))
 print(f"folder: {folder_root}\nCOCO export: {coco_root}")
@@ -108,9 +135,10 @@ print("first image:", folder.names[0], folder.params[0])
 # **steam** as *not* smoke); pass `smoke_categories=[...]` to choose, and `keep_opacity=True` for a
 # per-pixel opacity class map.
 #
-# The committed sample is a tiny export made from synthetic scenes: 16:9 JPEG frames in `train/`
-# and `test/`, square PNGs in `valid/`. We load each split at the model's size and, for scoring,
-# the test split once more at its **original size**: metrics there compare the upsampled CAM with
+# The committed sample (`quick`) is a tiny export made from synthetic scenes: 16:9 JPEG frames in
+# `train/` and `test/`, square PNGs in `valid/`; in `full` the export holds notebook 02's
+# benchmark (square 64 px PNGs). We load each split at the model's size and, for scoring, the
+# test split once more at its **original size**: metrics there compare the upsampled CAM with
 # the untouched ground truth (the ground truth is never downsampled).
 
 # %%
@@ -140,16 +168,32 @@ for ax in axes:
 _ = show_figure(fig, output_dir / "coco_letterbox.png")
 
 # %% [markdown]
-# ## 3 · Train (briefly)
+# ## 3 · Train, and choose the read-out on validation
 #
-# `train_recipe` builds the recipe's `TrainConfig` (here the paper's method: a CNN teacher with PCM
-# is trained on the image labels first, then a ViT student learns from the labels plus the
+# `train_recipe` builds the recipe's `TrainConfig` (here the paper's method: a CNN teacher is
+# trained on the image labels first, then a ViT student learns from the labels plus the
 # knowledge-transfer loss) and trains it through the model cache: the run is keyed by the config
 # and a fingerprint of the images, so running this cell again loads it instead of retraining, and
 # an interrupted run resumes from its last epoch. On a GPU the same code runs with CUDA and mixed
-# precision. With your own COCO export (`coco_dir`) we train on its `train` split and validate on
-# `valid`; otherwise on the folder (validated on the sample export's `valid` split when both are
-# the committed samples).
+# precision. With a COCO export (`coco_dir`, or the `full` profile's example) we train on its
+# `train` split and validate on `valid`; otherwise on the folder (validated on the sample
+# export's `valid` split when both are the committed samples).
+#
+# **The read-out.** A pseudo-mask depends on which map is read (the score map, Grad-CAM of some
+# layer) and where it is cut (the threshold). As in notebook 02, `train_recipe` tries the
+# method's candidate maps (`cam_readouts` of the profile) on the **validation** split, sweeps the
+# threshold, and keeps the pair with the best smoke IoU there; the test split is never used for
+# the choice. When the validation split has no masks (or there is none), it cannot choose: it
+# says so and falls back to the first candidate (the score map) at the paper's threshold 0.3.
+# Either way the read-out is recorded beside the run (`wsss_recipe.json`), and `wsss evaluate` /
+# `wsss pseudo-masks` use it.
+#
+# **Proxy pre-training.** The `full` recipe starts each backbone from the proxy pre-training
+# (`wsss_lib.train.pretrain`): the network first learns to segment *clean* synthetic scenes
+# (sky, clouds, ground, chimneys; never smoke), a stand-in for the ImageNet weights the paper
+# starts from. On real photographs ImageNet weights are the better start when you have them:
+# pass them with `cnn_weights` / `vit_weights` (or `wsss train --cnn-weights FILE`, with the
+# matching architecture, e.g. `--set cnn=resnet18`); they replace the proxy pre-training.
 #
 # **Did it learn?** A few dozen images and a short training can leave a classifier that learned
 # nothing. The bar is not 0 %: a "classifier" that answers *smoke* for every image is right on
@@ -158,15 +202,18 @@ _ = show_figure(fig, output_dir / "coco_letterbox.png")
 # the validation accuracy (section 6 repeats it on the held-out test split, with the CAMs).
 
 # %%
-if coco_dir is not None:
+if train_on_coco:
     train_scenes, val_scenes, trained_on = coco_train, coco_valid, f"{coco_root} train"
 else:
     train_scenes, trained_on = folder, str(folder_root)
     val_scenes = coco_valid if data_dir is None else None
 run = train_recipe(recipe, train_scenes, val_scenes, profile=profile,
                    data={"train": trained_on, "val": None if val_scenes is None else "valid"})
+recipe = load_run_recipe(run.run_dir)  # the read-out chosen on validation (or the fallback)
+readout = read_run_recipe(run.run_dir)["readout"]
 print("run:", run.run_dir.name)
 print("folder:", run.run_dir)
+print("read-out:", readout["note"])
 for record in run.history:
     print({k: round(v, 3) if isinstance(v, float) else v for k, v in record.items()
            if k in ("epoch", "train_loss", "train_acc", "val_acc")})
@@ -195,10 +242,11 @@ else:
 # %% [markdown]
 # ## 4 · Inspect the CAMs
 #
-# The CAM settings are the recipe's too (method, layers, multi-scale, threshold); the paper uses
-# Grad-CAM on `norm1` of the ViT's blocks −5, −4, −2, −1, averaged over scales 0.5–2.0, and
-# thresholds the min-max normalised map at 0.3. Below: a few folder images with their ground truth
-# outlined in cyan and the pseudo-mask (CAM > threshold) in white.
+# The CAM settings are the run's recipe: with `quick` / `full` the read-out chosen on validation
+# in section 3 (map and threshold, one scale); with `paper` the paper's Grad-CAM on `norm1` of the
+# ViT's blocks −5, −4, −2, −1, averaged over scales 0.5–2.0, cut at 0.3 of the min-max normalised
+# map. Below: a few folder images with their ground truth outlined in cyan and the pseudo-mask
+# (CAM > threshold) in white.
 #
 # If section 3 said the classifier did not learn, read these CAMs as those of an untrained
 # network: min-max normalisation stretches any map to [0, 1], so a CAM always *looks* like it
@@ -259,7 +307,8 @@ explorer
 masks_dir = output_dir / "pseudo_masks" / "coco_test"
 export = export_pseudo_masks(run, coco_test, masks_dir, truth=coco_test_original,
                              progress=False, **cam_kwargs)
-print(f"written: {export.written} | skipped: {export.skipped} | size: {export.output_size}")
+print(f"written: {len(export.written)} masks, e.g. {export.written[:3]} | skipped: "
+      f"{len(export.skipped)} | size: {export.output_size}")
 print("metrics:", export.metrics)
 again = export_pseudo_masks(run, coco_test, masks_dir, truth=coco_test_original,
                             progress=False, **cam_kwargs)
@@ -322,9 +371,11 @@ print(f"smoke IoU of the written PNGs {verdict} the evaluation's at the original
 # A classifier that does not beat the first did not learn to recognise smoke, and its CAMs are
 # those of an untrained network; pseudo-masks that do not beat the second are no better than no
 # segmentation at all. With the `quick` profile (tiny networks, one epoch of a few seconds)
-# expect both verdicts to be negative: that profile only checks that every step runs. The folder
-# row of the table above is printed for completeness, but when the network trained on the folder
-# (the default) those are training images, not a test.
+# expect both verdicts to be negative: that profile only checks that every step runs. With
+# `full` on its example data the test split is notebook 02's `test` (256 images), so the numbers
+# can be set beside notebook 02's rows (`benchmarks/bench_cli_reproduces.py` does it for the
+# command line). The folder row of the table above is printed for completeness, but when the
+# network trained on the folder (the quick default) those are training images, not a test.
 
 
 # %%
@@ -370,6 +421,9 @@ results["pseudo-masks COCO test (PNG files)"] = {
     "resumed_second_run": len(again.skipped)}
 results["training"] = {k: v for k, v in run.history[-1].items()
                        if k in ("epoch", "train_loss", "train_acc", "val_acc")}
+results["readout"] = {"chosen_on": readout.get("chosen_on"), "label": readout["label"],
+                      "fallback": bool(readout.get("fallback", False)),
+                      "val_iou": percent(readout["val_iou"]) if "val_iou" in readout else None}
 results["baselines held-out COCO test"] = {
     "always_smoke_accuracy": percent(float(np.mean(coco_test.labels))),
     "whole_image_smoke_iou": percent(whole_image),
@@ -383,6 +437,7 @@ metrics = MetricsDocument(
     paper=PAPER_OWN_DATA,
     notes=[
         describe_recipe(recipe),
+        f"read-out: {readout['note']}",
         f"run {run.run_dir.name}; trained on {trained_on} ({len(train_scenes)} images)",
         "smoke IoU etc. in %; COCO test compared at the original size (CAM upsampled), the "
         "folder in the model's frame",
@@ -425,10 +480,11 @@ print("wrote", metrics.write(output_dir / "metrics.json"))
 # paper profile has no sections for notebooks 01–07, which are about the synthetic benchmark).
 
 # %% [markdown]
-# **Full-profile results.** The `full` profile's run of this notebook (its training recipe on the
-# sample data) is committed in `docs/results/full/08_your_own_data/`: the [executed
-# notebook](../docs/results/full/08_your_own_data/08_your_own_data.ipynb), with every figure, and
-# its numbers in [metrics.json](../docs/results/full/08_your_own_data/metrics.json).
+# **Full-profile results.** The `full` profile's run of this notebook (the method's recipe on
+# notebook 02's benchmark exported as COCO) is committed in `docs/results/full/08_your_own_data/`:
+# the [executed notebook](../docs/results/full/08_your_own_data/08_your_own_data.ipynb), with
+# every figure, and its numbers in
+# [metrics.json](../docs/results/full/08_your_own_data/metrics.json).
 
 # %% [markdown]
 # ## Exercises

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from wsss_lib.results.document import MetricsDocument
+from wsss_lib.results.paper_claims import paper_claims_markdown, paper_claims_table
 from wsss_lib.utils import atomic_write_text
 
 BEGIN = "<!-- results:begin (scripts/collect_results.py writes this block; do not edit) -->"
@@ -230,7 +231,65 @@ def _sentences(doc: Mapping[str, Any], title: str) -> list[str]:
     return lines + _claims(doc) + [f"- {note}" for note in notes]
 
 
+def _shortcut(doc: Mapping[str, Any]) -> list[str]:
+    """Notebook 09: each row at each training level (its claims are in the claims table)."""
+    results = {k: v for k, v in doc["results"].items() if "@" in k}
+    columns = ("accuracy_decoupled", "chimney_fp_rate_decoupled", "cam_chimney_mass_decoupled",
+               "smoke_iou_decoupled", "smoke_iou", "boundary_f")
+    rows = [[f"{name.split('@')[0].replace('_', ' ')} @ {name.split('@')[1]}",
+             *(_pm(row, key) for key in columns)] for name, row in results.items()]
+    check = doc["results"].get("level_check") or {}
+    chosen = "; ".join(f"{level}: {v.get('accuracy_val_decoupled')} %" for level, v in
+                       check.items())
+    return [f"**Notebook 09 — the shortcut where it exists** ({_seeds(doc)} for the headline "
+            "rows; rows named `<row> @ P(chimney|smoke)`; mean ± std, %). The seed-0 single "
+            f"CNN's accuracy on the decoupled `val` that chose the levels: {chosen}.", "",
+            *_table(["run @ level", "acc. decoupled", "chimney FP (dec.)", "CAM mass (dec.)",
+                     "smoke IoU (dec.)", "smoke IoU", "boundary F"], rows)]
+
+
+def _second_stage(doc: Mapping[str, Any]) -> list[str]:
+    """Notebook 10: stage 2 beside its pseudo-masks, supervision and the baselines; the k curve."""
+    results = doc["results"]
+    rows = [(label, results.get(key) or {}) for key, label in (
+        ("whole_image", "whole image = smoke"), ("untrained", "untrained segmenter"),
+        ("pseudo_masks", "pseudo-masks (stage 1)"), ("stage2", "**stage 2** (segmenter on them)"),
+        ("supervised", "fully supervised (same segmenter, true masks)"))]
+    table = _table(["row", "smoke IoU test", "smoke IoU test_decoupled", "boundary F",
+                    "chimney FP (test)"],
+                   [[label, _pm(row, "smoke_iou"), _pm(row, "smoke_iou_decoupled"),
+                     _pm(row, "boundary_f"), _pm(row, "chimney_fp_rate")] for label, row in rows])
+    ks = sorted((int(k.removeprefix("supervised_k")), v) for k, v in results.items()
+                if k.startswith("supervised_k"))
+    curve = "; ".join(f"k = {k}: {_pm(v, 'smoke_iou')}" for k, v in ks)
+    derived = results.get("derived") or {}
+    pipeline = (results.get("pseudo_masks") or {}).get("pipeline", "?")
+    return [f"**Notebook 10 — the second stage** ({_seeds(doc)}; pseudo-masks of `{pipeline}`, "
+            "the pipeline with the best smoke IoU on `val`; mean ± std, %):", "", *table, "",
+            f"Supervised on k true masks (same steps): {curve}. Stage 2 reaches "
+            f"{_num(derived.get('percent_of_supervised'))} % of the supervised segmenter on "
+            f"`test` (95 % interval {_num(derived.get('percent_of_supervised_low'))} to "
+            f"{_num(derived.get('percent_of_supervised_high'))}) and is worth about "
+            f"{_num(derived.get('masks_worth'), 0)} true masks (interpolated in log k; "
+            f"{_num(derived.get('masks_worth_decoupled'), 0)} on `test_decoupled`).", "",
+            *_claims(doc)]
+
+
+def _paper_claims(results_dir: Path) -> list[str]:
+    """The paper's claims in one table, from every ``*/metrics.json`` of ``results_dir``."""
+    documents = {p.parent.name: MetricsDocument.read(p).to_json()
+                 for p in sorted(results_dir.glob("*/metrics.json"))}
+    rows = [r for r in paper_claims_table(documents) if r["verdict"] != "not run"]
+    if not rows:
+        return []
+    return ["**The paper's claims, one table** (regime = the co-occurrence the networks were "
+            "trained at; differences are paired, in points, first row minus second; n = paired "
+            "seeds, or images for post-processing):", "", *paper_claims_markdown(rows), ""]
+
+
 RENDERERS: dict[str, Callable[[Mapping[str, Any]], list[str]]] = {
+    "09_shortcut_claims": _shortcut,
+    "10_second_stage": _second_stage,
     "01_co_occurrence_bias": _bias,
     "02_teacher_student": _paradigms,
     "03_lambda_sensitivity": _lambda,
@@ -266,7 +325,7 @@ def render_results(results_dir: Path) -> str:
              f"Report of {summary.get('created', '?')[:16].replace('T', ' ')} UTC, profile "
              f"`{summary.get('profile')}`, status {summary.get('status')}: {ran} (minutes per "
              f"notebook: {times}; a skipped notebook shows the time of the run that made its "
-             "numbers).", ""]
+             "numbers).", "", *_paper_claims(results_dir)]
     for entry in summary["notebooks"]:
         path = results_dir / entry["name"] / "metrics.json"
         render = RENDERERS.get(entry["name"])

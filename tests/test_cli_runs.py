@@ -140,6 +140,11 @@ def test_16x9_jpeg_with_coco_polygon_goes_load_train_pseudo_masks_evaluate(
     assert "Validation data: coco" in out and "split valid" in out
     recipe = read_run_recipe(trained["run_dir"])
     assert recipe["profile"] == "quick" and recipe["recipe"]["resize"] == "pad"
+    # the method's recipe: its read-out chosen on the valid split, and recorded
+    readout = recipe["readout"]
+    assert readout["chosen_on"] == "val" and "chosen on the validation split" in out
+    assert recipe["recipe"]["cam_method"] == readout["readout"]["method"]
+    assert recipe["recipe"]["threshold"] == readout["readout"]["threshold"]
 
     masks = tmp_path / "masks"
     code, out, err = run_cli(["pseudo-masks", "--run", key, "--coco", coco, "--split", "test",
@@ -151,7 +156,8 @@ def test_16x9_jpeg_with_coco_polygon_goes_load_train_pseudo_masks_evaluate(
             assert img.size == (WIDTH, HEIGHT)  # the 16:9 original, not the 32 px square
     manifest = json.loads((masks / "manifest.json").read_text())
     assert manifest["model"]["run_id"] == key and manifest["settings"]["resize"] == "pad"
-    assert manifest["settings"]["method"] == "gradcam"  # the quick recipe's CAM settings
+    assert manifest["settings"]["method"] == readout["readout"]["method"]  # the chosen read-out
+    assert manifest["settings"]["threshold"] == readout["readout"]["threshold"]
 
     report = tmp_path / "evaluation.json"
     code, out, err = run_cli(["evaluate", key, "--coco", coco, "--out", report,
@@ -221,9 +227,11 @@ def test_evaluate_flags_override_the_runs_recipe(trained: dict, tmp_path: Path, 
     common = ["--data", SAMPLES, "--cache-dir", trained["cache"], "--quiet"]
     out_file = tmp_path / "e1.json"
     code, out, _ = run_cli(["evaluate", trained["key"], *common, "--out", out_file], capsys)
-    assert code == 0 and "the run's recipe (profile quick)" in out
+    assert code == 0 and "the run's recipe (profile quick; read-out chosen on validation)" in out
     settings = json.loads(out_file.read_text())["settings"]
-    assert settings["method"] == "gradcam" and settings["scales"] == [1.0]
+    chosen = read_run_recipe(trained["run_dir"])["readout"]["readout"]
+    assert settings["method"] == chosen["method"] and settings["scales"] == [1.0]
+    assert settings["threshold"] == chosen["threshold"]
 
     code, out, _ = run_cli(["evaluate", trained["key"], *common, "--out", out_file,
                             "--method", "cam", "--scales", "1,2", "--threshold", "0.5",

@@ -125,3 +125,55 @@ def test_readme_without_markers_names_the_fix(tmp_path):
     with pytest.raises(ValueError, match="add the two lines"):
         _load().update_readme(readme, "x")
     assert readme.read_text() == "no block here\n"
+
+
+def test_results_block_opens_with_the_paper_claims_and_shows_notebook_09(tmp_path):
+    out = _results_dir(tmp_path)
+    (out / "09_shortcut_claims").mkdir()
+    summary = json.loads((out / "summary.json").read_text())
+    summary["notebooks"].append({"name": "09_shortcut_claims", "wall_time_s": 60.0})
+    (out / "summary.json").write_text(json.dumps(summary))
+    shortcut = {
+        "results": {"single_vit@0.75": {"smoke_iou": 30.0, "smoke_iou_std": 2.0, "n_seeds": 5,
+                                        "boundary_f": 40.0, "boundary_f_std": 1.0},
+                    "level_check": {"0.75/0.25": {"accuracy_val_decoupled": 84.4}}},
+        "claims": [{"claim": "The student suppresses spurious activations — trained at "
+                             "0.75/0.25", "id": "suppress_fp@0.75", "regime":
+                    "trained at 0.75/0.25", "mean": -5.0, "low": -8.0, "high": -2.0, "n": 5,
+                    "verdict": "supported"}]}
+    (out / "09_shortcut_claims" / "metrics.json").write_text(json.dumps(shortcut))
+    block = _load().render_results(out)
+    table = block.index("**The paper's claims, one table**")
+    assert table < block.index("Notebook 02")  # findings first
+    assert ("| The student suppresses spurious activations (chimney false positives) | trained "
+            "at 0.75/0.25 | 5 | -5.00 [-8.00, -2.00] | **supported** | 09 |") in block
+    assert "| single vit @ 0.75 | — | — | — | — | 30.00 ± 2.00 | 40.00 ± 1.00 |" in block
+    assert "0.75/0.25: 84.4 %" in block
+
+
+def test_results_block_shows_the_second_stage_beside_its_baselines(tmp_path):
+    out = _results_dir(tmp_path)
+    (out / "10_second_stage").mkdir()
+    summary = json.loads((out / "summary.json").read_text())
+    summary["notebooks"].append({"name": "10_second_stage", "wall_time_s": 60.0})
+    (out / "summary.json").write_text(json.dumps(summary))
+    second = {"results": {
+        "whole_image": {"smoke_iou": 10.5, "n_seeds": 3},
+        "pseudo_masks": {"smoke_iou": 46.0, "smoke_iou_std": 0.5, "n_seeds": 3,
+                         "pipeline": "ts_vit_to_cnn"},
+        "stage2": {"smoke_iou": 48.0, "smoke_iou_std": 1.0, "n_seeds": 3},
+        "supervised": {"smoke_iou": 69.0, "smoke_iou_std": 1.5, "n_seeds": 3},
+        "supervised_k16": {"smoke_iou": 28.0, "smoke_iou_std": 9.0, "n_seeds": 3},
+        "supervised_k128": {"smoke_iou": 50.0, "smoke_iou_std": 4.0, "n_seeds": 3},
+        "derived": {"percent_of_supervised": 69.6, "percent_of_supervised_low": 63.0,
+                    "percent_of_supervised_high": 76.0, "masks_worth": 97.2,
+                    "masks_worth_decoupled": 223.7}},
+        "claims": []}
+    (out / "10_second_stage" / "metrics.json").write_text(json.dumps(second))
+    block = _load().render_results(out)
+    assert "pseudo-masks of `ts_vit_to_cnn`" in block
+    assert "| **stage 2** (segmenter on them) | 48.00 ± 1.00 |" in block
+    assert "| whole image = smoke | 10.50 |" in block
+    assert "k = 16: 28.00 ± 9.00; k = 128: 50.00 ± 4.00" in block  # sorted by k
+    assert "69.6 % of the supervised segmenter on `test` (95 % interval 63.0 to 76.0)" in block
+    assert "worth about 97 true masks" in block

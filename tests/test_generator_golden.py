@@ -10,8 +10,8 @@ Every ``SceneConfig`` field is given explicitly, so changing the library's defau
 definitions (``make_split``) does not touch these fingerprints; only the generator does.
 
 When a change of the pixels is intended: bump ``GENERATOR_VERSION`` in
-``wsss_lib/data/synthetic.py`` and add the new hashes under the new version below (the failure
-message prints them).
+``wsss_lib/data/synthetic/config.py`` and add the new hashes under the new version below (the
+failure message prints them).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ GOLDEN: dict[str, dict[str, dict[str, str]]] = {
 }
 
 FIX = (
-    "bump GENERATOR_VERSION in wsss_lib/data/synthetic.py and update this golden hash "
+    "bump GENERATOR_VERSION in wsss_lib/data/synthetic/config.py and update this golden hash "
     "(tests/test_generator_golden.py, GOLDEN[<new version>])"
 )
 

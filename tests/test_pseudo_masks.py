@@ -115,7 +115,7 @@ def test_export_resumes_and_skips_finished_images(model, scenes, tmp_path: Path)
 def test_interrupted_export_leaves_whole_files_and_resumes(
     model, scenes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import wsss_lib.pseudo_masks as pm
+    import wsss_lib.pseudo_masks.export as pm  # where the PNG encoder lives
 
     real, calls = pm._mask_png, {"n": 0}
 

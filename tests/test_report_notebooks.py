@@ -133,7 +133,7 @@ def test_the_wheel_ships_the_notebooks_and_samples_and_finds_them(tmp_path: Path
                if p.is_file() and p.name != "contact_sheet.png"]
     missing = [s for s in samples if f"{share}/share/wsss-lab/{s}" not in names]
     assert missing == []
-    assert "wsss_lib/profiles/paper.json" in names and "wsss_lib/runs.py" in names
+    assert "wsss_lib/profiles/paper.json" in names and "wsss_lib/runs/__init__.py" in names
 
     # A bare environment, no dependencies: wsss_lib.resources needs the standard library only.
     env_dir = tmp_path / "env"

@@ -433,7 +433,10 @@ def test_alignment_verdicts_and_table():
     summary = results.summarize(rows)
     verdicts = alignment_results.alignment_verdicts(summary, rows)
     assert verdicts[0].startswith("Global cosine is the best alignment (paper): **contradicted**")
-    assert verdicts[1].startswith("Best mean alignment here: score map · spatial cosine (41.00")
+    # projection vs none, paired by seed: +20 points in every seed
+    assert verdicts[1].startswith("The feature projection helps (paper)") and (
+        "**supported**" in verdicts[1] and "+20.00 points" in verdicts[1])
+    assert verdicts[2].startswith("Best mean alignment here: score map · spatial cosine (41.00")
     assert verdicts[-1] == ("CAM mass on chimneys ranges from 10.00 ± 0.00 % (score map · "
                             "spatial cosine) to 30.00 ± 0.00 % (no projection · score map ↔ "
                             "score map).")
@@ -447,6 +450,18 @@ def test_alignment_verdicts_and_table():
         + [r for r in co if r["name"] == "co_training_cosine"][:3])
     assert co_claim[-1]["claim"].startswith("L1 and L2 lose") and co_claim[-1]["verdict"] == (
         "supported")
+    # the level claim is tested on the teacher's features, where the levels differ
+    levels = [_row(name, seed, iou) for name, ious in (
+        ("features_global_cosine", (0.40, 0.40, 0.40)),
+        ("features_spatial_cosine", (0.35, 0.34, 0.36)),  # 5, 6, 4 points below: supported
+        ("features_channel_cosine", (0.50, 0.38, 0.35)),  # -10, 2, 5: inconclusive
+    ) for seed, iou in enumerate(ious)]
+    level_claim = next(c for c in alignment_results.alignment_claims(levels)
+                       if c["claim"].startswith("Global alignment beats spatial-wise"))
+    assert level_claim["rows"] == ("features_global_cosine", "features_spatial_cosine",
+                                   "features_channel_cosine")
+    assert [p["verdict"] for p in level_claim["parts"]] == ["supported", "inconclusive"]
+    assert level_claim["verdict"] == "inconclusive"
     table = results.summary_table(results.summarize(rows[:3]), ["smoke_iou"],
                                   paper=paper.PAPER_ALIGNMENT)
     lines = table.splitlines()

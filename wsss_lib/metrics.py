@@ -27,7 +27,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
+
+from wsss_lib.boundary import boundary_f_score
+from wsss_lib.metric_inputs import (
+    _as_cam,
+    _as_labels,
+    _as_mask,
+    _check_same_shape,
+    _iou_from_counts,
+    _nanmean,
+    _ratio,
+    _smoke_selection,
+    _to_numpy,
+)
 
 __all__ = [
     "EVAL_KEYS",
@@ -53,6 +65,7 @@ EVAL_KEYS: tuple[str, ...] = (
     "precision",
     "recall",
     "f1",
+    "boundary_f",
     "chimney_fp_rate",
     "cam_chimney_mass",
     "distractor_fp_rate",
@@ -64,127 +77,11 @@ EVAL_KEYS: tuple[str, ...] = (
     "n_smoke_images",
 )
 
-# CAMs normalised in float32 can overshoot [0, 1] by rounding error.
-_RANGE_TOLERANCE = 1e-5
 # Pixels handled per step of the threshold sweep (about 100 MB of temporaries).
 _SWEEP_CHUNK_PIXELS = 1 << 22
 
 
-# ---------------------------------------------------------------------------- input checks
 
-
-def _to_numpy(x: Any, name: str) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu()
-        if x.dtype in (torch.bfloat16, torch.float16):
-            x = x.float()  # numpy has no bfloat16; float16 sums overflow
-        return x.numpy()
-    try:
-        return np.asarray(x)
-    except Exception as err:  # ragged lists and the like
-        raise ValueError(f"{name} could not be converted to an array: {err}") from err
-
-
-def _as_batch(arr: np.ndarray, name: str) -> np.ndarray:
-    if arr.ndim == 2:
-        return arr[None]
-    if arr.ndim != 3:
-        raise ValueError(
-            f"{name} must have shape [N, H, W] (or [H, W] for one image); got shape "
-            f"{tuple(arr.shape)}. Squeeze channel dimensions, e.g. cam[:, 0] for [N, 1, H, W]."
-        )
-    return arr
-
-
-def _as_mask(x: Any, name: str) -> np.ndarray:
-    """Return a bool ``[N, H, W]`` array; refuse soft values so a CAM is never read as a mask."""
-    arr = _as_batch(_to_numpy(x, name), name)
-    if arr.dtype == np.bool_:
-        return arr
-    if not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{name} must be a bool or 0/1 mask; got dtype {arr.dtype}.")
-    if not ((arr == 0) | (arr == 1)).all():
-        raise ValueError(
-            f"{name} must be a bool or 0/1 mask but contains other values "
-            f"(min {arr.min()}, max {arr.max()}). Threshold soft maps first, e.g. `cam > 0.3` "
-            "(wsss_lib.cam.pseudo_masks)."
-        )
-    return arr.astype(bool)
-
-
-def _as_cam(x: Any, name: str = "cam", require_unit_range: bool = True) -> np.ndarray:
-    """Return a float ``[N, H, W]`` array of finite values (in ``[0, 1]`` when required).
-
-    Float inputs keep their precision so ``cam > t`` here matches ``cam > t`` in torch exactly.
-    """
-    arr = _as_batch(_to_numpy(x, name), name)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{name} must be a float map; got dtype {arr.dtype}.")
-    if not np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype(np.float64)
-    if arr.dtype == np.float16:
-        arr = arr.astype(np.float32)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or inf values; check the CAM computation.")
-    if require_unit_range and arr.size:
-        lo, hi = float(arr.min()), float(arr.max())
-        if lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
-            raise ValueError(
-                f"{name} must be normalised to [0, 1] but spans [{lo:.4g}, {hi:.4g}]. Normalise "
-                "it first (wsss_lib.cam.normalize_cam(cam, 'minmax')) or pass explicit thresholds."
-            )
-    return arr
-
-
-def _check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
-    if a.shape != b.shape:
-        raise ValueError(
-            f"Shape mismatch: {name_a} has shape {tuple(a.shape)} but {name_b} has shape "
-            f"{tuple(b.shape)}; they must be equal ([N, H, W]). Upsample CAMs to the mask size "
-            "(wsss_lib.cam.upsample_cam) before evaluating."
-        )
-
-
-def _as_labels(labels: Any, n: int) -> np.ndarray:
-    arr = _to_numpy(labels, "labels")
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1 or arr.shape[0] != n:
-        raise ValueError(
-            f"labels must have one entry per image (shape [{n}]); got shape {tuple(arr.shape)}."
-        )
-    if not ((arr == 0) | (arr == 1)).all():
-        raise ValueError(
-            f"labels must be 0 (clean) or 1 (smoke); got values {sorted(set(arr.tolist()))}."
-        )
-    return arr.astype(bool)
-
-
-def _smoke_selection(gt: np.ndarray, labels: Any) -> np.ndarray:
-    """Bool ``[N]``: images that count as smoke images (label 1, else non-empty gt mask)."""
-    if labels is None:
-        return gt.reshape(gt.shape[0], -1).any(axis=1)
-    return _as_labels(labels, gt.shape[0])
-
-
-def _nanmean(values: np.ndarray) -> float:
-    values = np.asarray(values, dtype=np.float64)
-    values = values[~np.isnan(values)]
-    return float(values.mean()) if values.size else math.nan
-
-
-def _ratio(num: float, den: float) -> float:
-    return float(num) / float(den) if den > 0 else math.nan
-
-
-# ---------------------------------------------------------------------------- smoke IoU
-
-
-def _iou_from_counts(inter: np.ndarray, union: np.ndarray) -> np.ndarray:
-    """IoU with the convention ``0 / 0 = 1`` (empty prediction on an empty mask is perfect)."""
-    inter = inter.astype(np.float64)
-    union = union.astype(np.float64)
-    return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
 def per_image_iou_values(
@@ -498,6 +395,8 @@ def evaluate_cams(
     - ``iou_background``, ``iou_smoke_dataset``, ``miou_dataset``: pooled confusion-matrix IoUs
       (:func:`confusion_iou`);
     - ``precision``, ``recall``, ``f1``: pooled pixel scores of smoke (:func:`precision_recall_f1`);
+    - ``boundary_f``: per-image boundary F-score of the smoke images, 2-px tolerance
+      (:func:`wsss_lib.boundary.boundary_f_score`): is the outline where the smoke's is?
     - ``chimney_fp_rate``, ``cam_chimney_mass``: the chimney shortcut (NaN without chimney masks);
     - ``distractor_fp_rate``: smoke claimed on clouds/haze (NaN without distractor masks);
     - ``best_threshold``, ``best_threshold_iou``, ``oracle_iou``: from :func:`threshold_sweep`
@@ -538,6 +437,7 @@ def evaluate_cams(
         "precision": scores["precision"],
         "recall": scores["recall"],
         "f1": scores["f1"],
+        "boundary_f": boundary_f_score(pred, gt, labels),
         "chimney_fp_rate": math.nan,
         "cam_chimney_mass": math.nan,
         "distractor_fp_rate": math.nan,

@@ -51,7 +51,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
         ["tests/test_losses.py", "tests/test_properties.py"],
     ),
     "metrics": (
-        ["wsss_lib/metrics.py"],
+        ["wsss_lib/metrics.py", "wsss_lib/metric_inputs.py"],
         ["tests/test_metrics.py", "tests/test_metrics_edges.py", "tests/test_properties.py"],
     ),
     "cam": (
@@ -78,7 +78,7 @@ TARGETS: dict[str, tuple[list[str], list[str]]] = {
         ],
     ),
     "synthetic": (
-        ["wsss_lib/data/synthetic.py"],
+        ["wsss_lib/data/synthetic.py", "wsss_lib/data/synthetic/*.py"],
         ["tests/test_generator_golden.py", "tests/test_synthetic.py",
          "tests/test_mut_synthetic.py"],
     ),

@@ -2,7 +2,7 @@
 
 import sys
 
-from wsss_lib.cli import report_main
+from wsss_lib.report.command import report_main
 
 if __name__ == "__main__":
     sys.exit(report_main())

@@ -81,6 +81,17 @@ FIGURE_CAPTIONS: dict[str, str] = {
     "explorer_view": "CAM explorer: one image, each model's CAM, pseudo-mask and numbers",
     "explorer_clean_chimney": "CAM explorer on a clean image with a chimney: every activation is "
                               "a false positive",
+    "shortcut_levels": "The chimney shortcut across training levels: decoupled accuracy, "
+                       "chimney FP rate, CAM mass on chimneys, decoupled smoke IoU and boundary "
+                       "F-score of each row",
+    "09_shortcut_claims/claims": "Every claim of notebook 09 as a paired difference with its 95 % "
+                                 "interval, coloured by verdict",
+    "09_shortcut_claims/cam_gallery": "CAMs of the networks trained at the most coupled level, "
+                                      "on the same images",
+    "label_efficiency": "Smoke IoU of a segmenter trained on k true masks against k, with the "
+                        "stage-2 segmenter (all image labels) and the fully supervised one",
+    "mask_gallery": "Pseudo-masks, the stage-2 segmenter and the supervised one on the same "
+                    "test images",
     "coco_letterbox": "An image of the COCO export, as exported and as loaded (letterboxed)",
     "cams": "CAMs of a trained network on a folder of your own images",
     "pseudo_masks": "A pseudo-mask written to disk, beside the image's ground truth",
@@ -94,6 +105,8 @@ CLAIM_FIGURES: dict[str, str] = {
     "04_alignment_variants": "alignment_variants.png",
     "05_cam_fusion": "fusion_variants.png",
     "06_postprocessing_failures": "pipelines.png",
+    "09_shortcut_claims": "claims.png",
+    "10_second_stage": "label_efficiency.png",
 }
 
 #: Per notebook number: its short title and what it teaches.
@@ -120,6 +133,12 @@ NOTEBOOK_GUIDE: dict[str, tuple[str, str]] = {
            "made visible"),
     "08": ("Your own data",
            "from a folder of images or a COCO export to pseudo-masks on disk"),
+    "09": ("Where the shortcut lives",
+           "whether the teacher-student suppresses the chimney shortcut where one exists: "
+           "coupled training levels, five paired seeds, a boundary F-score"),
+    "10": ("Second stage",
+           "what the pseudo-masks are for: a segmenter trained on them against one trained on "
+           "true masks, and how many pixel masks weak supervision is worth"),
 }
 
 _VERDICTS = ("supported", "contradicted", "inconclusive")

@@ -39,6 +39,7 @@ from wsss_lib.report.findings import (
 from wsss_lib.report.markup import escape_html as _esc
 from wsss_lib.report.markup import format_plain, markdown_inline
 from wsss_lib.report.mathjax import MATHJAX_CONFIG, install_mathjax
+from wsss_lib.report.paper_table import paper_claims_html
 from wsss_lib.utils import atomic_write_text
 
 __all__ = [
@@ -405,6 +406,7 @@ def build_index_html(summary: Mapping[str, Any], full_results: FullResults | Non
         f"({_esc(count_text)}); total wall time {summary.get('total_wall_time_s', 0.0):.1f} s. "
         "Our numbers come from synthetic smoke scenes. "
         'Machine-readable: <a href="summary.json">summary.json</a>.</p>',
+        paper_claims_html(notebooks),
         findings_html(notebooks, full),
         guide_html(notebooks),
         '<h2 id="status">Run status</h2>',

@@ -14,7 +14,10 @@ One module per study words its rows (claims, findings, its ``metrics.json``), na
 study: :mod:`~wsss_lib.results.bias` (01), :mod:`~wsss_lib.results.method` (what 02–04
 share), :mod:`~wsss_lib.results.paradigms` (02), :mod:`~wsss_lib.results.lambda_sweep` (03),
 :mod:`~wsss_lib.results.alignment` (04), :mod:`~wsss_lib.results.fusion` (05),
-:mod:`~wsss_lib.results.postprocessing` (06). Those may import their study for its names;
+:mod:`~wsss_lib.results.postprocessing` (06), :mod:`~wsss_lib.results.shortcut` (09),
+:mod:`~wsss_lib.results.second_stage` (10). Those may import their study for its names.
+:mod:`~wsss_lib.results.paper_claims` gathers every notebook's claims into the paper's one
+table (it reads ``metrics.json`` documents only);
 this package's ``__init__`` imports only the light general modules, so the report can read
 ``metrics.json`` without torch.
 """

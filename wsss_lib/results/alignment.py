@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from wsss_lib.paper import PAPER_ALIGNMENT
-from wsss_lib.results.claims import best_claim, finite_or_minus_inf
+from wsss_lib.results.claims import best_claim, finite_or_minus_inf, paired_claim
 from wsss_lib.results.method import chance_note, claim_sentences, untrained_sentence
 from wsss_lib.results.tables import format_mean_std
 from wsss_lib.studies.alignment import ALIGNMENT_LABELS, ALIGNMENT_VARIANTS
@@ -17,7 +17,8 @@ __all__ = ["alignment_claims", "alignment_verdicts"]
 
 def alignment_claims(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Notebook 04's claims: global cosine is the best alignment (of the teacher-student variants
-    that were run); L1 / L2 lose under co-training. Each claim lists the variants it compares
+    that were run); it beats spatial-wise and channel-wise alignment; the projection helps; L1 /
+    L2 lose under co-training. Each claim lists the variants it compares
     (``"rows"``)."""
     present = list(dict.fromkeys(row["name"] for row in rows))
     labels = ALIGNMENT_LABELS
@@ -27,6 +28,20 @@ def alignment_claims(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         claims.append({**best_claim(rows, "global_cosine", others,
                                     "Global cosine is the best alignment (paper)", labels),
                        "rows": ("global_cosine", *others)})
+    # With the score map (one channel) as target, channel cosine is global cosine and spatial
+    # cosine has no gradient (section 1 of notebook 04): the levels differ only on features.
+    levels = [v for v in ("features_spatial_cosine", "features_channel_cosine") if v in present]
+    if "features_global_cosine" in present and levels:
+        claims.append({**best_claim(rows, "features_global_cosine", levels,
+                                    "Global alignment beats spatial-wise and channel-wise "
+                                    "(paper; cosine on the teacher's layer3 features)", labels),
+                       "rows": ("features_global_cosine", *levels)})
+    if "global_cosine" in present and "no_projection_score_maps" in present:
+        claims.append({**paired_claim(rows, "global_cosine", "no_projection_score_maps",
+                                      "The feature projection helps (paper): global cosine with "
+                                      "the projection beats aligning the student's score map "
+                                      "without one"),
+                       "rows": ("global_cosine", "no_projection_score_maps")})
     co = [v for v in ("co_training_l1_raw", "co_training_l2_raw") if v in present]
     if "co_training_cosine" in present and co:
         claims.append({**best_claim(rows, "co_training_cosine", co,

@@ -197,7 +197,7 @@ def bias_results(
             "model": supervised["model"],
             "level": supervised["level"],
             "threshold": supervised["threshold"],
-            **{k: percent(supervised[k]) for k in keys if k not in _CLASSIFIER_ONLY},
+            **{k: percent(supervised.get(k)) for k in keys if k not in _CLASSIFIER_ONLY},
         }
     if baseline is not None:
         results["whole_image_baseline"] = {k: percent(v) for k, v in baseline.items()}

@@ -38,7 +38,8 @@ __all__ = ["CLAIM_KEYS", "DOCUMENT_KEYS", "MetricsDocument"]
 
 #: The entries of a claim that ``metrics.json`` keeps (sentences and per-pair values are dropped),
 #: also for each of its ``"parts"``.
-CLAIM_KEYS: tuple[str, ...] = ("claim", "verdict", "mean", "low", "high", "n")
+CLAIM_KEYS: tuple[str, ...] = ("claim", "verdict", "mean", "low", "high", "n", "id", "regime",
+                               "metric")
 #: The top-level keys of every ``metrics.json``.
 DOCUMENT_KEYS: tuple[str, ...] = (
     "notebook", "profile", "results", "paper", "claims", "notes", "settings", "networks",

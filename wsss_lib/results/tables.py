@@ -49,13 +49,15 @@ METRIC_NAMES = {
     "accuracy_decoupled": "accuracy on test_decoupled",
     "shortcut_gap": "accuracy gap test - test_decoupled",
     "smoke_iou_val": "smoke IoU on val (for choosing settings)",
+    "boundary_f": "boundary F-score",
+    "boundary_f_decoupled": "boundary F-score on test_decoupled",
 }
 
 #: Row entries that :func:`percent_rows` converts (fractions); a mapping under one of these keys
 #: (``fp_rate``, ``fp_share``: region -> fraction) is converted entry by entry.
 FRACTION_KEYS = frozenset({
     "smoke_iou", "precision", "recall", "chimney_fp_rate", "distractor_fp_rate",
-    "cam_chimney_mass", "best_threshold_iou", "blank_share",
+    "cam_chimney_mass", "best_threshold_iou", "blank_share", "boundary_f",
     "gain", "ci95", "improved_share", "gain_vs_none", "fp_rate", "fp_share",
 })
 

@@ -79,7 +79,8 @@ TEST_SPLITS: dict[str, str] = {"test": "", "test_decoupled": "_decoupled"}
 
 #: Metrics of one evaluated row: on ``test`` under these names, on ``test_decoupled`` with the
 #: suffix ``_decoupled``. (Same names as :data:`wsss_lib.studies.measure.ROW_METRICS`.)
-METRIC_KEYS: tuple[str, ...] = ("accuracy", "smoke_iou", "chimney_fp_rate", "cam_chimney_mass")
+METRIC_KEYS: tuple[str, ...] = ("accuracy", "smoke_iou", "boundary_f", "chimney_fp_rate",
+                                "cam_chimney_mass")
 
 #: Kinds of illustrative images of :func:`bias_examples`: (split, label, has chimney, caption).
 EXAMPLE_KINDS: tuple[tuple[str, int, bool, str], ...] = (

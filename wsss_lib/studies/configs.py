@@ -9,12 +9,15 @@ share (image size, data, epochs, networks, optimiser); they live in the profile'
 Builders: :func:`single_config` (one network alone), :func:`teacher_config` (the CNN teacher),
 :func:`teacher_student_config` (frozen teacher, student with BCE + λ·L_kt),
 :func:`co_training_config` (both trained together), from :func:`data_spec` and
-:func:`model_spec`.
+:func:`model_spec`. :func:`paradigm_config` names one of notebook 02's rows, and
+:func:`own_data_config` is that row for *your* images (``wsss train`` and notebook 08 train it):
+the same networks, optimiser, schedule and pre-training, only the data differs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from wsss_lib.profiles import (
@@ -30,10 +33,13 @@ from wsss_lib.train import DataSpec, KTSpec, ModelSpec, TrainConfig
 __all__ = [
     "OPTIONAL_TRAINING_KEYS",
     "TRAINING_KEYS",
+    "OWN_DATA_PARADIGMS",
     "co_training_config",
     "data_spec",
     "method_settings",
     "model_spec",
+    "own_data_config",
+    "paradigm_config",
     "single_config",
     "teacher_config",
     "teacher_student_config",
@@ -218,3 +224,60 @@ def co_training_config(S: Mapping[str, Any], seed: int = 0, *, lam: float = 1.0,
         kt=KTSpec(lam=lam, **kt),
         **_common(S, seed),
     )
+
+
+# ------------------------------------------------------------------------------ one row, any data
+
+#: The rows of notebook 02 that :func:`paradigm_config` builds (``ts_cnn_to_vit``: the paper's).
+OWN_DATA_PARADIGMS = ("ts_cnn_to_vit", "ts_vit_to_cnn", "single_cnn", "single_vit",
+                      "co_training")
+
+
+def paradigm_config(S: Mapping[str, Any], paradigm: str, seed: int = 0, *, lam: float = 1.0,
+                    **kt: Any) -> TrainConfig:
+    """One row of notebook 02 by name: the config its builder above makes.
+
+    ``paradigm_config(S, "ts_cnn_to_vit", seed)`` is ``teacher_student_config(S, seed)``,
+    ``"single_cnn"`` is :func:`teacher_config`, and so on (the same cache keys).
+
+    Args:
+        S: Method settings (:func:`method_settings`).
+        paradigm: One of :data:`OWN_DATA_PARADIGMS`.
+        seed: Training seed (and the synthetic data's replicate).
+        lam: Weight λ of the knowledge-transfer term (KT rows only).
+        **kt: Further :class:`~wsss_lib.train.KTSpec` fields (KT rows only).
+
+    Raises:
+        ValueError: an unknown paradigm, or KT settings for a single network.
+    """
+    if paradigm not in OWN_DATA_PARADIGMS:
+        raise ValueError(f"paradigm must be one of {list(OWN_DATA_PARADIGMS)}; got {paradigm!r}.")
+    if paradigm.startswith("single_"):
+        if kt or lam != 1.0:
+            raise ValueError(f"{paradigm!r} trains one network alone: it takes no KT settings.")
+        return single_config(S, paradigm.removeprefix("single_"), seed)
+    if paradigm == "co_training":
+        return co_training_config(S, seed, lam=lam, **kt)
+    direction = paradigm.removeprefix("ts_")
+    return teacher_student_config(S, seed, direction=direction, lam=lam, **kt)
+
+
+def own_data_config(S: Mapping[str, Any], paradigm: str, seed: int = 0, *, lam: float = 1.0,
+                    **kt: Any) -> TrainConfig:
+    """The method's recipe for your own images: :func:`paradigm_config` with only the data changed.
+
+    Networks, optimiser, schedule, augmentation, precision, gradient clipping and proxy
+    pre-training are those of the method notebooks' row; ``data`` becomes
+    ``DataSpec(image_size=S["image_size"])``, because your scenes (passed to
+    :func:`wsss_lib.train.get_or_train` as ``train_scenes``) replace the synthetic split, and
+    their content fingerprint joins the cache key instead. So
+    ``replace(own_data_config(S, p, s), data=x) == replace(paradigm_config(S, p, s), data=x)``
+    for any ``x``: ``tests/test_user_recipe.py`` checks it.
+
+    Args:
+        S: Method settings (:func:`method_settings`); only ``image_size`` of the data settings
+            is used.
+        paradigm, seed, lam, **kt: As in :func:`paradigm_config`.
+    """
+    config = paradigm_config(S, paradigm, seed, lam=lam, **kt)
+    return replace(config, data=DataSpec(image_size=int(S["image_size"])))

@@ -64,10 +64,12 @@ ROW_METRICS = (
     "smoke_iou",
     "precision",
     "recall",
+    "boundary_f",
     "chimney_fp_rate",
     "cam_chimney_mass",
     "accuracy",
     "smoke_iou_decoupled",
+    "boundary_f_decoupled",
     "chimney_fp_rate_decoupled",
     "cam_chimney_mass_decoupled",
     "accuracy_decoupled",
@@ -175,6 +177,8 @@ def evaluate_run(
     read-out, for comparison); ``readout`` names the choice (a string, not summarised).
     ``precision`` / ``recall`` are the pseudo-masks' smoke pixel scores on ``test``, pooled over
     all its images: a map that covers the whole sky has a high recall and a low precision.
+    ``boundary_f`` is the pseudo-masks' boundary F-score (:mod:`wsss_lib.boundary`, 2-px
+    tolerance), per smoke image of ``test``.
     ``shortcut_gap`` = accuracy on ``test`` minus accuracy on ``test_decoupled``: how much the
     classifier loses when chimneys stop predicting smoke.
     """
@@ -182,8 +186,9 @@ def evaluate_run(
     test = evaluate_readout(run, sets["test"], readout).metrics
     decoupled = evaluate_readout(run, sets["test_decoupled"], readout).metrics
     row: dict[str, Any] = {k: float(test[k]) for k in (
-        "smoke_iou", "precision", "recall", "chimney_fp_rate", "cam_chimney_mass", "accuracy")}
-    for key in ("smoke_iou", "chimney_fp_rate", "cam_chimney_mass", "accuracy"):
+        "smoke_iou", "precision", "recall", "boundary_f", "chimney_fp_rate", "cam_chimney_mass",
+        "accuracy")}
+    for key in ("smoke_iou", "boundary_f", "chimney_fp_rate", "cam_chimney_mass", "accuracy"):
         row[f"{key}_decoupled"] = float(decoupled[key])
     row["shortcut_gap"] = row["accuracy"] - row["accuracy_decoupled"]
     if "val" in sets:

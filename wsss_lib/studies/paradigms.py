@@ -12,12 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from wsss_lib.studies.configs import (
-    co_training_config,
-    single_config,
-    teacher_config,
-    teacher_student_config,
-)
+from wsss_lib.studies.configs import paradigm_config
 from wsss_lib.studies.measure import train_and_evaluate
 from wsss_lib.train import TrainConfig
 
@@ -54,14 +49,7 @@ def paradigm_configs(S: Mapping[str, Any], seed: int = 0) -> dict[str, TrainConf
     unknown = [name for name in wanted if name not in PARADIGM_ROWS]
     if unknown:
         raise ValueError(f"Unknown paradigm rows {unknown}; choose from {list(PARADIGM_ROWS)}.")
-    configs = {
-        "single_cnn": teacher_config(S, seed),
-        "single_vit": single_config(S, "vit", seed),
-        "ts_cnn_to_vit": teacher_student_config(S, seed),
-        "ts_vit_to_cnn": teacher_student_config(S, seed, direction="vit_to_cnn"),
-        "co_training": co_training_config(S, seed),
-    }
-    return {name: configs[name] for name in wanted}
+    return {name: paradigm_config(S, name, seed) for name in wanted}
 
 
 def run_paradigms(

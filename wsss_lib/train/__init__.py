@@ -40,6 +40,7 @@ from wsss_lib.train.paradigms import (
     build_model,
     build_paradigm,
 )
+from wsss_lib.train.paradigms.supervised import Supervised, SupervisedSegmenter
 from wsss_lib.train.readout import (
     READOUT_THRESHOLDS,
     CamReadout,
@@ -48,7 +49,6 @@ from wsss_lib.train.readout import (
     evaluate_readout,
 )
 from wsss_lib.train.run import TrainedRun, load_run
-from wsss_lib.train.supervised import Supervised, SupervisedSegmenter
 
 __all__ = [
     "AMP_MODES",

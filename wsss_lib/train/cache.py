@@ -192,6 +192,12 @@ def get_or_train(
         RuntimeError: when the entry's stored config differs from ``config`` (tampered or stale).
         ValueError: when the entry's checkpoint is not a valid wsss-lab checkpoint.
     """
+    if train_scenes is not None and getattr(config, "teacher_data", None) is not None:
+        raise ValueError(
+            "config.teacher_data names synthetic data for the teacher, but train_scenes is your "
+            "own data: the teacher trains on train_scenes. Set teacher_data=None, or train the "
+            "teacher on its data first and use it as a frozen teacher."
+        )
     key = cache_key(config, train_scenes, val_scenes)  # fingerprints the scenes once
     run_dir = _run_dir_of_key(config, key, cache_dir)
     run_dir.parent.mkdir(parents=True, exist_ok=True)

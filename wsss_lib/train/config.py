@@ -47,7 +47,7 @@ KT_STUDENT_MAPS = ("features", "score_map")
 
 #: TrainConfig fields added after the first cache keys were written: left out of ``to_dict``
 #: while unset, so a config that does not use them keeps its key.
-_ABSENT_WHEN_NONE = ("grad_clip",)
+_ABSENT_WHEN_NONE = ("grad_clip", "teacher_data")
 
 #: The TrainConfig fields that hold a ModelSpec; each paradigm names the ones it uses.
 _NETWORK_FIELDS = ("model", "student", "teacher")
@@ -319,6 +319,9 @@ class TrainConfig:
             small start against a loss spike at the peak learning rate.
         teacher_epochs: Epochs of the teacher's own single-network training in
             ``"teacher_student"`` (None: ``epochs``).
+        teacher_data: The data the teacher of ``"teacher_student"`` is trained on (None:
+            ``data``, the student's). A teacher trained where chimneys say nothing about smoke
+            (0.50 / 0.50) can then teach a student trained on coupled data.
     """
 
     paradigm: str = "single"
@@ -337,6 +340,7 @@ class TrainConfig:
     kt: KTSpec | None = None
     teacher_epochs: int | None = None
     grad_clip: float | None = None
+    teacher_data: DataSpec | None = None
 
     def __post_init__(self) -> None:
         _check_choice(self.paradigm, paradigm_names(), "TrainConfig.paradigm")
@@ -386,6 +390,15 @@ class TrainConfig:
                     f", which trains its teacher first (got paradigm={self.paradigm!r}); remove it."
                 )
             _check_int(self.teacher_epochs, "TrainConfig.teacher_epochs", 1)
+        if self.teacher_data is not None:
+            if not self.paradigm_class.needs_trained_teacher:
+                raise ValueError(
+                    f"TrainConfig.teacher_data only applies to paradigm={_teacher_first_names()}"
+                    f" (got paradigm={self.paradigm!r}); remove it."
+                )
+            if not isinstance(self.teacher_data, DataSpec):
+                raise ValueError(f"TrainConfig.teacher_data must be a DataSpec or None; got "
+                                 f"{type(self.teacher_data).__name__}.")
 
     def _check_model_fields(self) -> None:
         needed = self.paradigm_class.network_fields
@@ -438,9 +451,11 @@ class TrainConfig:
             model=self.teacher,
             student=None,
             teacher=None,
+            data=self.teacher_data or self.data,
             epochs=self.teacher_epochs or self.epochs,
             kt=None,
             teacher_epochs=None,
+            teacher_data=None,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -460,8 +475,9 @@ class TrainConfig:
         for name in ("model", "student", "teacher"):
             if kwargs.get(name) is not None:
                 kwargs[name] = ModelSpec.from_dict(kwargs[name])
-        if "data" in kwargs:
-            kwargs["data"] = DataSpec.from_dict(kwargs["data"])
+        for name in ("data", "teacher_data"):
+            if kwargs.get(name) is not None:
+                kwargs[name] = DataSpec.from_dict(kwargs[name])
         if kwargs.get("kt") is not None:
             kwargs["kt"] = KTSpec.from_dict(kwargs["kt"])
         return cls(**kwargs)

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from wsss_lib.train.paradigms.supervised import SupervisedSegmenter
 from wsss_lib.train.run import TrainedRun
-from wsss_lib.train.supervised import SupervisedSegmenter
 from wsss_lib.utils import get_device
 
 __all__ = ["EvalResult", "classifier_accuracy", "evaluate_model"]

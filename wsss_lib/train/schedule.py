@@ -4,10 +4,7 @@ so a resumed run follows the same schedule."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from wsss_lib.train.config import TrainConfig
+from typing import Protocol
 
 __all__ = ["SCHEDULES", "WARMUP_FRACTION", "learning_rate_at", "warmup_cosine"]
 
@@ -17,7 +14,15 @@ SCHEDULES = ("constant", "warmup_cosine")
 WARMUP_FRACTION = 0.1
 
 
-def learning_rate_at(config: TrainConfig, step: int, total_steps: int) -> float:
+class ScheduleSettings(Protocol):
+    """What :func:`learning_rate_at` reads of a :class:`~wsss_lib.train.config.TrainConfig` (named
+    here, not imported: ``train.config`` imports this module)."""
+
+    lr: float
+    schedule: str
+
+
+def learning_rate_at(config: ScheduleSettings, step: int, total_steps: int) -> float:
     """Learning rate of optimisation step ``step`` (0-based) out of ``total_steps``.
 
     ``"constant"``: ``config.lr``. ``"warmup_cosine"``: a linear ramp from ``lr / 25`` to ``lr``

@@ -15,16 +15,22 @@ A paradigm is one class that answers two kinds of question:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, TypeAlias
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-if TYPE_CHECKING:
-    from wsss_lib.train.config import ModelSpec, TrainConfig
-
 __all__ = ["Paradigm", "StepOutput", "batch_accuracy", "build_model", "classifier_bce"]
+
+#: The paradigms are given a :class:`~wsss_lib.train.config.TrainConfig` and its
+#: :class:`~wsss_lib.train.config.ModelSpec` / :class:`~wsss_lib.train.config.KTSpec`, but never
+#: import :mod:`wsss_lib.train.config`, not even for type checking: that module imports the
+#: registry, and an import back would close a circle (``tests/test_import_graph.py``). These
+#: aliases say in each signature which of the three an argument is.
+TrainConfigLike: TypeAlias = Any
+ModelSpecLike: TypeAlias = Any
+KTSpecLike: TypeAlias = Any
 
 
 @dataclass
@@ -43,7 +49,7 @@ class StepOutput:
     ratios: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
-def build_model(spec: ModelSpec, image_size: int) -> nn.Module:
+def build_model(spec: ModelSpecLike, image_size: int) -> nn.Module:
     """Build the classifier a :class:`~wsss_lib.train.config.ModelSpec` describes, for
     ``image_size`` inputs.
 
@@ -116,7 +122,7 @@ class Paradigm:
 
     # ------------------------------------------------------------------ what a subclass provides
     @classmethod
-    def build(cls, config: TrainConfig, teacher: nn.Module | None = None) -> Paradigm:
+    def build(cls, config: TrainConfigLike, teacher: nn.Module | None = None) -> Paradigm:
         """The randomly initialised networks of ``config`` in a fixed order, as this paradigm.
 
         ``teacher`` is the trained teacher when :attr:`needs_trained_teacher`, else unused.
@@ -124,7 +130,7 @@ class Paradigm:
         raise NotImplementedError
 
     @classmethod
-    def build_for_loading(cls, config: TrainConfig) -> Paradigm:
+    def build_for_loading(cls, config: TrainConfigLike) -> Paradigm:
         """Networks shaped like a trained run of ``config``, to load its checkpoint into."""
         return cls.build(config)
 
@@ -186,7 +192,7 @@ class Paradigm:
             for role, scale in zip(self.trainable, scales, strict=True)
         ]
 
-    def set_lr_scales(self, config: TrainConfig) -> None:
+    def set_lr_scales(self, config: TrainConfigLike) -> None:
         """Each network's own ``ModelSpec.lr`` as a multiple of ``config.lr``."""
         for role in self.network_fields:
             spec = getattr(config, role)

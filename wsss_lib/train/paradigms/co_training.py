@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from torch import Tensor, nn
 
-from wsss_lib.train.paradigms.base import StepOutput, batch_accuracy, build_model, classifier_bce
+from wsss_lib.train.paradigms.base import (
+    KTSpecLike,
+    StepOutput,
+    TrainConfigLike,
+    batch_accuracy,
+    build_model,
+    classifier_bce,
+)
 from wsss_lib.train.paradigms.knowledge_transfer import KnowledgeTransferParadigm, teacher_target
 from wsss_lib.train.paradigms.registry import register_paradigm
-
-if TYPE_CHECKING:
-    from wsss_lib.train.config import KTSpec, TrainConfig
 
 __all__ = ["CoTraining"]
 
@@ -24,7 +26,7 @@ class CoTraining(KnowledgeTransferParadigm):
     name = "co_training"
 
     def __init__(
-        self, student: nn.Module, teacher: nn.Module, kt: KTSpec, image_size: int, seed: int
+        self, student: nn.Module, teacher: nn.Module, kt: KTSpecLike, image_size: int, seed: int
     ):
         super().__init__(
             student,
@@ -37,7 +39,7 @@ class CoTraining(KnowledgeTransferParadigm):
         )
 
     @classmethod
-    def build(cls, config: TrainConfig, teacher: nn.Module | None = None) -> CoTraining:
+    def build(cls, config: TrainConfigLike, teacher: nn.Module | None = None) -> CoTraining:
         size = config.data.image_size
         student = build_model(config.student, size)  # built first: the same init as alone
         co_teacher = build_model(config.teacher, size)

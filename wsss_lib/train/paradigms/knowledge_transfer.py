@@ -7,16 +7,13 @@ from a separate random stream, so a λ = 0 run trains its student exactly as a s
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from wsss_lib.losses import KnowledgeTransferLoss
-from wsss_lib.train.paradigms.base import Paradigm
-
-if TYPE_CHECKING:
-    from wsss_lib.train.config import KTSpec, TrainConfig
+from wsss_lib.train.paradigms.base import KTSpecLike, Paradigm, TrainConfigLike
 
 __all__ = ["KnowledgeTransferParadigm", "teacher_target"]
 
@@ -25,7 +22,7 @@ __all__ = ["KnowledgeTransferParadigm", "teacher_target"]
 _PROJECTION_SEED_OFFSET = 7_777
 
 
-def teacher_target(out: Any, kt: KTSpec, layer_name: str | None) -> Tensor:
+def teacher_target(out: Any, kt: KTSpecLike, layer_name: str | None) -> Tensor:
     """The teacher map the student is aligned to: its score map or one intermediate feature map.
 
     Args:
@@ -57,7 +54,7 @@ class KnowledgeTransferParadigm(Paradigm):
         self,
         student: nn.Module,
         teacher: nn.Module,
-        kt: KTSpec,
+        kt: KTSpecLike,
         image_size: int,
         seed: int,
         trainable: tuple[str, ...],
@@ -88,7 +85,7 @@ class KnowledgeTransferParadigm(Paradigm):
     def describe(cls, model_name: str, teacher_name: str | None) -> str:
         return f"{model_name} with {teacher_name} ({cls.name})"
 
-    def set_lr_scales(self, config: TrainConfig) -> None:
+    def set_lr_scales(self, config: TrainConfigLike) -> None:
         super().set_lr_scales(config)
         if "student" in self.lr_scale:
             self.lr_scale["kt"] = self.lr_scale["student"]  # the projection learns with it

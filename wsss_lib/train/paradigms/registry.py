@@ -6,14 +6,9 @@ Each paradigm module registers its class with :func:`register_paradigm` when it 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from torch import nn
 
-from wsss_lib.train.paradigms.base import Paradigm
-
-if TYPE_CHECKING:
-    from wsss_lib.train.config import TrainConfig
+from wsss_lib.train.paradigms.base import Paradigm, TrainConfigLike
 
 __all__ = ["build_paradigm", "get_paradigm", "paradigm_names", "register_paradigm"]
 
@@ -59,7 +54,7 @@ def get_paradigm(name: str) -> type[Paradigm]:
         ) from None
 
 
-def build_paradigm(config: TrainConfig, teacher: nn.Module | None = None) -> Paradigm:
+def build_paradigm(config: TrainConfigLike, teacher: nn.Module | None = None) -> Paradigm:
     """Build the networks of ``config`` (randomly initialised, in a fixed order) and its paradigm.
 
     Call :func:`wsss_lib.utils.seed_everything` first for a reproducible initialisation.

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from torch import Tensor, nn
 
 from wsss_lib.train.paradigms.base import (
     Paradigm,
     StepOutput,
+    TrainConfigLike,
     batch_accuracy,
     build_model,
     classifier_bce,
 )
 from wsss_lib.train.paradigms.registry import register_paradigm
-
-if TYPE_CHECKING:
-    from wsss_lib.train.config import TrainConfig
 
 __all__ = ["SingleNetwork"]
 
@@ -32,7 +28,7 @@ class SingleNetwork(Paradigm):
         super().__init__({"model": model}, trainable=("model",))
 
     @classmethod
-    def build(cls, config: TrainConfig, teacher: nn.Module | None = None) -> SingleNetwork:
+    def build(cls, config: TrainConfigLike, teacher: nn.Module | None = None) -> SingleNetwork:
         return cls(build_model(config.model, config.data.image_size))
 
     @classmethod

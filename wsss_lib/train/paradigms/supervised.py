@@ -9,18 +9,15 @@ It predicts masks directly, so it has no CAM; its checkpoint holds ``"model"`` (
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wsss_lib.train.paradigms.base import Paradigm, StepOutput, build_model
+from wsss_lib.train.paradigms.base import Paradigm, StepOutput, TrainConfigLike, build_model
 from wsss_lib.train.paradigms.registry import register_paradigm
-
-if TYPE_CHECKING:
-    from wsss_lib.train.config import TrainConfig
 
 __all__ = ["Supervised", "SupervisedSegmenter"]
 
@@ -92,7 +89,7 @@ class Supervised(Paradigm):
         super().__init__({"model": segmenter}, trainable=("model",))
 
     @classmethod
-    def build(cls, config: TrainConfig, teacher: nn.Module | None = None) -> Supervised:
+    def build(cls, config: TrainConfigLike, teacher: nn.Module | None = None) -> Supervised:
         size = config.data.image_size
         return cls(SupervisedSegmenter(build_model(config.model, size), image_size=size))
 

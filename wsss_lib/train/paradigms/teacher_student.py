@@ -9,17 +9,20 @@ trains with the student. The teacher is trained first, as the single-network run
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
-from wsss_lib.train.paradigms.base import StepOutput, batch_accuracy, build_model, classifier_bce
+from wsss_lib.train.paradigms.base import (
+    KTSpecLike,
+    StepOutput,
+    TrainConfigLike,
+    batch_accuracy,
+    build_model,
+    classifier_bce,
+)
 from wsss_lib.train.paradigms.knowledge_transfer import KnowledgeTransferParadigm, teacher_target
 from wsss_lib.train.paradigms.registry import register_paradigm
-
-if TYPE_CHECKING:
-    from wsss_lib.train.config import KTSpec, TrainConfig
 
 __all__ = ["TeacherStudent"]
 
@@ -35,7 +38,7 @@ class TeacherStudent(KnowledgeTransferParadigm):
     needs_trained_teacher = True
 
     def __init__(
-        self, student: nn.Module, teacher: nn.Module, kt: KTSpec, image_size: int, seed: int
+        self, student: nn.Module, teacher: nn.Module, kt: KTSpecLike, image_size: int, seed: int
     ):
         teacher = copy.deepcopy(teacher)
         teacher.eval()
@@ -45,7 +48,7 @@ class TeacherStudent(KnowledgeTransferParadigm):
         )
 
     @classmethod
-    def build(cls, config: TrainConfig, teacher: nn.Module | None = None) -> TeacherStudent:
+    def build(cls, config: TrainConfigLike, teacher: nn.Module | None = None) -> TeacherStudent:
         if teacher is None:
             raise ValueError(
                 "paradigm='teacher_student' needs the trained teacher: pass teacher=<model>, or "
@@ -56,7 +59,7 @@ class TeacherStudent(KnowledgeTransferParadigm):
         return cls(student, teacher, config.kt, size, config.seed)
 
     @classmethod
-    def build_for_loading(cls, config: TrainConfig) -> TeacherStudent:
+    def build_for_loading(cls, config: TrainConfigLike) -> TeacherStudent:
         # The checkpoint holds the teacher too, so a random one of the right shape will do.
         return cls.build(config, teacher=build_model(config.teacher, config.data.image_size))
 

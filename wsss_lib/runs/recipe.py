@@ -1,27 +1,6 @@
-"""Training runs outside the tutorial notebooks: a profile's recipe, your data, finding runs.
-
-``wsss train`` / ``wsss evaluate`` / ``wsss pseudo-masks`` and notebook 08 share this module::
-
-    from wsss_lib.runs import load_recipe, load_data, train_recipe
-    recipe = load_recipe("paper", cnn_weights="resnet50.safetensors",
-                         vit_weights="vit_base.safetensors")
-    scenes = load_data("IJmond-SEG", layout="coco", split="train",
-                       image_size=recipe.image_size, resize=recipe.resize)
-    run = train_recipe(recipe, scenes, profile="paper")      # cached like every other run
-
-**The recipe** is the ``"08_your_own_data"`` section of a profile (:data:`RECIPE_SECTION`, plus
-the profile's ``"*"`` defaults): what to train on your own data and how to turn its CAMs into
-pseudo-masks. Notebook 08 runs the same section, so ``wsss train --profile quick`` trains what the
-quick report's notebook 08 trains. ``quick`` and ``full`` hold small CPU settings; ``paper`` the
-setting of Zhang & Hsu 2025 (arXiv 2507.21959): 512 px, ResNet-50 + PCM at output stride 16 as
-teacher, ViT-B/16 student, batch 8, AdamW 1e-4, 3 epochs, Grad-CAM on ``norm1`` of blocks -5, -4,
--2, -1, multi-scale 0.5-2.0, threshold 0.3. Every key is listed in :class:`Recipe`.
-
-**A run** is a folder of the model cache (``$WSSS_CACHE/runs/<paradigm>-<model>-<hash>``, see
-:mod:`wsss_lib.train.cache`). :func:`resolve_run` accepts the folder, its ``checkpoint.pt``, its
-name (the cache key) or an unambiguous prefix of the name or of its hash. Runs trained through
-:func:`train_recipe` keep the recipe beside the checkpoint (:data:`RECIPE_FILE`), so evaluating
-them or exporting their pseudo-masks uses the same CAM settings unless told otherwise.
+"""The recipe: what to train on your own data and how to read its CAMs (:class:`Recipe`), read from
+a profile's ``08_your_own_data`` section (:func:`load_recipe`) and described in one line
+(:func:`describe_recipe`).
 """
 
 from __future__ import annotations
@@ -30,41 +9,36 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = [
-    "DATA_LAYOUTS",
-    "RECIPE_FILE",
-    "RECIPE_PARADIGMS",
-    "RECIPE_SECTION",
-    "RESIZE_MODES",
-    "Recipe",
-    "RunInfo",
-    "describe_recipe",
-    "describe_scenes",
-    "list_runs",
-    "load_data",
-    "load_recipe",
-    "load_truth",
-    "read_run_recipe",
-    "resolve_run",
-    "train_recipe",
-]
-
 #: The profile section holding the recipe (shared with notebook 08).
 RECIPE_SECTION = "08_your_own_data"
-#: Written into a run folder by :func:`train_recipe`: the recipe, profile and data it came from.
-RECIPE_FILE = "wsss_recipe.json"
+
+
 #: What to train: the rows of notebook 02 (``ts_cnn_to_vit`` is the paper's method).
 RECIPE_PARADIGMS = ("ts_cnn_to_vit", "ts_vit_to_cnn", "single_cnn", "single_vit", "co_training")
+
+
 #: How images of another shape become square (see ``wsss_lib.data.load_folder``).
 RESIZE_MODES = ("pad", "crop", "squash")
+
+
 #: Layouts :func:`load_data` reads.
 DATA_LAYOUTS = ("folder", "coco")
 
-# ---------------------------------------------------------------------------- the recipe
+
+#: The read-out of a method recipe's run when it cannot be chosen (no validation split, or one
+#: without smoke masks): the first ``cam_readouts`` candidate of the network's family (the score
+#: map in ``quick`` / ``full``) cut at the paper's threshold 0.3, one scale, no refinement.
+FALLBACK_READOUT: dict[str, Any] = {"threshold": 0.3, "scales": [1.0], "fusion": "mean",
+                                    "refine": []}
+
+
+#: Recipe fields a method recipe takes from the method's training section (the section's key of
+#: the same name); ``wsss train --set KEY=VALUE`` changes them for one run.
+METHOD_FIELDS = ("cnn", "cnn_pcm", "cnn_output_stride", "vit", "vit_patch_size", "image_size",
+                 "epochs", "batch_size", "lr", "schedule")
 
 
 def _is_int(v: Any) -> bool:
@@ -91,6 +65,7 @@ _KINDS: dict[str, tuple[str, Any]] = {
                                         and all(isinstance(x, str) or _is_int(x) for x in v))),
     "strs": ("a list of strings",
              lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v)),
+    "dict?": ("a mapping of settings or null", lambda v: v is None or isinstance(v, Mapping)),
 }
 
 
@@ -98,7 +73,12 @@ _KINDS: dict[str, tuple[str, Any]] = {
 class Recipe:
     """What ``wsss train`` trains on your data, and how its CAMs become pseudo-masks.
 
-    Every field is a key of the profile's ``"08_your_own_data"`` section (all are required there).
+    Every field is a key of the profile's ``"08_your_own_data"`` section. An explicit recipe
+    (``paper``) lists all of them but ``training_from`` / ``method``; a method recipe (``quick``,
+    ``full``) says ``"training_from": "02_teacher_student"`` and :func:`load_recipe` fills the
+    training fields (:data:`METHOD_FIELDS`) and ``method`` from that section, the others from
+    the section or their method defaults (seed 0, the KT loss of
+    :func:`~wsss_lib.studies.configs.teacher_student_config`, :data:`FALLBACK_READOUT`).
 
     Attributes:
         paradigm: One of :data:`RECIPE_PARADIGMS`; ``"ts_cnn_to_vit"`` is the paper's method
@@ -131,6 +111,14 @@ class Recipe:
         threshold: Pseudo-mask threshold on the min-max CAM (paper: 0.3).
         refine: Post-processing steps by name (``"par"``, ``"crf"``), in order; empty in the
             paper's setting (notebook 06 shows why).
+        training_from: The profile section the training settings come from
+            (``"02_teacher_student"``: the method notebooks' recipe), or None for an explicit
+            recipe.
+        method: The settings of that section (:func:`~wsss_lib.studies.configs.method_settings`:
+            also ``weight_decay``, ``augment``, ``amp``, ``grad_clip``, ``pretrain``,
+            ``vit_stem``, ``vit_lr`` and the read-out candidates ``cam_readouts``), as
+            :func:`load_recipe` resolved them; None for an explicit recipe. The fields of
+            :data:`METHOD_FIELDS` take precedence over their copies here.
     """
 
     paradigm: str
@@ -158,6 +146,8 @@ class Recipe:
     cam_fusion: str
     threshold: float
     refine: tuple[str, ...]
+    training_from: str | None = None
+    method: dict[str, Any] | None = None
 
     _KIND = {
         "paradigm": "str", "cnn": "str", "cnn_pcm": "bool", "cnn_output_stride": "int?",
@@ -166,6 +156,7 @@ class Recipe:
         "batch_size": "int", "lr": "float", "schedule": "str", "seed": "int0", "lam": "float",
         "kt_level": "str", "kt_distance": "str", "cam_method": "str", "cam_layers": "layers?",
         "cam_scales": "floats", "cam_fusion": "str", "threshold": "float", "refine": "strs",
+        "training_from": "str?", "method": "dict?",
     }
 
     def __post_init__(self) -> None:
@@ -184,6 +175,14 @@ class Recipe:
         object.__setattr__(self, "cam_scales", tuple(float(s) for s in self.cam_scales))
         for name in ("lr", "lam", "threshold"):
             object.__setattr__(self, name, float(getattr(self, name)))
+        if self.method is not None:
+            object.__setattr__(self, "method", json.loads(json.dumps(dict(self.method))))
+        if (self.method is None) != (self.training_from is None):
+            raise ValueError(
+                "Recipe settings training_from and method go together: a method recipe names "
+                "the section its training settings come from and holds them (load_recipe "
+                "fills them in); an explicit recipe has neither."
+            )
         choices = {"paradigm": RECIPE_PARADIGMS, "resize": RESIZE_MODES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -235,27 +234,40 @@ class Recipe:
             ValueError: a recipe field is missing or has a bad value.
         """
         names = [f.name for f in fields(cls)]
-        missing = [n for n in names if n not in settings]
+        optional = {"training_from", "method"}
+        missing = [n for n in names if n not in settings and n not in optional]
         if missing:
             raise ValueError(
                 f"{where} lacks the recipe settings {missing}; every key of "
-                f"wsss_lib.runs.Recipe is required (copy them from wsss_lib/profiles/paper.json)."
+                f"wsss_lib.runs.Recipe is required (copy them from wsss_lib/profiles/paper.json), "
+                "or say \"training_from\": \"02_teacher_student\" to train the method "
+                "notebooks' recipe."
             )
-        return cls(**{n: settings[n] for n in names})
+        return cls(**{n: settings[n] for n in names if n in settings})
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Recipe:
         """A copy with some settings replaced (validated again).
+
+        A method recipe also takes the keys of its ``method`` settings (e.g. ``pretrain=False``,
+        ``weight_decay=0.01``, ``cam_readouts=None``); the fields of :data:`METHOD_FIELDS` are
+        replaced in both places.
 
         Raises:
             ValueError: an override names no recipe setting.
         """
         names = [f.name for f in fields(self)]
-        unknown = sorted(set(overrides) - set(names))
+        method = dict(self.method) if self.method is not None else None
+        extra = set(method or ()) - set(names)
+        unknown = sorted(set(overrides) - set(names) - extra)
         if unknown:
-            raise ValueError(
-                f"Unknown recipe setting(s) {unknown}; valid settings: {', '.join(names)}."
-            )
-        return replace(self, **dict(overrides))
+            valid = ", ".join([*names, *sorted(extra)])
+            raise ValueError(f"Unknown recipe setting(s) {unknown}; valid settings: {valid}.")
+        changes = {k: v for k, v in overrides.items() if k in names}
+        if method is not None:
+            method.update({k: v for k, v in overrides.items()
+                           if k in extra or k in METHOD_FIELDS})
+            changes["method"] = method
+        return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (lists, not tuples); ``Recipe.from_mapping(r.to_dict()) == r``."""
@@ -289,9 +301,42 @@ class Recipe:
                                                                   "vit_weights")})
         raise ValueError(f"family must be 'cnn' or 'vit'; got {family!r}.")
 
+    def method_settings(self) -> dict[str, Any] | None:
+        """The settings the method's config builders read (``method`` with the fields of
+        :data:`METHOD_FIELDS` on top), or None for an explicit recipe."""
+        if self.method is None:
+            return None
+        return {**self.method, **{k: getattr(self, k) for k in METHOD_FIELDS}}
+
+    def _with_weights(self, spec: Any, family: str) -> Any:
+        """``spec`` starting from the recipe's weights file / timm's ImageNet weights, when it
+        names any, instead of the proxy pre-training (real weights take precedence)."""
+        path, key = ((self.cnn_weights, "cnn_weights") if family == "cnn"
+                     else (self.vit_weights, "vit_weights"))
+        weights = self._weights(path, key)
+        if not weights:
+            return spec
+        return replace(spec, kwargs={**spec.kwargs, **weights}, pretrain=None)
+
     def train_config(self) -> Any:
-        """The :class:`~wsss_lib.train.TrainConfig` of this recipe (for your own scenes)."""
+        """The :class:`~wsss_lib.train.TrainConfig` of this recipe (for your own scenes).
+
+        A method recipe's config is :func:`wsss_lib.studies.configs.own_data_config`: notebook
+        02's row of the same paradigm, with ``data=DataSpec(image_size=...)``.
+        """
         from wsss_lib.train import DataSpec, KTSpec, TrainConfig
+
+        if self.method is not None:
+            from wsss_lib.studies.configs import own_data_config
+
+            config = own_data_config(self.method_settings(), self.paradigm, self.seed,
+                                     **self._kt_settings())
+            roles = {"model": self.paradigm.removeprefix("single_"),
+                     "teacher": "vit" if self.paradigm == "ts_vit_to_cnn" else "cnn",
+                     "student": "cnn" if self.paradigm == "ts_vit_to_cnn" else "vit"}
+            changes = {role: self._with_weights(getattr(config, role), family)
+                       for role, family in roles.items() if getattr(config, role) is not None}
+            return replace(config, **changes)
 
         common: dict[str, Any] = {
             "data": DataSpec(image_size=self.image_size),
@@ -312,6 +357,30 @@ class Recipe:
         teacher, student = ("cnn", "vit") if self.paradigm == "ts_cnn_to_vit" else ("vit", "cnn")
         return TrainConfig(paradigm="teacher_student", student=self.model_spec(student),
                            teacher=self.model_spec(teacher), kt=kt, **common)
+
+    def _kt_settings(self) -> dict[str, Any]:
+        """KT keyword arguments of the config builders (none for a single network)."""
+        if self.paradigm.startswith("single_"):
+            return {}
+        return {"lam": self.lam, "level": self.kt_level, "distance": self.kt_distance}
+
+    def readout_candidates(self, family: str) -> list[Any] | None:
+        """The read-outs a method recipe chooses among on ``val`` for a ``"cnn"`` / ``"vit"``
+        network (:class:`~wsss_lib.train.CamReadout`, from ``method["cam_readouts"]``), or None
+        (an explicit recipe, or ``cam_readouts`` null): the CAM fields are the read-out."""
+        from wsss_lib.studies.measure import readout_candidates
+
+        if self.method is None:
+            return None
+        return readout_candidates(self.method.get("cam_readouts"), family)
+
+    def with_readout(self, readout: Any) -> Recipe:
+        """A copy whose CAM fields are ``readout`` (a :class:`~wsss_lib.train.CamReadout`):
+        its map, layers and threshold, at one scale without refinement."""
+        layers = None if readout.layers is None else list(readout.layers)
+        return replace(self, cam_method=readout.method, cam_layers=layers,
+                       threshold=readout.threshold, cam_scales=(1.0,), cam_fusion="mean",
+                       refine=())
 
     def cam_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of ``export_pseudo_masks`` / ``evaluate_scenes``."""
@@ -341,12 +410,30 @@ def describe_recipe(recipe: Recipe) -> str:
     for name, path in (("CNN", recipe.cnn_weights), ("ViT", recipe.vit_weights)):
         if path is not None:
             weights.append(f"{name} weights {path}")
+    method = recipe.method
+    proxy = method is not None and bool(method.get("pretrain"))
     start = ", ".join(weights) or ("ImageNet weights from timm's hub" if recipe.pretrained
+                                   else "proxy pre-training (synthetic clean scenes)" if proxy
                                    else "random initialisation")
-    return (f"{what}; {recipe.image_size} px ({recipe.resize}), {recipe.epochs} epochs, batch "
-            f"{recipe.batch_size}, AdamW lr {recipe.lr:g}; {start}; pseudo-masks: "
-            f"{recipe.cam_method} at scales {list(recipe.cam_scales)}, threshold "
-            f"{recipe.threshold}")
+    if method is None:
+        return (f"{what}; {recipe.image_size} px ({recipe.resize}), {recipe.epochs} epochs, "
+                f"batch {recipe.batch_size}, AdamW lr {recipe.lr:g}; {start}; pseudo-masks: "
+                f"{recipe.cam_method} at scales {list(recipe.cam_scales)}, threshold "
+                f"{recipe.threshold}")
+    extras = [f"schedule {recipe.schedule}", f"weight decay {method.get('weight_decay')}"]
+    if method.get("vit_lr") is not None and recipe.paradigm != "single_cnn":
+        extras.append(f"ViT lr {method['vit_lr']:g}")
+    if method.get("grad_clip") is not None:
+        extras.append(f"gradient clipping {method['grad_clip']}")
+    extras.append(f"precision {method.get('amp')}")
+    readout = ("chosen on your validation split among the method's cam_readouts (without "
+               "validation masks: the first candidate at "
+               f"{FALLBACK_READOUT['threshold']:g})" if method.get("cam_readouts")
+               else f"{recipe.cam_method} > {recipe.threshold:g}")
+    return (f"{what} (the method notebooks' recipe, profile section {recipe.training_from}); "
+            f"{recipe.image_size} px ({recipe.resize}), {recipe.epochs} epochs, batch "
+            f"{recipe.batch_size}, AdamW lr {recipe.lr:g} ({', '.join(extras)}); {start}; "
+            f"pseudo-masks: read-out {readout}")
 
 
 def load_recipe(profile: str | os.PathLike[str] = "quick", **overrides: Any) -> Recipe:
@@ -370,260 +457,44 @@ def load_recipe(profile: str | os.PathLike[str] = "quick", **overrides: Any) -> 
             "wsss_lib/profiles/paper.json) or use --profile quick / full / paper."
         )
     settings = {**data.get("*", {}), **data[RECIPE_SECTION]}
-    recipe = Recipe.from_mapping(settings, f"Profile {str(profile)!r} section {RECIPE_SECTION!r}")
+    where = f"Profile {str(profile)!r} section {RECIPE_SECTION!r}"
+    if settings.get("training_from") is not None:
+        settings = _method_recipe_settings(profile, settings, where)
+    recipe = Recipe.from_mapping(settings, where)
     return recipe.with_overrides(overrides) if overrides else recipe
 
 
-# ---------------------------------------------------------------------------- data
+def _method_recipe_settings(profile: str | os.PathLike[str], section: Mapping[str, Any],
+                            where: str) -> dict[str, Any]:
+    """The settings of a method recipe: the section's own keys, the training fields and the
+    ``method`` settings from the section it names, the method's defaults for the rest."""
+    from wsss_lib.profiles import TRAINING_SECTION
+    from wsss_lib.studies.configs import method_settings
+    from wsss_lib.studies.measure import readout_candidates
+    from wsss_lib.train import KTSpec
 
-
-def load_data(
-    path: str | os.PathLike[str],
-    *,
-    layout: str = "folder",
-    split: str | None = None,
-    image_size: int | None = None,
-    resize: str = "pad",
-    smoke_categories: Any = None,
-    keep_opacity: bool = False,
-) -> Any:
-    """Load your data: a folder (``labels.csv`` + ``images/`` + optional ``masks/``) or a
-    COCO-segmentation export (e.g. Roboflow's ``train/``, ``valid/``, ``test/`` folders, each
-    with ``_annotations.coco.json``).
-
-    Args:
-        path: The data folder or the export's root.
-        layout: ``"folder"`` (:func:`wsss_lib.data.load_folder`) or ``"coco"``
-            (:func:`wsss_lib.data.load_coco`).
-        split: COCO only: the split folder to read (``"train"``, ``"valid"``, ``"test"``).
-        image_size: Square side the images are resized to (None: keep their size).
-        resize: ``"pad"``, ``"crop"`` or ``"squash"`` (see :data:`RESIZE_MODES`).
-        smoke_categories: COCO only: category names or ids that count as smoke (None: names
-            containing "smoke").
-        keep_opacity: COCO only: also load the per-pixel opacity classes (``opacity_maps``).
-
-    Returns:
-        :class:`~wsss_lib.data.SmokeScenes`.
-    """
-    from wsss_lib import data
-
-    if layout not in DATA_LAYOUTS:
-        raise ValueError(f"layout must be one of {DATA_LAYOUTS}; got {layout!r}.")
-    if resize not in RESIZE_MODES:
-        raise ValueError(f"resize must be one of {RESIZE_MODES}; got {resize!r}.")
-    if layout == "folder":
-        if split is not None:
-            raise ValueError(
-                f"split={split!r} applies to COCO exports only; a folder is loaded whole. Point "
-                "--data at the folder of that split instead."
-            )
-        if smoke_categories is not None or keep_opacity:
-            raise ValueError(
-                "smoke_categories and keep_opacity apply to COCO exports only; a folder's "
-                "labels.csv and masks/ say what is smoke."
-            )
-        return data.load_folder(path, image_size=image_size, resize=resize)
-    return data.load_coco(path, split, image_size=image_size, resize=resize,
-                          smoke_categories=smoke_categories, keep_opacity=keep_opacity)
-
-
-def load_truth(
-    path: str | os.PathLike[str],
-    *,
-    layout: str = "folder",
-    split: str | None = None,
-    smoke_categories: Any = None,
-    keep_opacity: bool = False,
-) -> Any:
-    """The ground-truth smoke masks of your data at every image's original size.
-
-    Images may differ in size (real sets do): the result is a
-    :class:`~wsss_lib.data.resize.TruthMasks` (names + one mask per image), what ``truth=`` of
-    :func:`wsss_lib.pseudo_masks.evaluate_scenes` / ``export_pseudo_masks`` takes. Same arguments
-    as :func:`load_data` (``keep_opacity=True``: COCO opacity classes too); None for a folder
-    without ``masks/``.
-    """
-    from wsss_lib.data.coco import load_coco_truth
-    from wsss_lib.data.folder import load_folder_truth
-
-    if layout not in DATA_LAYOUTS:
-        raise ValueError(f"layout must be one of {DATA_LAYOUTS}; got {layout!r}.")
-    if layout == "folder":
-        if keep_opacity:
-            raise ValueError("keep_opacity applies to COCO exports only (their opacity classes).")
-        return load_folder_truth(path)
-    return load_coco_truth(path, split, smoke_categories=smoke_categories,
-                           keep_opacity=keep_opacity)
-
-
-# ---------------------------------------------------------------------------- training
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def train_recipe(
-    recipe: Recipe,
-    train_scenes: Any,
-    val_scenes: Any = None,
-    *,
-    profile: str | os.PathLike[str] | None = None,
-    data: Mapping[str, Any] | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    device: Any = None,
-    progress: bool = True,
-) -> Any:
-    """Train (or load from the cache) the recipe's run on your scenes, and record the recipe.
-
-    Args:
-        recipe: From :func:`load_recipe`.
-        train_scenes: Training :class:`~wsss_lib.data.SmokeScenes` at ``recipe.image_size``.
-        val_scenes: Optional validation scenes (per-epoch accuracy in the history).
-        profile: The profile's name, recorded beside the run.
-        data: What the scenes are (e.g. ``{"layout": "coco", "path": ..., "split": "train"}``),
-            recorded beside the run.
-        cache_dir: Model cache root (default ``$WSSS_CACHE``).
-        device: Training device (default: CUDA when present; mixed precision there).
-        progress: Show progress bars.
-
-    Returns:
-        The :class:`~wsss_lib.train.TrainedRun`; ``run.run_dir`` is its folder.
-    """
-    from wsss_lib.train import get_or_train
-    from wsss_lib.utils import atomic_write_json
-
-    run = get_or_train(recipe.train_config(), cache_dir=cache_dir, progress=progress,
-                       device=device, train_scenes=train_scenes, val_scenes=val_scenes)
-    if run.run_dir is not None:
-        atomic_write_json(run.run_dir / RECIPE_FILE, {
-            "profile": None if profile is None else str(profile),
-            "recipe": recipe.to_dict(),
-            "data": dict(data or {}),
-            "n_train": len(train_scenes),
-            "n_val": None if val_scenes is None else len(val_scenes),
-            "train_data": describe_scenes(train_scenes, (data or {}).get("train")),
-            "val_data": None if val_scenes is None
-            else describe_scenes(val_scenes, (data or {}).get("val")),
-            "written": _now(),
-        })
-    return run
-
-
-def describe_scenes(scenes: Any, source: Mapping[str, Any] | str | None = None
-                    ) -> dict[str, Any]:
-    """What a run was trained on, as recorded beside it: ``path``, ``format`` (``folder`` /
-    ``coco``), ``split``, ``n_images``, ``n_smoke``, ``fingerprint`` (the content hash the model
-    cache keys runs by) and, for COCO, the ``smoke_categories``. ``source`` describes the data
-    (``{"layout", "path", "split"}``) or is a free-text label of it (kept as ``label``)."""
-    meta = dict(getattr(scenes, "meta", {}) or {})
-    label = source if isinstance(source, str) else None
-    source = {} if label is not None else dict(source or {})
-    labels = getattr(scenes, "labels", [])
-    record = {
-        "path": source.get("path", meta.get("root") or meta.get("annotations")),
-        "format": source.get("layout", meta.get("source")),
-        "split": source.get("split", meta.get("split")),
-        "n_images": len(scenes),
-        "n_smoke": int(sum(int(v) for v in labels)),
-        "fingerprint": scenes.fingerprint(),
+    source = section["training_from"]
+    if source != TRAINING_SECTION:
+        raise ValueError(f"{where}: training_from must be {TRAINING_SECTION!r} (the method "
+                         f"notebooks' training section); got {source!r}.")
+    copied = sorted(k for k in METHOD_FIELDS if k in section)
+    if copied:
+        raise ValueError(
+            f"{where} takes its training settings from {source!r}; remove {copied} from it (one "
+            "definition of the recipe), or override them for a run with --set KEY=VALUE.")
+    method = dict(method_settings(profile, TRAINING_SECTION))
+    method.pop("profile", None)
+    paradigm = section.get("paradigm", "ts_cnn_to_vit")
+    main = ("cnn" if paradigm in ("single_cnn", "ts_vit_to_cnn") else "vit")
+    candidates = readout_candidates(method.get("cam_readouts"), main)
+    first = candidates[0].to_dict() if candidates else {"method": "cam", "layers": None}
+    kt = KTSpec()
+    defaults: dict[str, Any] = {
+        "paradigm": paradigm, "cnn_weights": None, "vit_weights": None, "pretrained": False,
+        "resize": "pad", "seed": 0, "lam": kt.lam, "kt_level": kt.level,
+        "kt_distance": kt.distance, "cam_method": first["method"], "cam_layers": first["layers"],
+        "cam_scales": FALLBACK_READOUT["scales"], "cam_fusion": FALLBACK_READOUT["fusion"],
+        "threshold": FALLBACK_READOUT["threshold"], "refine": FALLBACK_READOUT["refine"],
     }
-    if label is not None:
-        record["label"] = label
-    if "smoke_categories" in meta:
-        record["smoke_categories"] = list(meta["smoke_categories"])
-    return record
-
-
-def read_run_recipe(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """What :func:`train_recipe` recorded beside a run (``recipe``, ``profile``, ``data``), or
-    None for runs trained otherwise (e.g. by notebooks 01-07) or with an unreadable record."""
-    path = Path(run_dir) / RECIPE_FILE
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("recipe"), dict) else None
-
-
-# ---------------------------------------------------------------------------- finding runs
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """One run folder of the cache, described from its small JSON files.
-
-    Attributes:
-        key: The folder name (the cache key), e.g. ``"teacher_student-vit_base-3f2a..."``.
-        run_dir: The folder.
-        paradigm: ``TrainConfig.paradigm``.
-        model: The network whose CAMs are the result (the student of KT runs).
-        teacher: The teacher of KT runs, else None.
-        image_size: Training image side.
-        epochs: Epochs configured.
-        epochs_done: Epochs finished (a run is complete when equal to ``epochs``).
-        val_acc: Validation accuracy of the last finished epoch, when recorded.
-        profile: The profile ``wsss train`` / notebook 08 trained it with, if any.
-        data: What it was trained on (:func:`describe_scenes`: path, format, split, count,
-            fingerprint), when recorded.
-    """
-
-    key: str
-    run_dir: Path
-    paradigm: str
-    model: str
-    teacher: str | None
-    image_size: int
-    epochs: int
-    epochs_done: int
-    val_acc: float | None
-    profile: str | None
-    data: dict[str, Any] | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.epochs_done >= self.epochs
-
-
-def _expand(cache_dir: str | os.PathLike[str] | None) -> Path | None:
-    return None if cache_dir is None else Path(cache_dir).expanduser()
-
-
-def list_runs(cache_dir: str | os.PathLike[str] | None = None) -> list[RunInfo]:
-    """Every run folder of the cache with a checkpoint, newest first (unfinished ones too).
-
-    Args:
-        cache_dir: Cache root (default ``$WSSS_CACHE``).
-    """
-    from wsss_lib.train.cache import list_runs as cached_runs
-
-    infos = []
-    for run in cached_runs(_expand(cache_dir)):
-        recipe = read_run_recipe(run.run_dir)
-        infos.append(RunInfo(
-            key=run.key, run_dir=run.run_dir, paradigm=run.paradigm, model=run.model_name,
-            teacher=run.teacher_name, image_size=run.image_size, epochs=run.epochs,
-            epochs_done=run.epochs_done, val_acc=run.val_acc,
-            profile=None if recipe is None else recipe.get("profile"),
-            data=None if recipe is None or not isinstance(recipe.get("train_data"), dict)
-            else recipe["train_data"],
-        ))
-    return infos
-
-
-def resolve_run(ref: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None
-                ) -> Path:
-    """The folder of a finished training run (:func:`wsss_lib.train.cache.find_run`).
-
-    Args:
-        ref: A run folder, its ``checkpoint.pt``, a cache key (the folder's name under
-            ``$WSSS_CACHE/runs``), or a unique prefix of a key or of its hash.
-        cache_dir: Cache root to look keys up in (default ``$WSSS_CACHE``).
-
-    Raises:
-        FileNotFoundError: no such folder or key.
-        ValueError: a prefix matching several runs, or an unfinished run.
-    """
-    from wsss_lib.train.cache import find_run
-
-    return find_run(ref, _expand(cache_dir))
+    return {**defaults, **section, **{k: method[k] for k in METHOD_FIELDS},
+            "method": method}
