@@ -95,3 +95,15 @@ def test_report_index_opens_with_the_paper_claims_table():
         {"name": "01_co_occurrence_bias", "status": "ok", "wall_time_s": 1.0,
          "metrics": {"claims": []}, "figures": []}]})
     assert 'id="paper-claims"' not in empty
+
+
+def test_a_claim_falls_back_to_notebook_02_when_09_did_not_run():
+    docs = {"02_teacher_student": {"claims": [
+        _claim("Teacher-student (CNN→ViT) beats the single ViT (paper: 47.37 vs 13.18)", 12.9,
+               None, None, n=1, verdict="inconclusive")], "settings": {"train_level": [0.5, 0.5]}}}
+    row = next(r for r in paper_claims_table(docs) if r["key"] == "beats_vit")
+    assert (row["notebook"], row["n"], row["mean"]) == ("02_teacher_student", 1, 12.9)
+    assert row["regime"] == "trained at 0.50/0.50"
+    with_09 = {**_documents(), **docs}
+    rows = [r for r in paper_claims_table(with_09) if r["key"] == "beats_vit"]
+    assert rows[0]["verdict"] == "not tested" and rows[0]["notebook"] == "09_shortcut_claims"
