@@ -42,7 +42,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SIZE = 32  # the quick profile's image size
 
 
-@pytest.mark.parametrize("profile", ["quick", "full"])
+@pytest.mark.parametrize("profile", ["quick", "full", "tutorial"])
 @pytest.mark.parametrize("paradigm", OWN_DATA_PARADIGMS)
 def test_the_user_recipe_is_notebook_02s_row_with_other_data(profile: str, paradigm: str) -> None:
     S = method_settings(profile)
@@ -56,7 +56,7 @@ def test_the_user_recipe_is_notebook_02s_row_with_other_data(profile: str, parad
             notebook.teacher_config()
 
 
-@pytest.mark.parametrize("profile", ["quick", "full"])
+@pytest.mark.parametrize("profile", ["quick", "full", "tutorial"])
 def test_the_section_names_only_what_differs_from_the_method(profile: str) -> None:
     section = load_profile(profile)[RECIPE_SECTION]
     assert section["training_from"] == "02_teacher_student"
@@ -153,3 +153,7 @@ def test_a_method_section_that_copies_a_training_key_is_refused(tmp_path: Path) 
     own[RECIPE_SECTION] = {"training_from": "02_teacher_student"}
     path.write_text(json.dumps(own))
     assert load_recipe(path).train_config() == load_recipe("quick").train_config()
+
+
+def test_the_tutorial_profile_trains_the_full_recipe() -> None:
+    assert load_recipe("tutorial").train_config() == load_recipe("full").train_config()
