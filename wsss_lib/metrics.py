@@ -40,6 +40,7 @@ from wsss_lib.metric_inputs import (
     _smoke_selection,
     _to_numpy,
 )
+from wsss_lib.utils import PAPER_THRESHOLD
 
 __all__ = [
     "EVAL_KEYS",
@@ -384,7 +385,7 @@ def evaluate_cams(
     smoke_masks: Any,
     chimney_masks: Any = None,
     labels: Any = None,
-    threshold: float = 0.3,
+    threshold: float = PAPER_THRESHOLD,
     distractor_masks: Any = None,
 ) -> dict[str, float]:
     """All metrics of a set of CAMs under stable key names (:data:`EVAL_KEYS`).

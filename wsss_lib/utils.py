@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "PAPER_THRESHOLD",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
@@ -33,6 +34,12 @@ __all__ = [
     "seed_everything",
     "to_jsonable",
 ]
+
+
+#: The paper's pseudo-mask threshold: a min-max normalised CAM above it is smoke (Zhang & Hsu
+#: 2025). The default of every read-out, evaluation and figure that cuts a CAM; the studies
+#: choose their own thresholds on ``val`` and keep this one beside them for comparison.
+PAPER_THRESHOLD: float = 0.3
 
 
 def get_device(prefer: str | torch.device | None = None) -> torch.device:

@@ -24,6 +24,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from wsss_lib.models import WSSSClassifier
 from wsss_lib.models.classifier import check_images
+from wsss_lib.utils import PAPER_THRESHOLD
 
 __all__ = [
     "NORMALIZE_MODES",
@@ -234,7 +235,9 @@ def torch_gradcam(
     return cams
 
 
-def pseudo_masks(cam: Tensor | np.ndarray, threshold: float = 0.3) -> Tensor | np.ndarray:
+def pseudo_masks(
+    cam: Tensor | np.ndarray, threshold: float = PAPER_THRESHOLD
+) -> Tensor | np.ndarray:
     """Pseudo-mask ``cam > threshold`` (paper: 0.3 on min-max normalised CAMs).
 
     Args:

@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from wsss_lib.plots.cams import cam_gallery, readout_text
 from wsss_lib.plots.scenes import CHIMNEY_COLOR, SMOKE_COLOR
+from wsss_lib.utils import PAPER_THRESHOLD
 
 __all__ = ["plot_bias_sweep", "plot_cam_gallery"]
 
@@ -104,7 +105,7 @@ def _pseudo_mask_rule(summary: Sequence[Mapping[str, Any]]) -> str:
 
 def plot_cam_gallery(
     maps: Mapping[str, Any],
-    threshold: float = 0.3,
+    threshold: float = PAPER_THRESHOLD,
     title: str | None = None,
     readouts: Mapping[str, str] | None = None,
 ) -> Figure:

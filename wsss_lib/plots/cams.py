@@ -39,6 +39,7 @@ from wsss_lib.plots.scenes import (
     overlay_cam,
     overlay_mask,
 )
+from wsss_lib.utils import PAPER_THRESHOLD
 
 __all__ = [
     "MASK_COLORS",
@@ -377,7 +378,7 @@ def cam_gallery(
 def threshold_sweep_figure(
     sweeps: Mapping[str, Any],
     *,
-    threshold: float | None = 0.3,
+    threshold: float | None = PAPER_THRESHOLD,
     title: str | None = None,
     percent: bool = True,
     figsize: tuple[float, float] = (6.0, 3.6),

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from wsss_lib.plots.cams import cam_gallery, gallery_row_titles
 from wsss_lib.plots.scenes import CHIMNEY_COLOR, SMOKE_COLOR
+from wsss_lib.utils import PAPER_THRESHOLD
 
 __all__ = [
     "METRIC_TITLES",
@@ -187,7 +188,7 @@ def cam_comparison(
     scenes: Any,
     cams: Mapping[Any, Any],
     labels: Mapping[Any, str] | None = None,
-    threshold: float | Mapping[Any, float] = 0.3,
+    threshold: float | Mapping[Any, float] = PAPER_THRESHOLD,
     title: str | None = None,
     readouts: Mapping[Any, str] | None = None,
 ) -> Figure:

@@ -19,6 +19,7 @@ from torch import Tensor
 from wsss_lib.data.regions import REGIONS, region_masks
 from wsss_lib.plots.cams import cam_gallery
 from wsss_lib.plots.scenes import CHIMNEY_COLOR, SMOKE_COLOR
+from wsss_lib.utils import PAPER_THRESHOLD
 
 __all__ = [
     "REGION_COLORS",
@@ -183,7 +184,7 @@ def plot_bleed_overlays(
     run: Any,
     indices: Sequence[int],
     pipelines: Sequence[str] | None = None,
-    threshold: float = 0.3,
+    threshold: float = PAPER_THRESHOLD,
     tile_inches: float = 1.35,
 ) -> Figure:
     """Where each pipeline's smoke label lands: one row per pipeline, one column per image.

@@ -19,6 +19,7 @@ from wsss_lib.pseudo_masks.scene_cams import (
     _truth_source,
     compute_scene_cams,
 )
+from wsss_lib.utils import PAPER_THRESHOLD
 
 
 def _pixel_counts(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -188,7 +189,7 @@ def evaluate_scenes(
     scales: Sequence[float] = (1.0,),
     fusion: str = "mean",
     refine: Sequence[str | Any] = (),
-    threshold: float = 0.3,
+    threshold: float = PAPER_THRESHOLD,
     normalize: str = "minmax",
     batch_size: int = 16,
     device: str | torch.device | None = None,

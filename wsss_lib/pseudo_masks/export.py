@@ -28,6 +28,7 @@ from wsss_lib.pseudo_masks.scene_cams import (
     compute_scene_cams,
 )
 from wsss_lib.utils import (
+    PAPER_THRESHOLD,
     atomic_write_bytes,
     atomic_write_json,
     json_differences,
@@ -198,7 +199,7 @@ def export_pseudo_masks(
     scales: Sequence[float] = (1.0,),
     fusion: str = "mean",
     refine: Sequence[str | Any] = (),
-    threshold: float = 0.3,
+    threshold: float = PAPER_THRESHOLD,
     normalize: str = "minmax",
     truth: Any = None,
     batch_size: int = 16,

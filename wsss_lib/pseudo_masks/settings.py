@@ -13,6 +13,7 @@ from typing import Any
 from torch import nn
 
 from wsss_lib.postprocess import DenseCRF, PixelAdaptiveRefiner
+from wsss_lib.utils import PAPER_THRESHOLD
 
 #: Refinement steps that can be named (``refine=("par", "crf")``): they need no fitting and no
 #: downloaded weights. Others (a fitted ``AffinityRefiner``, ``ClipRefiner``/``SamRefiner`` with
@@ -123,7 +124,7 @@ def resolve_cam_settings(
     scales: Sequence[float] = (1.0,),
     fusion: str = "mean",
     normalize: str = "minmax",
-    threshold: float = 0.3,
+    threshold: float = PAPER_THRESHOLD,
     steps: Sequence[Any] = (),
 ) -> CamSettings:
     """Validate CAM settings against ``model`` before any work is done.

@@ -21,6 +21,7 @@ from wsss_lib.results.method import at_chance
 from wsss_lib.results.tables import percent_text as _pct
 from wsss_lib.results.tables import points_text as _points
 from wsss_lib.studies.fusion import SUMMARY_VARIANTS
+from wsss_lib.utils import PAPER_THRESHOLD
 
 __all__ = [
     "BLANK_WARNING_SHARE",
@@ -158,7 +159,7 @@ def fusion_verdicts(
     summary: Mapping[str, Mapping[str, float]],
     accuracy: Mapping[str, float] | None = None,
     fixed: Mapping[str, Mapping[str, float]] | None = None,
-    fixed_threshold: float = 0.3,
+    fixed_threshold: float = PAPER_THRESHOLD,
 ) -> list[str]:
     """Sentences comparing our fusion / multi-scale gains with the paper's, computed from numbers.
 

@@ -24,6 +24,7 @@ from wsss_lib.results.fusion import chance_lines, near_chance
 from wsss_lib.results.tables import percent_text as _pct
 from wsss_lib.results.tables import points_text as _points
 from wsss_lib.studies.postprocessing import PipelineRun
+from wsss_lib.utils import PAPER_THRESHOLD
 
 __all__ = [
     "PIPELINE_COLUMNS",
@@ -84,7 +85,7 @@ POSTPROCESS_CLAIMS = (
 
 
 def postprocess_claims(
-    run: PipelineRun, scenes: Any, threshold: float = 0.3, accuracy: float | None = None
+    run: PipelineRun, scenes: Any, threshold: float = PAPER_THRESHOLD, accuracy: float | None = None
 ) -> list[dict[str, Any]]:
     """The paper's refinement claims, each tested on per-image smoke IoU paired over images.
 

@@ -34,6 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from wsss_lib.metrics import per_image_smoke_iou, threshold_sweep
+from wsss_lib.utils import PAPER_THRESHOLD
 
 if TYPE_CHECKING:
     from wsss_lib.train import ModelSpec, TrainConfig
@@ -295,7 +296,7 @@ def whole_image_baseline(test_sets: Mapping[str, Any]) -> dict[str, float]:
 # ------------------------------------------------------------------------------ evaluation
 
 
-def evaluate_bias_run(model: Any, test_sets: Mapping[str, Any], threshold: float = 0.3,
+def evaluate_bias_run(model: Any, test_sets: Mapping[str, Any], threshold: float = PAPER_THRESHOLD,
                       readout: Any = None) -> dict:
     """Metrics of one trained network on ``test`` and ``test_decoupled``.
 

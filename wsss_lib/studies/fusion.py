@@ -35,6 +35,7 @@ from wsss_lib.paper import PAPER_SCALES
 from wsss_lib.studies.measure import metric_row
 from wsss_lib.train import READOUT_THRESHOLDS
 from wsss_lib.train.evaluate import classifier_accuracy
+from wsss_lib.utils import PAPER_THRESHOLD
 
 __all__ = [
     "SUMMARY_VARIANTS",
@@ -134,7 +135,7 @@ def cam_row(
     scenes: Any,
     seed: str,
     variant: str,
-    threshold: float = 0.3,
+    threshold: float = PAPER_THRESHOLD,
     fixed_threshold: float | None = None,
 ) -> dict[str, Any]:
     """Metrics of one CAM ``[N, H, W]`` on ``scenes`` as a table row (see
@@ -198,7 +199,7 @@ def evaluate_variants(
     variants: Sequence[CamVariant],
     scenes: Any,
     seed: str,
-    threshold: float = 0.3,
+    threshold: float = PAPER_THRESHOLD,
     thresholds: Mapping[str, float] | None = None,
     fixed_threshold: float | None = None,
 ) -> list[dict[str, Any]]:
@@ -248,7 +249,7 @@ def paired_gain(
     cam_before: Tensor | np.ndarray,
     cam_after: Tensor | np.ndarray,
     scenes: Any,
-    threshold: float = 0.3,
+    threshold: float = PAPER_THRESHOLD,
     threshold_after: float | None = None,
 ) -> dict[str, float]:
     """Change of per-image smoke IoU from one CAM to another, with a 95 % interval over images.
@@ -289,7 +290,7 @@ def fusion_summary(
     seed_cams: Mapping[str, LayerCams],
     scenes: Any,
     scales: Sequence[float] = PAPER_SCALES,
-    threshold: float = 0.3,
+    threshold: float = PAPER_THRESHOLD,
     thresholds: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict[str, dict[str, float]]:
     """The paper's comparison per seed: last layer vs fused (mean) vs multi-scale (last layer).

@@ -37,7 +37,7 @@ from wsss_lib.train import (
     evaluate_readout,
     get_or_train,
 )
-from wsss_lib.utils import get_device
+from wsss_lib.utils import PAPER_THRESHOLD, get_device
 
 __all__ = [
     "CAM_METRICS",
@@ -79,7 +79,7 @@ ROW_METRICS = (
 )
 
 #: The fixed read-out when no candidates are given: the score map, cut at the paper's 0.3.
-SCORE_MAP_READOUT = CamReadout("cam", threshold=0.3)
+SCORE_MAP_READOUT = CamReadout("cam", threshold=PAPER_THRESHOLD)
 
 
 #: Metrics of a CAM row (:func:`metric_row`), fractions in [0, 1].

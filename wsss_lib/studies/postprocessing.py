@@ -32,6 +32,7 @@ from wsss_lib.metrics import per_image_smoke_iou, threshold_sweep
 from wsss_lib.paper import PAPER_SCALES
 from wsss_lib.studies.measure import metric_row, score_map_cam
 from wsss_lib.train import READOUT_THRESHOLDS
+from wsss_lib.utils import PAPER_THRESHOLD
 
 __all__ = [
     "CRF_INPUTS",
@@ -260,7 +261,7 @@ def run_pipelines(
     sources: Mapping[str, Tensor],
     scenes: Any,
     *,
-    threshold: float = 0.3,
+    threshold: float = PAPER_THRESHOLD,
     thresholds: Mapping[str, float] | None = None,
     fixed_threshold: float | None = None,
     batch_size: int = 8,

@@ -24,6 +24,7 @@ from torch import nn
 
 from wsss_lib.train.evaluate import EvalResult, evaluate_model
 from wsss_lib.train.run import TrainedRun
+from wsss_lib.utils import PAPER_THRESHOLD
 
 __all__ = ["READOUT_THRESHOLDS", "CamReadout", "ReadoutChoice", "choose_readout",
            "evaluate_readout"]
@@ -45,7 +46,7 @@ class CamReadout:
 
     method: str = "cam"
     layers: tuple[str, ...] | None = None
-    threshold: float = 0.3
+    threshold: float = PAPER_THRESHOLD
 
     def __post_init__(self) -> None:
         if self.layers is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from wsss_lib.cam import CAM_METHODS
+from wsss_lib.utils import PAPER_THRESHOLD
 
 __all__ = [
     "FUSION_CHOICES",
@@ -55,7 +56,7 @@ class ExplorerState:
     layers: tuple[str, ...] = ()
     scales: tuple[float, ...] = (1.0,)
     fusion: str = "mean"
-    threshold: float = 0.3
+    threshold: float = PAPER_THRESHOLD
     steps: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
