@@ -37,17 +37,12 @@ def _kind(run_dir: Path) -> tuple[str, ...]:
             str(data.get("image_size")))
 
 
-def _epochs(run_dir: Path) -> list[float]:
-    return [float(e.get("seconds", 0.0)) for e in json.loads((run_dir / "history.json")
-                                                              .read_text())]
-
-
-def training_seconds(run_dir: Path) -> float | None:
-    """Sum of the epochs' ``seconds`` in ``run_dir/history.json`` (None when absent)."""
+def epoch_seconds(run_dir: Path) -> list[float] | None:
+    """The epochs' ``seconds`` in ``run_dir/history.json`` (None when absent)."""
     path = run_dir / "history.json"
     if not path.is_file():
         return None
-    return float(sum(e.get("seconds", 0.0) for e in json.loads(path.read_text())))
+    return [float(e.get("seconds", 0.0)) for e in json.loads(path.read_text())]
 
 
 def full_cost(results: Path, cache: Path, parallel: int) -> dict[str, Any]:
@@ -56,7 +51,7 @@ def full_cost(results: Path, cache: Path, parallel: int) -> dict[str, Any]:
     seen: set[str] = set()
     notebooks, missing = [], []
     fastest: dict[tuple[str, ...], float] = {}
-    counted: list[Path] = []
+    counted: list[tuple[tuple[str, ...], int]] = []  # (kind, epochs) of every network counted
     for entry in summary["notebooks"]:
         path = results / entry["name"] / "metrics.json"
         networks = json.loads(path.read_text()).get("networks", []) if path.is_file() else []
@@ -65,29 +60,29 @@ def full_cost(results: Path, cache: Path, parallel: int) -> dict[str, Any]:
             if net["run"] in seen:
                 continue
             seen.add(net["run"])
-            seconds = training_seconds(cache / "runs" / net["run"])
-            if seconds is None:
+            run_dir = cache / "runs" / net["run"]
+            epochs = epoch_seconds(run_dir)
+            if epochs is None:
                 missing.append(net["run"])
                 continue
-            train, count = train + seconds, count + 1
-            run_dir = cache / "runs" / net["run"]
-            counted.append(run_dir)
-            epochs = [e for e in _epochs(run_dir) if e > 0]
-            if epochs:
-                kind = _kind(run_dir)
-                fastest[kind] = min(fastest.get(kind, float("inf")), min(epochs))
+            train, count = train + sum(epochs), count + 1
+            kind = _kind(run_dir)
+            counted.append((kind, len(epochs)))
+            positive = [e for e in epochs if e > 0]
+            if positive:
+                fastest[kind] = min(fastest.get(kind, float("inf")), min(positive))
         notebooks.append({"name": entry["name"], "wall_s": float(entry.get("wall_time_s", 0.0)),
                           "networks_trained": count, "training_s": round(train, 1)})
-    solo = sum(len(_epochs(d)) * fastest.get(_kind(d), 0.0) for d in counted)
-    work = sum(n["wall_s"] + n["training_s"] for n in notebooks)
+    solo = sum(n * fastest.get(kind, 0.0) for kind, n in counted)
+    notebooks_wall = sum(n["wall_s"] for n in notebooks)
+    training = sum(n["training_s"] for n in notebooks)
     wall = summary.get("total_wall_time_s") or 0.0
     return {"results": str(results), "parallel": parallel, "notebooks": notebooks,
-            "training_s": round(sum(n["training_s"] for n in notebooks), 1),
-            "notebooks_wall_s": round(sum(n["wall_s"] for n in notebooks), 1),
-            "report_wall_s": wall, "cold_estimate_s": round(max(wall, work / parallel), 1),
+            "training_s": round(training, 1), "notebooks_wall_s": round(notebooks_wall, 1),
+            "report_wall_s": wall,
+            "cold_estimate_s": round(max(wall, (training + notebooks_wall) / parallel), 1),
             "training_solo_s": round(solo, 1),
-            "cold_estimate_solo_s": round(max(wall, (solo + sum(n["wall_s"] for n in notebooks))
-                                              / parallel), 1),
+            "cold_estimate_solo_s": round(max(wall, (solo + notebooks_wall) / parallel), 1),
             "networks_without_history": missing}
 
 

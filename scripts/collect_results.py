@@ -275,10 +275,8 @@ def _second_stage(doc: Mapping[str, Any]) -> list[str]:
             *_claims(doc)]
 
 
-def _paper_claims(results_dir: Path) -> list[str]:
-    """The paper's claims in one table, from every ``*/metrics.json`` of ``results_dir``."""
-    documents = {p.parent.name: MetricsDocument.read(p).to_json()
-                 for p in sorted(results_dir.glob("*/metrics.json"))}
+def _paper_claims(documents: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The paper's claims in one table, from the notebooks' ``metrics.json`` documents."""
     rows = [r for r in paper_claims_table(documents) if r["verdict"] != "not run"]
     if not rows:
         return []
@@ -325,12 +323,14 @@ def render_results(results_dir: Path) -> str:
              f"Report of {summary.get('created', '?')[:16].replace('T', ' ')} UTC, profile "
              f"`{summary.get('profile')}`, status {summary.get('status')}: {ran} (minutes per "
              f"notebook: {times}; a skipped notebook shows the time of the run that made its "
-             "numbers).", "", *_paper_claims(results_dir)]
-    for entry in summary["notebooks"]:
-        path = results_dir / entry["name"] / "metrics.json"
-        render = RENDERERS.get(entry["name"])
-        if render and path.is_file():
-            lines += [*render(MetricsDocument.read(path).to_json()), ""]
+             "numbers).", ""]
+    documents = {entry["name"]: MetricsDocument.read(path).to_json()
+                 for entry in entries
+                 if (path := results_dir / entry["name"] / "metrics.json").is_file()}
+    lines += _paper_claims(documents)
+    for name, doc in documents.items():
+        if name in RENDERERS:
+            lines += [*RENDERERS[name](doc), ""]
     return "\n".join([*lines, END])
 
 

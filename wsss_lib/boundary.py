@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wsss_lib.metric_inputs import _as_batch, _nanmean, _smoke_selection, _to_numpy
+
 __all__ = ["BOUNDARY_TOLERANCE", "boundary_f_score", "boundary_f_values", "mask_boundary"]
 
 #: Pixels of slack between a predicted and a true edge (Chebyshev distance).
@@ -33,11 +35,7 @@ BOUNDARY_TOLERANCE = 2
 
 
 def _masks(x: Any, name: str) -> torch.Tensor:
-    arr = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3:
-        raise ValueError(f"{name} must be a mask [N, H, W] or [H, W]; got shape {arr.shape}.")
+    arr = _as_batch(_to_numpy(x, name), name)
     if arr.dtype != bool:
         if not np.isin(arr, (0, 1)).all():
             raise ValueError(f"{name} must be a binary mask (bool or 0/1); threshold CAMs first.")
@@ -103,14 +101,7 @@ def boundary_f_values(
     f = torch.where(denom > 0, 2 * precision * recall / denom.clamp(min=1e-12),
                     torch.zeros_like(denom))
     f = torch.where((n_p == 0) & (n_g == 0), torch.ones_like(f), f).numpy()
-    if labels is not None:
-        lab = np.asarray(labels.detach().cpu() if isinstance(labels, torch.Tensor) else labels)
-        if lab.shape != (f.shape[0],):
-            raise ValueError(f"labels must have shape ({f.shape[0]},); got {lab.shape}.")
-        smoke = lab.astype(float) > 0.5
-    else:
-        smoke = g.flatten(1).any(1).numpy()
-    return np.where(smoke, f, np.nan)
+    return np.where(_smoke_selection(g.numpy(), labels), f, np.nan)
 
 
 def boundary_f_score(
@@ -118,6 +109,4 @@ def boundary_f_score(
 ) -> float:
     """Mean boundary F-score over the smoke images (:func:`boundary_f_values`); NaN without
     smoke images."""
-    values = boundary_f_values(pred, gt, labels, tolerance)
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if finite.size else float("nan")
+    return _nanmean(boundary_f_values(pred, gt, labels, tolerance))

@@ -28,6 +28,7 @@ __all__ = [
     "claim_verdict",
     "paired_bootstrap",
     "paired_t",
+    "seeds_for_half_width",
     "t_quantile_975",
 ]
 
@@ -155,3 +156,20 @@ def claim_verdict(
         f"n = {comparison.n})."
     )
     return {"claim": claim, "verdict": verdict, "sentence": sentence, **comparison.to_dict()}
+
+
+def seeds_for_half_width(sd: float, half_width: float, n_max: int = 50) -> int | None:
+    """The fewest paired seeds whose Student-t 95 % interval is at most ``half_width`` wide on
+    each side, for paired differences of standard deviation ``sd``:
+    the smallest ``n >= 2`` with ``t(0.975, n-1) * sd / sqrt(n) <= half_width``.
+
+    Returns:
+        ``n``, or None when even ``n_max`` seeds are not enough.
+    """
+    if not (sd >= 0 and half_width > 0):
+        raise ValueError(f"need sd >= 0 and half_width > 0; got sd={sd!r}, "
+                         f"half_width={half_width!r}.")
+    for n in range(2, n_max + 1):
+        if t_quantile_975(n - 1) * sd / math.sqrt(n) <= half_width:
+            return n
+    return None

@@ -10,6 +10,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from wsss_lib.plots.method import _mean_std
+
 __all__ = ["VERDICT_COLORS", "plot_claim_intervals", "plot_shortcut_levels"]
 
 #: Colour of each verdict in :func:`plot_claim_intervals`.
@@ -39,9 +41,8 @@ def plot_shortcut_levels(
             pts = [(p, summary[n]) for p, n in zip(x, names, strict=True) if n in summary]
             if not pts:
                 continue
-            mean = np.array([100 * float(e.get(metric, math.nan)) for _, e in pts])
-            std = np.array([100 * float(e.get(f"{metric}_std", math.nan) or 0.0) for _, e in pts])
-            ax.errorbar([p for p, _ in pts], mean, yerr=np.nan_to_num(std), marker="o",
+            mean, std = np.array([_mean_std(e, metric) for _, e in pts]).T
+            ax.errorbar([p for p, _ in pts], mean, yerr=std, marker="o",
                         capsize=3, color=colors[i % len(colors)], label=labels.get(row, row))
         ax.set_title(metric_names.get(metric, metric), fontsize=9)
         ax.set_xlabel("trained at P(chimney | smoke)")

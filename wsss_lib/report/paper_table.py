@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from wsss_lib.report.findings import claim_badge
+from wsss_lib.report.findings import _signed, claim_badge
 from wsss_lib.report.markup import escape_html as _esc
 from wsss_lib.results.paper_claims import paper_claims_table
 
@@ -20,9 +20,9 @@ __all__ = ["paper_claims_html"]
 def _difference(row: Mapping[str, Any]) -> str:
     if row["mean"] is None:
         return "—"
-    text = f"{row['mean']:+.2f}".replace("-", "−")
+    text = _signed(row["mean"])
     if row["low"] is not None and row["high"] is not None:
-        text += f" [{row['low']:+.2f}, {row['high']:+.2f}]".replace("-", "−")
+        text += f" [{_signed(row['low'])}, {_signed(row['high'])}]"
     return text
 
 

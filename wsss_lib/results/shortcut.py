@@ -15,7 +15,6 @@ never at a chimney and every clean image shows one, so a chimney detector is exp
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,7 +22,7 @@ from wsss_lib.results.claims import paired_claim
 from wsss_lib.results.document import MetricsDocument
 from wsss_lib.results.method import claim_sentences, untrained_sentence
 from wsss_lib.results.tables import as_percent
-from wsss_lib.stats import t_quantile_975
+from wsss_lib.stats import seeds_for_half_width
 from wsss_lib.studies.shortcut import SHORTCUT_ROWS, row_name, split_row_name
 
 __all__ = [
@@ -112,23 +111,6 @@ def shortcut_verdicts(
     (*not judged* where a compared run is at chance)."""
     labels = shortcut_labels(list(summary))
     return untrained_sentence(summary, labels) + claim_sentences(claims, summary, labels)
-
-
-def seeds_for_half_width(sd: float, half_width: float, n_max: int = 50) -> int | None:
-    """The fewest paired seeds whose Student-t 95 % interval is at most ``half_width`` wide on
-    each side, for paired differences of standard deviation ``sd``:
-    the smallest ``n >= 2`` with ``t(0.975, n-1) * sd / sqrt(n) <= half_width``.
-
-    Returns:
-        ``n``, or None when even ``n_max`` seeds are not enough.
-    """
-    if not (sd >= 0 and half_width > 0):
-        raise ValueError(f"need sd >= 0 and half_width > 0; got sd={sd!r}, "
-                         f"half_width={half_width!r}.")
-    for n in range(2, n_max + 1):
-        if t_quantile_975(n - 1) * sd / math.sqrt(n) <= half_width:
-            return n
-    return None
 
 
 def shortcut_document(

@@ -55,7 +55,7 @@ def profile_networks(
     """
     from wsss_lib.studies.alignment import alignment_config
     from wsss_lib.studies.lambda_sweep import lambda_configs
-    from wsss_lib.studies.shortcut import shortcut_configs
+    from wsss_lib.studies.shortcut import level_check_config, shortcut_configs, shortcut_plan
 
     configs: list[TrainConfig] = []
     for notebook in notebooks:
@@ -80,16 +80,11 @@ def profile_networks(
                         for seed in S["seeds"] for v in S["variants"]]
         elif notebook == "09_shortcut_claims":
             S = method_settings(profile, notebook)
-            for level in S["levels"]:
-                for seed in S["seeds"]:
-                    configs += list(shortcut_configs(S, level, int(seed), S["rows"]).values())
-                if S.get("teacher_rows") and float(level[0]) > float(level[1]):
-                    for seed in S["teacher_seeds"]:
-                        configs += list(shortcut_configs(S, level, int(seed),
-                                                         S["teacher_rows"]).values())
-            for level in S["candidate_levels"]:
-                configs.append(single_config({**S, "train_level": list(level)}, "cnn",
-                                             int(S["seeds"][0])))
+            for level, rows, seeds in shortcut_plan(S):
+                for seed in seeds:
+                    configs += list(shortcut_configs(S, level, seed, rows).values())
+            configs += [level_check_config(S, level, S["seeds"][0])
+                        for level in S["candidate_levels"]]
         elif notebook == "05_cam_fusion":
             S = method_settings(profile, notebook)
             configs += [single_config(S, "vit", S["train_seed"]),

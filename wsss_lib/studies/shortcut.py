@@ -37,10 +37,12 @@ __all__ = [
     "SHORTCUT_SHORT",
     "decoupled_val",
     "level_check",
+    "level_check_config",
     "level_settings",
     "row_name",
     "run_shortcut",
     "shortcut_configs",
+    "shortcut_plan",
     "split_row_name",
     "readout_by_seed",
 ]
@@ -109,31 +111,41 @@ def shortcut_configs(
     return {row_name(r, level): builders[r]() for r in rows}
 
 
+def shortcut_plan(S: Mapping[str, Any]) -> list[tuple[list[float], list[str], list[int]]]:
+    """What notebook 09 trains: ``(level, rows, seeds)`` groups. The headline rows (``S.rows``)
+    run for every seed of ``S.seeds`` at every level of ``S.levels``; the rows of
+    ``S.teacher_rows`` (``ts_teacher_050``) for ``S.teacher_seeds`` at the coupled levels only."""
+    plan = []
+    for level in S["levels"]:
+        plan.append((list(level), list(S["rows"]), [int(s) for s in S["seeds"]]))
+        if float(level[0]) > float(level[1]) and S.get("teacher_rows"):
+            plan.append((list(level), list(S["teacher_rows"]),
+                         [int(s) for s in S["teacher_seeds"]]))
+    return plan
+
+
 def run_shortcut(
     S: Mapping[str, Any], sets: Mapping[str, Any], progress: bool = True
 ) -> list[dict[str, Any]]:
-    """Every row of every level of ``S.levels``, trained (or loaded) and measured on ``sets``.
-
-    The headline rows (``S.rows``) run for every seed of ``S.seeds``; ``ts_teacher_050`` (when
-    listed in ``S.teacher_rows``) for ``S.teacher_seeds`` at the coupled levels only.
+    """Every run of :func:`shortcut_plan`, trained (or loaded) and measured on ``sets``.
 
     Returns:
         ``{"name": "<row>@<level>", "row", "level", "seed", **ROW_METRICS}`` per run.
     """
     out: list[dict[str, Any]] = []
-    for level in S["levels"]:
-        groups = [(list(S["rows"]), S["seeds"])]
-        coupled = float(level[0]) > float(level[1])
-        if coupled and S.get("teacher_rows"):
-            groups.append((list(S["teacher_rows"]), S["teacher_seeds"]))
-        for rows, seeds in groups:
-            runs = train_and_evaluate(
-                lambda seed, rows=rows, level=level: shortcut_configs(S, level, seed, rows),
-                seeds, sets, progress, readouts=S.get("cam_readouts"))
-            for run in runs:
-                row, _ = split_row_name(run["name"])
-                out.append({**run, "row": row, "level": level_label(*map(float, level))})
+    for level, rows, seeds in shortcut_plan(S):
+        runs = train_and_evaluate(
+            lambda seed, rows=rows, level=level: shortcut_configs(S, level, seed, rows),
+            seeds, sets, progress, readouts=S.get("cam_readouts"))
+        for run in runs:
+            row, _ = split_row_name(run["name"])
+            out.append({**run, "row": row, "level": level_label(*map(float, level))})
     return out
+
+
+def level_check_config(S: Mapping[str, Any], level: Sequence[float], seed: int) -> TrainConfig:
+    """The single CNN of ``seed`` trained at ``level``: what :func:`level_check` measures."""
+    return single_config(level_settings(S, level), "cnn", int(seed))
 
 
 def decoupled_val(S: Mapping[str, Any]) -> Any:
@@ -161,8 +173,7 @@ def level_check(
 
     out = []
     for level in levels:
-        run = get_or_train(single_config(level_settings(S, level), "cnn", seed),
-                           progress=progress)
+        run = get_or_train(level_check_config(S, level, seed), progress=progress)
         acc, acc_dec = classifier_accuracy(run, val), classifier_accuracy(run, val_dec)
         out.append({"level": level_label(*map(float, level)), "accuracy_val": acc,
                     "accuracy_val_decoupled": acc_dec, "gap": acc - acc_dec})

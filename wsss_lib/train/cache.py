@@ -192,7 +192,7 @@ def get_or_train(
         RuntimeError: when the entry's stored config differs from ``config`` (tampered or stale).
         ValueError: when the entry's checkpoint is not a valid wsss-lab checkpoint.
     """
-    if train_scenes is not None and getattr(config, "teacher_data", None) is not None:
+    if train_scenes is not None and config.teacher_data is not None:
         raise ValueError(
             "config.teacher_data names synthetic data for the teacher, but train_scenes is your "
             "own data: the teacher trains on train_scenes. Set teacher_data=None, or train the "

@@ -305,6 +305,21 @@ def _check_same_size(records: list[_ImageRecord], path: Path) -> None:
         )
 
 
+def _read_export(root: str | os.PathLike[str], split: str | None, smoke_categories: Any
+                 ) -> tuple[Path, dict[int, str], list[int], list[_ImageRecord],
+                            dict[int, list[dict[str, Any]]]]:
+    """The checked parts of a split's annotation file: its path, category names, the smoke
+    category ids, the image records and each image's annotations (what :func:`load_coco` and
+    :func:`load_coco_truth` both start from)."""
+    path = _annotations_path(Path(root).expanduser(), split)
+    data = _read_json(path)
+    table = _category_names(data["categories"], path)
+    smoke_ids = _select_smoke_ids(data["categories"], smoke_categories, table, path)
+    records = _image_records(data["images"], path.parent, path)
+    by_image = _group_annotations(data.get("annotations", []), records, table, path)
+    return path, table, smoke_ids, records, by_image
+
+
 def load_coco(
     root: str | os.PathLike[str],
     split: str | None = None,
@@ -348,13 +363,8 @@ def load_coco(
     """
     image_size = _check_image_size(image_size)
     check_resize_mode(resize)
-    path = _annotations_path(Path(root).expanduser(), split)
-    data = _read_json(path)
-    table = _category_names(data["categories"], path)
-    smoke_ids = _select_smoke_ids(data["categories"], smoke_categories, table, path)
+    path, table, smoke_ids, records, by_image = _read_export(root, split, smoke_categories)
     ranks = {cat_id: k for k, cat_id in enumerate(smoke_ids, start=1)}
-    records = _image_records(data["images"], path.parent, path)
-    by_image = _group_annotations(data.get("annotations", []), records, table, path)
     _check_ignored_categories(by_image, smoke_ids, table, path)
     if image_size is None:
         _check_same_size(records, path)
@@ -421,13 +431,8 @@ def load_coco_truth(
     Returns:
         :class:`~wsss_lib.data.resize.TruthMasks` in the file's order.
     """
-    path = _annotations_path(Path(root).expanduser(), split)
-    data = _read_json(path)
-    table = _category_names(data["categories"], path)
-    smoke_ids = _select_smoke_ids(data["categories"], smoke_categories, table, path)
+    path, table, smoke_ids, records, by_image = _read_export(root, split, smoke_categories)
     ranks = {cat_id: k for k, cat_id in enumerate(smoke_ids, start=1)}
-    records = _image_records(data["images"], path.parent, path)
-    by_image = _group_annotations(data.get("annotations", []), records, table, path)
     masks, opacity = [], []
     for record in records:
         classes = _smoke_pixels(by_image[record.image_id], record, ranks, path)
