@@ -28,8 +28,8 @@ What it does (the path a user with their own data takes, on data whose answer is
    run's per-epoch training losses are compared with theirs (``cli_training_identical``: the
    command line trained the very same network; ``in_committed_rows``: that network is the one
    behind the committed row's seed 0).
-4. Point 3 of issue #23: the same two runs with ``--set pretrain=false`` (no proxy pre-training:
-   random initialisation), to say whether the proxy pre-training helps on this data.
+4. Point 3 of issue #23: the same two runs with ``--set proxy_pretrain=false`` (no proxy
+   pre-training: random initialisation), to say whether the proxy pre-training helps on this data.
 
 Writes ``benchmarks/results/cli_reproduces.json``. Runs use the real model cache
 (``$WSSS_CACHE``), so a second run of the script only evaluates: ``train_command_seconds`` is then
@@ -236,9 +236,10 @@ def main() -> int:
                 committed_runs
         print(paradigm, json.dumps(runs[paradigm]), json.dumps(comparison[paradigm]),
               json.dumps(same_seed[paradigm]), sep="\n  ", flush=True)
-    if not args.no_ablation and S.get("pretrain"):
+    if not args.no_ablation and S.get("proxy_pretrain"):
         for paradigm in ROWS:
-            without = cli_run(args.profile, export, paradigm, ["--set", "pretrain=false"], log)
+            without = cli_run(args.profile, export, paradigm,
+                              ["--set", "proxy_pretrain=false"], log)
             ablation[paradigm] = {
                 "with_proxy_pretraining": {m: runs[paradigm][m] for m in METRICS},
                 "without_proxy_pretraining": {m: without[m] for m in METRICS},

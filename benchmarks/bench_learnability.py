@@ -42,7 +42,7 @@ from common import environment, write_results
 
 from wsss_lib.data import load_split
 from wsss_lib.metrics import per_image_smoke_iou
-from wsss_lib.studies.configs import method_settings, model_spec
+from wsss_lib.studies.configs import method_settings, paradigm_config, row_config
 from wsss_lib.studies.measure import readout_candidates
 from wsss_lib.train import (
     CamReadout,
@@ -72,19 +72,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def recipe_config(recipe: str, family: str, seed: int) -> TrainConfig:
     """The single-network config of ``recipe`` for ``family`` ("cnn" or "vit"), unbiased data."""
+    row = f"single_{family}"
     if recipe == "v1":
         model = (ModelSpec("resnet18", {"pcm": True, "output_stride": 16}) if family == "cnn"
                  else ModelSpec("vit_tiny", {"patch_size": 8}))
         data = DataSpec(image_size=48, n_train=512, n_val=128, seed=seed, preset="hard",
                         overrides=UNBIASED)
-        return TrainConfig(paradigm="single", model=model, data=data, epochs=4, batch_size=32,
-                           lr=1e-3 if family == "cnn" else 3e-4, seed=seed)
+        training = {"epochs": 4, "batch_size": 32, "lr": 1e-3 if family == "cnn" else 3e-4}
+        return row_config(row, {family: model}, data=data, seed=seed, training=training)
     S = method_settings("full")
     data = DataSpec(image_size=S.image_size, n_train=S.n_train, n_val=S.n_val, seed=seed,
                     preset=S.scene_preset, overrides=UNBIASED)
-    config = TrainConfig(paradigm="single", model=model_spec(S, family), data=data,
-                         epochs=S.epochs, batch_size=S.batch_size, lr=S.lr, schedule=S.schedule,
-                         augment=S.augment, weight_decay=S.weight_decay, amp=S.amp, seed=seed)
+    # the kit's recipe as measured here: before gradient clipping joined it
+    config = paradigm_config({**S, "grad_clip": None}, row, seed, data=data)
     if recipe == "v2":  # the same recipe before the conv stem and bf16
         kwargs = {k: v for k, v in config.model.kwargs.items() if k != "stem"}
         config = replace(config, model=replace(config.model, kwargs=kwargs), amp="auto")

@@ -62,7 +62,7 @@ n_test = None  # images in each of test and test_decoupled (None: from profile)
 epochs = None  # training epochs of the CNN (None: from profile)
 vit_epochs = None  # training epochs of the ViT (None: from profile; null there: epochs)
 seeds = None  # training seeds, e.g. [0, 1, 2]; results are mean ± std (None: from profile)
-levels = None  # [[P(chimney|smoke), P(chimney|clean)], ...] to sweep (None: from profile)
+train_levels = None  # [[P(chimney|smoke), P(chimney|clean)], ...] to sweep (None: profile)
 cnn = None  # CNN classifier, e.g. "resnet18" (None: from profile)
 vit = None  # ViT classifier, e.g. "vit_tiny" (None: from profile)
 threshold = None  # pseudo-mask threshold on min-max normalised CAMs (None: profile; paper 0.3)
@@ -85,7 +85,7 @@ from wsss_lib.utils import default_cache_dir, get_device, seed_everything
 
 S = notebook_settings("01_co_occurrence_bias", profile, image_size=image_size, n_train=n_train,
                       n_test=n_test, epochs=epochs, vit_epochs=vit_epochs, seeds=seeds,
-                      levels=levels, cnn=cnn, vit=vit,
+                      train_levels=train_levels, cnn=cnn, vit=vit,
                       threshold=threshold)
 seed_everything(S.seeds[0])
 device = get_device()
@@ -93,7 +93,7 @@ output_dir = Path(output_dir)
 output_dir.mkdir(parents=True, exist_ok=True)
 print(f"device: {device} | cache: {default_cache_dir()} | profile: {profile}")
 print({k: S[k] for k in ("image_size", "n_train", "n_test", "epochs", "vit_epochs", "seeds",
-                         "levels")})
+                         "train_levels")})
 
 # %% [markdown]
 # ## 1 · Weakly supervised semantic segmentation
@@ -231,7 +231,7 @@ _ = show_figure(fig, output_dir / "test_decoupled_examples.png")
 # %% [markdown]
 # ## 5 · The experiment: a sweep of co-occurrence strength
 #
-# For every level `P(chimney|smoke) / P(chimney|clean)` in the sweep (the profile's `levels`,
+# For every level `P(chimney|smoke) / P(chimney|clean)` in the sweep (the profile's `train_levels`,
 # printed above: from 0.50/0.50, where a chimney says nothing about smoke, up to 0.95/0.05, the
 # default training split's bias; 1.00/0.00 would be a perfect shortcut) and every seed, we train a
 # CNN and a ViT on image labels only, then measure on `test` (biased like the default training
@@ -298,7 +298,8 @@ _ = show_figure(fig, output_dir / "cam_gallery.png")
 # may well be read with another map and threshold.
 
 # %%
-weakest, strongest = B.cooccurrence_levels(S.levels)[0], B.cooccurrence_levels(S.levels)[-1]
+swept = B.cooccurrence_levels(S.train_levels)
+weakest, strongest = swept[0], swept[-1]
 extremes = [(arch, level) for arch in B.ARCHS for level in (weakest, strongest)]
 maps_extremes = B.gallery_maps(S, examples, test_sets, models=extremes)
 fig = P.plot_cam_gallery(maps_extremes, threshold=S.threshold,
@@ -497,7 +498,8 @@ else:
 
 # %% [markdown]
 # **Exercise 4 · Change a setting.** In the parameters cell at the top, set
-# `levels = [[0.5, 0.5], [0.95, 0.05], [1.0, 0.0]]` to add a perfect shortcut (every smoke image
-# has a chimney, no clean one does), run the whole notebook again (cached models are reused, only
-# the new level trains) and read section 9: does the accuracy gap keep growing at 1.00/0.00, and
-# does the CAM follow? There is no check cell: the findings are computed from your run.
+# `train_levels = [[0.5, 0.5], [0.95, 0.05], [1.0, 0.0]]` to add a perfect shortcut (every
+# smoke image has a chimney, no clean one does), run the whole notebook again (cached models are
+# reused, only the new level trains) and read section 9: does the accuracy gap keep growing at
+# 1.00/0.00, and does the CAM follow? There is no check cell: the findings are computed from your
+# run.

@@ -82,8 +82,8 @@ from wsss_lib.studies.paradigms import (
 )
 from wsss_lib.utils import default_cache_dir, get_device, seed_everything
 
-# The training settings (image size, data, epochs, networks) are shared by notebooks 02-07,
-# so they all build the same configs and reuse the same cached models.
+# The training settings (image size, data, epochs, networks) are the profile's recipe ("*"),
+# shared by every notebook, so they all build the same configs and reuse the same cached models.
 S = method_settings(profile, "02_teacher_student", seeds=seeds, epochs=epochs,
                     image_size=image_size, n_train=n_train, gallery_per_kind=gallery_per_kind)
 seed_everything(S.seeds[0])
@@ -154,12 +154,12 @@ print({k: S[k] for k in (*TRAINING_KEYS, "seeds")})
 import torch
 import torch.nn.functional as F
 
-from wsss_lib.train import DataSpec, KTSpec, ModelSpec, TrainConfig, build_model, build_paradigm
+from wsss_lib.studies.configs import row_config
+from wsss_lib.train import DataSpec, ModelSpec, build_model, build_paradigm
 
-tiny = TrainConfig(paradigm="teacher_student", data=DataSpec(image_size=32),
-                   student=ModelSpec("vit_mini", {"patch_size": 16}),  # 2x2 token grid
-                   teacher=ModelSpec("resnet_mini", {"output_stride": 8}),  # 4x4 CAM grid
-                   kt=KTSpec(lam=0.5, level="global", distance="cosine"))  # the paper: λ = 1
+tiny = row_config("ts_cnn_to_vit", {"vit": ModelSpec("vit_mini", {"patch_size": 16}),  # 2x2 grid
+                                    "cnn": ModelSpec("resnet_mini", {"output_stride": 8})},  # 4x4
+                  data=DataSpec(image_size=32), lam=0.5, level="global", distance="cosine")
 with torch.random.fork_rng():  # a private random stream: the experiments below are unchanged
     torch.manual_seed(0)
     paradigm = build_paradigm(tiny, teacher=build_model(tiny.teacher, 32))  # untrained pair

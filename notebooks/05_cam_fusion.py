@@ -415,6 +415,6 @@ else:
 # again. Does `fused (weighted)` improve for both seeds? Weights picked by looking at *test*
 # images flatter themselves; how would you choose them on `val` instead (hint: exercise 3)?
 #
-# Going further: fuse other layers (pass `layers=[...]` to `layer_gradcams` and build a
-# `CamVariant` of your own), or take the seed CAM through CRF, PAR, AffinityNet, CLIP and SAM in
-# notebook 06.
+# Going further: fuse other layers (pass `layers=[...]` to `layer_gradcams` and add a variant of
+# your own, a name and its `CamReadout("gradcam", layers=..., fusion=..., scales=...)`, to
+# `variants`), or take the seed CAM through CRF, PAR, AffinityNet, CLIP and SAM in notebook 06.

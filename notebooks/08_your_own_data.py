@@ -26,9 +26,9 @@
 # notebooks (`wsss train`, `wsss evaluate`, `wsss pseudo-masks`); the last section gives the exact
 # commands for the paper's setting on IJmond-SEG.
 #
-# **Settings come from the profile** (section `08_your_own_data` of `wsss_lib/profiles/*.json`).
-# In `quick` and `full` that section names only what differs from the method notebooks (the
-# paradigm, how images become square) and says `"training_from": "02_teacher_student"`: every
+# **Settings come from the profile** (its `"*"` section, the recipe every notebook trains with,
+# and section `08_your_own_data` of `wsss_lib/profiles/*.json`). In `quick` and `full` that
+# section names only what `wsss train` adds (the paradigm, how images become square): every
 # training setting is the one notebooks 01–06 use (warm-up + cosine schedule, `resnet_mini` at
 # output stride 8, conv-stem `vit_mini`, bf16, gradient clipping, weight decay, proxy
 # pre-training), built by the same code (`wsss_lib.studies.configs.own_data_config`: notebook
@@ -71,7 +71,6 @@ from wsss_lib.pseudo_masks import (
     evaluate_scenes,
     export_pseudo_masks,
     read_mask_png,
-    resolve_cam_settings,
 )
 from wsss_lib.resources import sample_data_dir
 from wsss_lib.results import MetricsDocument, percent
@@ -242,22 +241,20 @@ else:
 # %% [markdown]
 # ## 4 · Inspect the CAMs
 #
-# The CAM settings are the run's recipe: with `quick` / `full` the read-out chosen on validation
-# in section 3 (map and threshold, one scale); with `paper` the paper's Grad-CAM on `norm1` of the
-# ViT's blocks −5, −4, −2, −1, averaged over scales 0.5–2.0, cut at 0.3 of the min-max normalised
-# map. Below: a few folder images with their ground truth outlined in cyan and the pseudo-mask
-# (CAM > threshold) in white.
+# The CAM settings are the run's recipe's `readout` (one `CamReadout`): with `quick` / `full` the
+# read-out chosen on validation in section 3 (map and threshold, one scale); with `paper` the
+# paper's Grad-CAM on `norm1` of the ViT's blocks −5, −4, −2, −1, averaged over scales 0.5–2.0,
+# cut at 0.3 of the min-max normalised map. Below: a few folder images with their ground truth
+# outlined in cyan and the pseudo-mask (CAM > threshold) in white.
 #
 # If section 3 said the classifier did not learn, read these CAMs as those of an untrained
 # network: min-max normalisation stretches any map to [0, 1], so a CAM always *looks* like it
 # found something. `p(smoke)` near 0.5 on every image is the same warning.
 
 # %%
-cam_kwargs = recipe.cam_kwargs()
-settings = resolve_cam_settings(run.model, method=cam_kwargs["method"],
-                                layers=cam_kwargs["layers"], scales=cam_kwargs["scales"],
-                                fusion=cam_kwargs["fusion"], threshold=cam_kwargs["threshold"])
-print("CAM settings:", settings.to_dict())
+cam_readout = recipe.readout  # the run's read-out, one CamReadout: map, layers, scales, threshold
+settings = cam_readout.resolve(run.model)  # its layers as the model's own names
+print("CAM settings:", settings.to_record())
 smoke_first = list(np.argsort(-folder.labels, kind="stable")[: S.n_show])
 (index, cams, logits), = compute_scene_cams(run.model, folder, settings, indices=smoke_first,
                                             batch_size=len(smoke_first), progress=False)
@@ -305,16 +302,16 @@ explorer
 
 # %%
 masks_dir = output_dir / "pseudo_masks" / "coco_test"
-export = export_pseudo_masks(run, coco_test, masks_dir, truth=coco_test_original,
-                             progress=False, **cam_kwargs)
+export = export_pseudo_masks(run, coco_test, masks_dir, cam_readout, truth=coco_test_original,
+                             progress=False)
 print(f"written: {len(export.written)} masks, e.g. {export.written[:3]} | skipped: "
       f"{len(export.skipped)} | size: {export.output_size}")
 print("metrics:", export.metrics)
-again = export_pseudo_masks(run, coco_test, masks_dir, truth=coco_test_original,
-                            progress=False, **cam_kwargs)
+again = export_pseudo_masks(run, coco_test, masks_dir, cam_readout, truth=coco_test_original,
+                            progress=False)
 print(f"second run: written {len(again.written)}, skipped {len(again.skipped)} (resumed)")
 folder_export = export_pseudo_masks(run, folder, output_dir / "pseudo_masks" / "folder",
-                                    progress=False, **cam_kwargs)
+                                    cam_readout, progress=False)
 print(f"folder: {len(folder_export.written)} masks at {folder_export.output_size} size; "
       f"{folder_export.metrics.get('note', '')}")
 
@@ -340,10 +337,11 @@ _ = show_figure(fig, output_dir / "pseudo_masks.png")
 
 # %%
 evaluation = {
-    "COCO test (original size)": evaluate_scenes(run, coco_test, truth=coco_test_original,
-                                                 progress=False, **cam_kwargs)["metrics"],
-    "folder (model frame)": evaluate_scenes(run, folder, progress=False,
-                                            **cam_kwargs)["metrics"],
+    "COCO test (original size)": evaluate_scenes(run, coco_test, cam_readout,
+                                                 truth=coco_test_original,
+                                                 progress=False)["metrics"],
+    "folder (model frame)": evaluate_scenes(run, folder, cam_readout,
+                                            progress=False)["metrics"],
 }
 shown = ("accuracy", "smoke_iou", "precision", "recall", "best_threshold_iou")
 print(f"{'':<28}" + "".join(f"{m:>20}" for m in shown))

@@ -42,7 +42,7 @@
 profile = "quick"  # "quick": untrained (tests); "full": the experiment (5 seeds, 3 levels)
 output_dir = "."  # where metrics.json and figures are written
 seeds = None  # seeds of the headline rows, e.g. [0, 1, 2, 3, 4] (None: from profile)
-levels = None  # training levels [[P(chimney|smoke), P(chimney|clean)], ...] (None: profile)
+train_levels = None  # [[P(chimney|smoke), P(chimney|clean)], ...] to train at (None: profile)
 
 # %%
 # %matplotlib inline
@@ -71,13 +71,14 @@ from wsss_lib.studies import shortcut as study
 from wsss_lib.studies.configs import method_settings
 from wsss_lib.utils import default_cache_dir, get_device, seed_everything
 
-S = method_settings(profile, "09_shortcut_claims", seeds=seeds, levels=levels)
+S = method_settings(profile, "09_shortcut_claims", seeds=seeds,
+                    train_levels=train_levels)
 seed_everything(S.seeds[0])
 output_dir = Path(output_dir)
 output_dir.mkdir(parents=True, exist_ok=True)
 print(f"device: {get_device()} | cache: {default_cache_dir()} | profile: {profile}")
-print({k: S[k] for k in ("levels", "seeds", "rows", "teacher_rows", "teacher_seeds", "cnn",
-                         "vit", "epochs", "n_train")})
+print({k: S[k] for k in ("train_levels", "seeds", "rows", "teacher_rows", "teacher_seeds",
+                         "cnn", "vit", "epochs", "n_train")})
 
 # %% [markdown]
 # ## 1 · Choosing the levels on `val`, not on a test split
@@ -94,13 +95,13 @@ print({k: S[k] for k in ("levels", "seeds", "rows", "teacher_rows", "teacher_see
 # %%
 sets = measure.evaluation_sets(S)
 val_dec = study.decoupled_val(S)
-checks = study.level_check(S, S.candidate_levels, S.seeds[0], sets["val"], val_dec)
+checks = study.level_check(S, S.candidate_train_levels, S.seeds[0], sets["val"], val_dec)
 display(Markdown("| trained at | accuracy on val | on decoupled val | gap |\n|---|---|---|---|\n"
                  + "\n".join(f"| {c['level']} | {100 * c['accuracy_val']:.1f} % | "
                              f"{100 * c['accuracy_val_decoupled']:.1f} % | "
                              f"{100 * c['gap']:+.1f} |" for c in checks)))
 kept = [c["level"] for c in checks if c["accuracy_val_decoupled"] >= S.min_decoupled_accuracy]
-chosen = [f"{p:.2f}/{q:.2f}" for p, q in S.levels]
+chosen = [f"{p:.2f}/{q:.2f}" for p, q in S.train_levels]
 print(f"Levels with the seed-{S.seeds[0]} CNN at >= {100 * S.min_decoupled_accuracy:.0f} % on "
       f"decoupled val: {kept}")
 print(f"Levels this run trains: {chosen}; "
@@ -189,7 +190,7 @@ display(Markdown(summary_table(summary, columns, labels=chance_labels(summary, l
 # seed is also the least accurate classifier on `val`.
 
 # %%
-base = min(S.levels, key=lambda level: level[0])
+base = min(S.train_levels, key=lambda level: level[0])
 spread = study.readout_by_seed(S, sets, "single_vit", base, S.seeds)
 maps = [k for k in spread[0] if k not in ("seed", "accuracy_val", "chosen")]
 lines = ["| seed | accuracy on val | chosen read-out | " + " | ".join(maps) + " |",
@@ -223,7 +224,7 @@ display(Markdown(f"Single ViT trained at {base[0]:.2f}/{base[1]:.2f}, smoke IoU 
 # %%
 plot_rows = [r for r in study.SHORTCUT_ROWS if any(n.startswith(r + "@") for n in summary)]
 fig = plots.plot_shortcut_levels(
-    summary, S.levels, plot_rows,
+    summary, S.train_levels, plot_rows,
     ["accuracy_decoupled", "chimney_fp_rate_decoupled", "cam_chimney_mass_decoupled",
      "smoke_iou_decoupled", "boundary_f"],
     labels=study.SHORTCUT_SHORT, metric_names=METRIC_NAMES,
@@ -239,7 +240,7 @@ _ = show_figure(fig, output_dir / "shortcut_levels.png")
 # white; each column is read the way chosen for it on `val`.
 
 # %%
-top = max(S.levels, key=lambda level: level[0])
+top = max(S.train_levels, key=lambda level: level[0])
 at_top = study.shortcut_configs(S, top, S.seeds[0], S.rows)
 gallery = measure.gallery_scenes(sets, S.gallery_per_kind)
 cams = measure.gallery_cams(at_top, gallery, sets=sets, readouts=S.cam_readouts)
@@ -260,7 +261,7 @@ _ = show_figure(fig, output_dir / "cam_gallery.png")
 # judged* when a compared network stayed at chance. The forest plot shows every interval.
 
 # %%
-claims = shortcut_claims(rows, S.levels)
+claims = shortcut_claims(rows, S.train_levels)
 verdicts = shortcut_verdicts(summary, claims)
 for sentence in verdicts:
     display(Markdown("- " + sentence))
@@ -280,7 +281,7 @@ _ = shortcut_document(profile, summary, claims, verdicts, S, level_checks=checks
 # %%
 from wsss_lib.results import paired_rows
 
-for level in S.levels:
+for level in S.train_levels:
     a, b, used = paired_rows(rows, study.row_name("ts_cnn_to_vit", level),
                              study.row_name("single_vit", level))
     if len(used) < 2:
@@ -307,8 +308,9 @@ for level in S.levels:
 # report's index gathers every claim of the paper in one table.
 #
 # Things to try: a level between 0.75 and 0.95 (does the teacher still help when it is almost a
-# chimney detector?), `levels=[[0.75, 0.25]]` with `seeds=[0, ..., 9]` to narrow the interval,
-# or a stricter boundary tolerance (`wsss_lib.boundary.boundary_f_score(..., tolerance=1)`).
+# chimney detector?), `train_levels=[[0.75, 0.25]]` with `seeds=[0, ..., 9]` to narrow the
+# interval, or a stricter boundary tolerance
+# (`wsss_lib.boundary.boundary_f_score(..., tolerance=1)`).
 
 # %% [markdown]
 # ## Exercises

@@ -55,7 +55,7 @@ output_dir = "."  # where metrics.json and figures are written
 seeds = None  # training seeds, e.g. [0, 1, 2] (None: from profile)
 k_masks = None  # numbers of true masks of the label-efficiency curve (None: from profile)
 segmenter_epochs = None  # epochs of every segmenter (None: from profile)
-pipelines = None  # candidate pseudo-mask pipelines, rows of notebook 02 (None: from profile)
+rows = None  # candidate pseudo-mask pipelines: rows of notebook 02 (None: from profile)
 
 # %%
 # %matplotlib inline
@@ -72,16 +72,16 @@ from wsss_lib.studies import second_stage as study
 from wsss_lib.studies.configs import TRAINING_KEYS
 from wsss_lib.utils import default_cache_dir, get_device, seed_everything
 
-# The training settings (image size, data, epochs, networks) are notebook 02's, so the
-# pseudo-mask networks are the ones notebooks 02-07 trained and cached.
+# The training settings (image size, data, epochs, networks) are the profile's recipe ("*"), so
+# the pseudo-mask networks are the ones notebooks 02-07 trained and cached.
 S = study.second_stage_settings(profile, seeds=seeds, k_masks=k_masks,
-                                segmenter_epochs=segmenter_epochs, pipelines=pipelines)
+                                segmenter_epochs=segmenter_epochs, rows=rows)
 seed_everything(S.seeds[0])
 output_dir = Path(output_dir)
 output_dir.mkdir(parents=True, exist_ok=True)
 print(f"device: {get_device()} | cache: {default_cache_dir()} | profile: {profile}")
 print({k: S[k] for k in (*TRAINING_KEYS, "train_level", "seeds", "k_masks", "segmenter_epochs",
-                         "pipelines")})
+                         "rows")})
 
 # %% [markdown]
 # ## 1 · From a CAM to a training signal
@@ -119,11 +119,12 @@ import torch.nn.functional as F
 
 from wsss_lib.cam import compute_cam
 from wsss_lib.data import load_split, to_tensor_batch
+from wsss_lib.studies.configs import row_config
 from wsss_lib.studies.second_stage import pseudo_masks
-from wsss_lib.train import CamReadout, DataSpec, ModelSpec, TrainConfig, build_model, build_paradigm
+from wsss_lib.train import CamReadout, DataSpec, ModelSpec, build_model, build_paradigm
 
-tiny = TrainConfig(paradigm="supervised", model=ModelSpec("resnet_mini", {"output_stride": 8}),
-                   data=DataSpec(image_size=32))
+tiny = row_config("supervised", {"cnn": ModelSpec("resnet_mini", {"output_stride": 8})},
+                  data=DataSpec(image_size=32))  # the segmenter: a CNN + light decoder
 scenes = load_split("val", image_size=32, n_images=4)  # 4 images and their labels
 with torch.random.fork_rng():  # a private random stream: the experiments below are unchanged
     torch.manual_seed(0)
@@ -147,7 +148,7 @@ print(f"{int(masks.sum())} pseudo-mask pixels on {int(scenes.labels.sum())} smok
 # ## 2 · Which pseudo-masks? Chosen on `val`
 #
 # Stage 2 should start from the best pseudo-masks we have. The candidates are the networks of
-# notebook 02 (`pipelines` in the profile: single CNN, single ViT, teacher-student in both
+# notebook 02 (`rows` in the profile: single CNN, single ViT, teacher-student in both
 # directions, co-training), each trained on the same `train` split and read the way notebooks
 # 02–04 read it: the map and threshold with the best smoke IoU on `val`. The pipeline with the
 # best **mean smoke IoU on `val`** over the seeds is used for every seed. `test` plays no part

@@ -143,8 +143,8 @@ def test_16x9_jpeg_with_coco_polygon_goes_load_train_pseudo_masks_evaluate(
     # the method's recipe: its read-out chosen on the valid split, and recorded
     readout = recipe["readout"]
     assert readout["chosen_on"] == "val" and "chosen on the validation split" in out
-    assert recipe["recipe"]["cam_method"] == readout["readout"]["method"]
-    assert recipe["recipe"]["threshold"] == readout["readout"]["threshold"]
+    assert recipe["recipe"]["readout"]["method"] == readout["readout"]["method"]
+    assert recipe["recipe"]["readout"]["threshold"] == readout["readout"]["threshold"]
 
     masks = tmp_path / "masks"
     code, out, err = run_cli(["pseudo-masks", "--run", key, "--coco", coco, "--split", "test",
@@ -261,7 +261,12 @@ def test_evaluate_flags_override_the_runs_recipe(trained: dict, tmp_path: Path, 
         (["train", "--data", SAMPLES, "--set", "nope=1"], "Unknown recipe setting(s) ['nope']"),
         (["train", "--data", SAMPLES, "--set", "image_size=big"], "'image_size' must be"),
         (["train", "--data", SAMPLES, "--set", "paradigm=magic"], "paradigm='magic'"),
-        (["train", "--data", SAMPLES, "--set", "cam_method=nope"], "cam_method='nope'"),
+        (["train", "--data", SAMPLES, "--set", "readout.method=nope"],
+         "Unknown CAM method 'nope'"),
+        (["train", "--data", SAMPLES, "--set", "cam_method=nope"],
+         "'cam_method' -> 'readout.method'"),
+        (["train", "--data", SAMPLES, "--set", "threshold=0.4"],
+         "'threshold' -> 'readout.threshold'"),
         (["train", "--data", SAMPLES, "--cnn-weights", "{tmp}/r50.pth"], "cnn_weights"),
         (["train", "--data", SAMPLES, "--split", "test"], "--split applies to --coco"),
         (["train", "--profile", "{tmp}/own.json", "--data", SAMPLES], "no '08_your_own_data'"),
@@ -316,9 +321,10 @@ def test_paper_profile_is_the_papers_setting(tmp_path: Path) -> None:
     assert (recipe.cnn, recipe.cnn_pcm, recipe.cnn_output_stride) == ("resnet50", True, 16)
     assert (recipe.vit, recipe.vit_patch_size) == ("vit_base", 16)
     assert (recipe.batch_size, recipe.lr, recipe.epochs) == (8, 1e-4, 3)
-    assert recipe.cam_kwargs() == {"method": "gradcam", "layers": PAPER_LAYERS,
-                                   "scales": [0.5, 1.0, 1.5, 2.0], "fusion": "mean",
-                                   "threshold": 0.3, "refine": []}
+    assert recipe.readout.to_record() == {"method": "gradcam", "layers": PAPER_LAYERS,
+                                          "scales": [0.5, 1.0, 1.5, 2.0], "fusion": "mean",
+                                          "normalize": "minmax", "threshold": 0.3,
+                                          "refine": []}
     config = recipe.train_config()
     assert config.paradigm == "teacher_student" and config.batch_size == 8
     assert config.teacher.name == "resnet50" and config.student.name == "vit_base"

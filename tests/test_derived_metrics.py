@@ -99,7 +99,7 @@ def test_bias_run_shortcut_gap_is_test_minus_decoupled(monkeypatch):
 
     table = {"test": _split_metrics(0.97, 0.30), "test_decoupled": _split_metrics(0.52, 0.12)}
 
-    def evaluate_model(model, scenes, **kwargs):
+    def evaluate_model(model, scenes, readout=None, **kwargs):
         return SimpleNamespace(metrics=table[scenes.name], cams=np.zeros((2, 4, 4)))
 
     monkeypatch.setattr(train, "evaluate_model", evaluate_model)

@@ -210,3 +210,18 @@ def test_the_checks_catch_a_loop_and_forbidden_imports(tmp_path):
         "pkg.studies.study -> pkg.widgets.ui",
         "pkg.train.b -> pkg.widgets.ui",
     ]
+
+
+def test_one_module_constructs_train_configs():
+    """Issue 22: every setting reaches a TrainConfig through studies/configs.py, the one builder
+    (library, notebooks, benchmarks and scripts; tests may build their own)."""
+    root = Path(__file__).resolve().parents[1]
+    found = set()
+    for folder in ("wsss_lib", "notebooks", "benchmarks", "scripts"):
+        for path in (root / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                name = getattr(node, "func", None)
+                name = getattr(name, "id", None) or getattr(name, "attr", None)
+                if isinstance(node, ast.Call) and name == "TrainConfig":
+                    found.add(path.relative_to(root).as_posix())
+    assert found == {"wsss_lib/studies/configs.py"}

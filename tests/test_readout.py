@@ -73,7 +73,7 @@ def test_readout_round_trips_and_validates():
     with pytest.raises(ValueError, match="no layers"):
         CamReadout("cam", layers=("layer4",))
     with pytest.raises(ValueError, match="threshold"):
-        CamReadout(threshold=1.0)
+        CamReadout(threshold=1.5)
     with pytest.raises(ValueError, match="Unknown CamReadout keys"):
         CamReadout.from_dict({"method": "cam", "thresh": 0.3})
 

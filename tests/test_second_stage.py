@@ -207,7 +207,7 @@ def test_quick_profile_study_runs(tmp_path, monkeypatch) -> None:
     out = run_second_stage(S, progress=False)
     names = {r["name"] for r in out["rows"]}
     assert names == {*SECOND_STAGE_ROWS, *(f"supervised_k{k}" for k in S.k_masks)}
-    assert out["pipeline"] in S.pipelines and out["n_train"] == S.n_train
+    assert out["pipeline"] in S.rows and out["n_train"] == S.n_train
     by_name = {r["name"]: r for r in out["rows"]}
     assert by_name["supervised"]["n_masks"] == S.n_train
     assert by_name["whole_image"]["recall"] == pytest.approx(1.0)

@@ -51,7 +51,7 @@ TINY = {
     "cnn": "resnet18",
     "vit": "vit_tiny",
     "vit_patch_size": 8,
-    "levels": [[1.0, 0.0], [0.5, 0.5]],
+    "train_levels": [[1.0, 0.0], [0.5, 0.5]],
     "train_level": [1.0, 0.0],
     "threshold": 0.3,
     "supervised_epochs": 1,
@@ -112,8 +112,8 @@ def test_profiles_define_every_setting_the_notebook_reads():
     for profile in ("quick", "full"):
         S = notebook_settings("01_co_occurrence_bias", profile)
         assert set(TINY) <= set(S), set(TINY) - set(S)
-        cooccurrence_levels(S.levels)
-        assert tuple(S.train_level) in cooccurrence_levels(S.levels)
+        cooccurrence_levels(S.train_levels)
+        assert tuple(S.train_level) in cooccurrence_levels(S.train_levels)
 
 
 # ------------------------------------------------------------------------------ summaries
@@ -323,7 +323,7 @@ def test_examples_have_the_kind_they_claim():
 def test_tiny_sweep_end_to_end():
     # timm's test-sized ResNet and ViT keep this fast; the notebook uses resnet18 / vit_tiny.
     tiny = {**TINY, "cnn": "test_resnet", "vit": "test_vit", "cnn_output_stride": 16,
-            "levels": [[1.0, 0.0]]}
+            "train_levels": [[1.0, 0.0]]}
     S = notebook_settings("01_co_occurrence_bias", "quick", **{
         k: v for k, v in tiny.items() if v is not None
     })

@@ -12,7 +12,6 @@ import torch
 
 from wsss_lib import paper, results
 from wsss_lib.plots import method as plots
-from wsss_lib.profiles import TRAINING_SECTION
 from wsss_lib.results import alignment as alignment_results
 from wsss_lib.results import lambda_sweep as lambda_results
 from wsss_lib.results import paradigms as paradigm_results
@@ -24,7 +23,7 @@ from wsss_lib.results.method import (
     single_seed_note,
 )
 from wsss_lib.studies import alignment, configs, measure, paradigms
-from wsss_lib.train import TrainConfig, get_or_train
+from wsss_lib.train import ModelSpec, TrainConfig, get_or_train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -102,23 +101,49 @@ def _write_profile(tmp_path, sections):
     return path
 
 
-def test_method_settings_take_training_keys_from_the_method_section(tmp_path):
-    path = _write_profile(tmp_path, {
-        TRAINING_SECTION: {**TINY, "seeds": [0]},
+def _write_recipe(tmp_path, recipe, sections):
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps({"*": recipe, **sections}))
+    return path
+
+
+def test_method_settings_take_training_keys_from_the_shared_section(tmp_path):
+    path = _write_recipe(tmp_path, TINY, {
+        "02_teacher_student": {"seeds": [0]},
         "03_lambda_sensitivity": {"seeds": [0, 1], "lams": [0.0, 1.0], "epochs": 99},
     })
+    assert configs.method_settings(path).epochs == 1  # the recipe of "*"
     S = configs.method_settings(path, "03_lambda_sensitivity")
-    assert S.epochs == 1  # the shared value wins over a stray copy in the notebook's section
+    assert S.epochs == 99  # a section holds what differs for its notebook
     assert S.seeds == [0, 1] and S.lams == [0.0, 1.0]
+    assert S.schedule == "constant"  # an optional key left out: TrainConfig's default
     assert configs.method_settings(path, "03_lambda_sensitivity", epochs=2, lams=None).epochs == 2
     with pytest.raises(ValueError, match="Unknown setting"):
         configs.method_settings(path, "03_lambda_sensitivity", epoch=2)
 
 
 def test_method_settings_name_missing_training_keys(tmp_path):
-    path = _write_profile(tmp_path, {TRAINING_SECTION: {"seeds": [0]}})
-    with pytest.raises(ValueError, match="image_size"):
+    path = _write_profile(tmp_path, {"02_teacher_student": {**TINY, "seeds": [0]}})
+    with pytest.raises(ValueError, match="image_size.*'\\*'"):
         configs.method_settings(path)
+
+
+def test_old_setting_names_are_refused_with_the_new_name(tmp_path):
+    path = _write_recipe(tmp_path, {**TINY, "pretrain": True}, {"02_teacher_student": {}})
+    with pytest.raises(ValueError, match="'pretrain' -> 'proxy_pretrain'"):
+        configs.method_settings(path)
+    with pytest.raises(ValueError, match="'candidate_levels' -> 'candidate_train_levels'"):
+        configs.method_settings("quick", "09_shortcut_claims", candidate_levels=[[0.5, 0.5]])
+    with pytest.raises(ValueError, match="'pipelines' -> 'rows'"):
+        configs.method_settings("quick", "10_second_stage", pipelines=["single_cnn"])
+
+
+def test_optional_defaults_are_the_dataclasses_own():
+    defaults = configs.OPTIONAL_TRAINING_KEYS
+    config = TrainConfig(model=ModelSpec("x"))
+    for name in ("schedule", "augment", "weight_decay", "amp", "grad_clip"):
+        assert defaults[name] == getattr(config, name), name
+    assert defaults["vit_lr"] == ModelSpec("x").lr and defaults["proxy_pretrain"] is False
 
 
 def test_shipped_profiles_have_every_method_notebook():
@@ -500,3 +525,17 @@ def test_method_figures_draw_ours_and_label_the_paper():
     assert len(fig.axes) == 3
     with pytest.raises(ValueError, match="non-empty"):
         plots.plot_alignment({})
+
+
+@pytest.mark.parametrize("profile", ["quick", "full", "tutorial", "paper"])
+def test_star_carries_the_recipe_and_no_section_repeats_it(profile):
+    from wsss_lib.profiles import SHARED_SECTION, load_profile
+
+    data = load_profile(profile)
+    recipe = data[SHARED_SECTION]
+    assert recipe, f"{profile}: the recipe lives in '*'"
+    for section, settings in data.items():
+        if section == SHARED_SECTION:
+            continue
+        same = sorted(k for k, v in settings.items() if k in recipe and recipe[k] == v)
+        assert not same, f"{profile} {section} repeats {same} of '*' with the same value"

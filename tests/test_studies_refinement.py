@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 
 from wsss_lib import paper, results
 from wsss_lib.cam import compute_cam, layer_maps
+from wsss_lib.cam.readout import CamReadout, layer_cams_readout
 from wsss_lib.data import make_split, to_tensor_batch
 from wsss_lib.data.regions import REGIONS, region_masks
 from wsss_lib.models import build_classifier
@@ -116,11 +117,11 @@ def test_seed_cams_match_layer_maps_and_score_map(vit, scenes, layer_cams):
 
 def test_fusion_variants_names_and_weights():
     layers = ["blocks.7.norm1", "blocks.8.norm1", "blocks.10.norm1", "blocks.11.norm1"]
-    variants = {v.name: v for v in fusion.fusion_variants(layers, scales=(0.5, 1.0))}
+    variants = fusion.fusion_variants(layers, scales=(0.5, 1.0))
     assert list(variants)[:4] == ["layer block 7", "layer block 8", "layer block 10", "last layer"]
-    assert variants["last layer"].layers == ("blocks.11.norm1",)
-    assert variants["fused (weighted)"].weights == (1.0, 2.0, 3.0, 4.0)
-    assert variants["fused (max)"].weights is None
+    assert variants["last layer"] == CamReadout("gradcam", ("blocks.11.norm1",))
+    assert variants["fused (weighted)"].fusion_weights == (1.0, 2.0, 3.0, 4.0)
+    assert variants["fused (max)"].fusion_weights is None
     assert variants["multi-scale (last layer)"].scales == (0.5, 1.0)
     with pytest.raises(ValueError, match="2 fusion weights for 4 layers"):
         fusion.fusion_variants(layers, weights=(1, 2))
@@ -131,7 +132,7 @@ def test_fusion_variants_names_and_weights():
 def test_evaluate_variants_rows(layer_cams, scenes):
     variants = fusion.fusion_variants(layer_cams.layers, scales=(0.5, 1.0, 1.5))
     rows = fusion.evaluate_variants(layer_cams, variants, scenes, "weak")
-    assert [r["variant"] for r in rows] == [v.name for v in variants]
+    assert [r["variant"] for r in rows] == list(variants)
     fused = next(r for r in rows if r["variant"] == "fused (mean)")
     assert fused["rule"] == "mean" and fused["seed"] == "weak"
     assert all(0.0 <= r["smoke_iou"] <= 1.0 for r in rows)
@@ -426,10 +427,10 @@ def test_thresholds_are_chosen_on_val_per_variant(scenes, layer_cams):
         fusion.choose_threshold(seed[:2], scenes)
     variants = fusion.fusion_variants(layer_cams.layers, scales=(0.5, 1.0))
     cuts = fusion.choose_variant_thresholds(layer_cams, variants, scenes)
-    assert set(cuts) == {v.name for v in variants}
-    for variant in variants[:2]:
-        sweep = _sweep(variant.cam(layer_cams), scenes)
-        assert cuts[variant.name] == pytest.approx(sweep.best_threshold)
+    assert set(cuts) == set(variants)
+    for name in list(variants)[:2]:
+        sweep = _sweep(layer_cams_readout(variants[name], layer_cams), scenes)
+        assert cuts[name] == pytest.approx(sweep.best_threshold)
 
 
 def _sweep(cam, scenes):

@@ -34,7 +34,12 @@ from wsss_lib.runs import (
     read_run_recipe,
 )
 from wsss_lib.studies import measure
-from wsss_lib.studies.configs import OWN_DATA_PARADIGMS, method_settings, paradigm_config
+from wsss_lib.studies.configs import (
+    OWN_DATA_PARADIGMS,
+    RECIPE_KEYS,
+    method_settings,
+    paradigm_config,
+)
 from wsss_lib.train import CamReadout, DataSpec, evaluate_readout, load_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -59,18 +64,23 @@ def test_the_user_recipe_is_notebook_02s_row_with_other_data(profile: str, parad
 @pytest.mark.parametrize("profile", ["quick", "full", "tutorial"])
 def test_the_section_names_only_what_differs_from_the_method(profile: str) -> None:
     section = load_profile(profile)[RECIPE_SECTION]
-    assert section["training_from"] == "02_teacher_student"
-    assert not set(section) & set(METHOD_FIELDS)  # no copied training key
+    assert "training_from" not in section  # the recipe is "*", which every section inherits
+    assert not set(section) & {*METHOD_FIELDS, *RECIPE_KEYS}  # no copied training key
     recipe = load_recipe(profile)
-    assert recipe.method["pretrain"] == method_settings(profile)["pretrain"]
+    assert recipe.method["proxy_pretrain"] == method_settings(profile)["proxy_pretrain"]
     # a training override reaches the config, a method key too
-    changed = load_recipe(profile, epochs=2, pretrain=False).train_config()
+    changed = load_recipe(profile, epochs=2, proxy_pretrain=False).train_config()
     assert changed.epochs == 2 and changed.student.pretrain is None
+
+
+def test_an_old_setting_name_is_refused_with_the_new_one() -> None:
+    with pytest.raises(ValueError, match="'pretrain' -> 'proxy_pretrain'"):
+        load_recipe("quick", pretrain=False)
 
 
 def test_the_paper_profile_keeps_its_own_recipe() -> None:
     recipe = load_recipe("paper")
-    assert recipe.method is None and recipe.training_from is None
+    assert recipe.method is None
     assert (recipe.cnn, recipe.vit, recipe.lr, recipe.schedule) == (
         "resnet50", "vit_base", 1e-4, "constant")
 
@@ -107,8 +117,9 @@ def test_cli_run_is_the_builders_config_and_its_readout_is_chosen_on_val(
     expected, choice = measure.run_readout(run, {"val": val}, S["cam_readouts"])  # notebook 02
     assert recorded["readout"]["readout"] == expected.to_dict()
     assert recorded["readout"]["val_iou"] == pytest.approx(choice["val_iou"])
-    cam = load_run_recipe(trained["run_dir"]).cam_kwargs()
-    assert (cam["method"], cam["threshold"]) == (expected.method, expected.threshold)
+    readout = load_run_recipe(trained["run_dir"]).readout  # one scale, mean, no refinement
+    assert readout == CamReadout(expected.method, expected.layers, threshold=expected.threshold)
+    assert read_run_recipe(trained["run_dir"])["recipe"]["readout"] == readout.to_dict()
 
 
 def test_cli_evaluate_agrees_with_the_librarys_evaluation(
@@ -134,7 +145,7 @@ def test_without_validation_masks_the_fallback_is_said_and_recorded(
     chosen, record = choose_recipe_readout(recipe, run, None)
     assert record["chosen_on"] is None and record["fallback"] is True
     assert "FALLBACK: no validation split" in record["note"]
-    assert (chosen.cam_method, chosen.threshold) == ("cam", FALLBACK_READOUT["threshold"])
+    assert chosen.readout == FALLBACK_READOUT  # the score map at 0.3, one scale, no refinement
     val = load_coco(export, "valid", image_size=SIZE)
     unmasked = replace(val, smoke_masks=None)
     _, record = choose_recipe_readout(recipe, run, unmasked)
@@ -144,13 +155,16 @@ def test_without_validation_masks_the_fallback_is_said_and_recorded(
 
 def test_a_method_section_that_copies_a_training_key_is_refused(tmp_path: Path) -> None:
     data = load_profile("quick")
-    own = {"02_teacher_student": data["02_teacher_student"],
-           RECIPE_SECTION: {"training_from": "02_teacher_student", "lr": 0.1}}
+    own = {"*": data["*"], RECIPE_SECTION: {"lr": 0.1}}
     path = tmp_path / "own.json"
     path.write_text(json.dumps(own))
-    with pytest.raises(ValueError, match=r"remove \['lr'\]"):
+    with pytest.raises(ValueError, match=r"repeats \['lr'\]"):
         load_recipe(path)
     own[RECIPE_SECTION] = {"training_from": "02_teacher_student"}
+    path.write_text(json.dumps(own))
+    with pytest.raises(ValueError, match="training_from, which is gone"):
+        load_recipe(path)
+    own[RECIPE_SECTION] = {}
     path.write_text(json.dumps(own))
     assert load_recipe(path).train_config() == load_recipe("quick").train_config()
 

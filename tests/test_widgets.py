@@ -421,7 +421,7 @@ def test_threshold_change_redraws_mask_and_metrics_without_running_the_model(
     assert np.array_equal(mask_image[::2, ::2], explorer.arrays["a.mask"])
 
 
-def test_method_layers_and_steps_recompute_what_they_must(explorer: CamExplorer) -> None:
+def test_method_layers_and_refine_recompute_what_they_must(explorer: CamExplorer) -> None:
     runs = explorer.data.model_runs
     cam_before = explorer.views["a"].cam
     assert explorer.layers.disabled  # the score-map CAM takes no layers
@@ -435,12 +435,12 @@ def test_method_layers_and_steps_recompute_what_they_must(explorer: CamExplorer)
     assert explorer.data.model_runs == runs + 1
     fused = explorer.views["a"].cam
     assert not np.allclose(fused, cam_before)
-    explorer.steps["par"].value = True
-    assert explorer.state.steps == ("par",)
+    explorer.refine["par"].value = True
+    assert explorer.state.refine == ("par",)
     assert explorer.data.model_runs == runs + 1  # post-processing reuses the model's CAM
     assert not np.allclose(explorer.views["a"].cam, fused)
     explorer.method.value = "cam"
-    explorer.steps["par"].value = False
+    explorer.refine["par"].value = False
     assert np.allclose(explorer.views["a"].cam, cam_before)  # from the cache, no model run
     assert explorer.data.model_runs == runs + 1
 

@@ -9,14 +9,21 @@ the average is normalised again (:func:`fuse_cams`). :func:`compute_cam` chains 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import ExitStack
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from wsss_lib.cam.gradcam_adapter import GRADCAM_METHODS, GradCamAdapter, canonical_gradcam_method
+from wsss_lib.cam.gradcam_adapter import GRADCAM_METHODS, GradCamAdapter
+from wsss_lib.cam.methods import (
+    CamFn,
+    CamRequest,
+    cam_method,
+    cam_method_names,
+    register_cam_method,
+)
 from wsss_lib.cam.torch_cam import (
     NORMALIZE_MODES,
     check_images,
@@ -42,10 +49,6 @@ __all__ = [
 ]
 
 FUSION_RULES = ("mean", "max", "weighted")
-# "cam" and "gradcam" are computed in torch; the others through pytorch-grad-cam.
-CAM_METHODS = ("cam", "gradcam", *sorted(set(GRADCAM_METHODS) - {"gradcam"}))
-
-CamFn = Callable[[Tensor], Tensor]
 
 
 def fuse_cams(
@@ -219,13 +222,67 @@ def sliding_window_cam(cam_fn: CamFn, images: Tensor, window: int,
     return total / count
 
 
-def _canonical_method(method: str) -> str:
-    if method in ("cam", "gradcam"):
-        return method
-    try:
-        return canonical_gradcam_method(method)
-    except ValueError:
-        raise ValueError(f"Unknown CAM method {method!r}; valid: {CAM_METHODS}.") from None
+# --- built-in CAM methods (registry: wsss_lib.cam.methods) --------------------------------------
+# "cam" and "gradcam" are computed in torch; the others through pytorch-grad-cam. Registered here,
+# next to the fusion they use, in the order of CAM_METHODS.
+
+
+@register_cam_method("cam", takes_layers=False)
+def _score_map_cam(request: CamRequest) -> CamFn:
+    """The classifier's own score map (:func:`class_activation_map`), normalised per scale."""
+
+    def cam_fn(batch: Tensor) -> Tensor:
+        with torch.no_grad():
+            return class_activation_map(request.model, batch, normalize=request.normalize,
+                                        target=request.target)
+
+    return cam_fn
+
+
+@register_cam_method("gradcam")
+def _torch_gradcam(request: CamRequest) -> CamFn:
+    """Grad-CAM in torch (:func:`torch_gradcam`), layers upsampled and fused per scale."""
+    model = request.model
+
+    def cam_fn(batch: Tensor) -> Tensor:
+        maps = torch_gradcam(model, batch, request.layers, target=request.target)
+        size = (batch.shape[-2], batch.shape[-1])
+        return fuse_layer_maps(list(maps.values()), size, model.grid_extent(size),
+                               request.fusion, request.fusion_weights, request.normalize)
+
+    return cam_fn
+
+
+class _PytorchGradCam:
+    """A pytorch-grad-cam method through :class:`GradCamAdapter`, its layer maps fused per scale.
+
+    The adapter (its hooks) lives until ``request.stack`` closes.
+    """
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+
+    def __call__(self, request: CamRequest) -> CamFn:
+        adapter = request.stack.enter_context(
+            GradCamAdapter(request.model, method=self.method, layers=request.layers,
+                           target=request.target)
+        )
+
+        def cam_fn(batch: Tensor) -> Tensor:
+            return fuse_cams(adapter.layer_maps(batch), rule=request.fusion,
+                             weights=request.fusion_weights, normalize=request.normalize)
+
+        return cam_fn
+
+
+_GRADCAM_ALIASES = {"gradcam++": ("gradcampp", "gradcamplusplus")}
+for _name in sorted(set(GRADCAM_METHODS) - {"gradcam"}):
+    register_cam_method(_name, aliases=_GRADCAM_ALIASES.get(_name, ()))(_PytorchGradCam(_name))
+del _name
+
+#: The built-in methods' names; a snapshot taken at import: methods registered later are in
+#: :func:`wsss_lib.cam.methods.cam_method_names` only.
+CAM_METHODS = cam_method_names()
 
 
 def compute_cam(
@@ -249,8 +306,9 @@ def compute_cam(
     Args:
         model: A ``WSSSClassifier``.
         images: float ``[B, 3, H, W]``.
-        method: ``"cam"`` (score map; no layers), ``"gradcam"`` (torch Grad-CAM) or a
-            pytorch-grad-cam method (``CAM_METHODS``: ``"gradcam++"``, ``"layercam"``, ...).
+        method: A registered CAM method, any spelling (:mod:`wsss_lib.cam.methods`): ``"cam"``
+            (score map; no layers), ``"gradcam"`` (torch Grad-CAM) or a pytorch-grad-cam method
+            (``CAM_METHODS``: ``"gradcam++"``, ``"layercam"``, ...).
         layers: Grad-CAM layers (default :func:`default_gradcam_layers`).
         scales: Image resize factors averaged over (e.g. ``(0.5, 1.0, 1.5, 2.0)``).
         fusion: Layer fusion rule (``FUSION_RULES``).
@@ -264,45 +322,26 @@ def compute_cam(
         float ``[B, H, W]`` on the device of ``images``, without autograd history.
     """
     check_images(images)
-    method = _canonical_method(method)
+    entry = cam_method(method)
     if normalize not in NORMALIZE_MODES:
         raise ValueError(f"normalize={normalize!r} is not one of {NORMALIZE_MODES}.")
     if fusion not in FUSION_RULES:
         raise ValueError(f"Unknown fusion rule {fusion!r}; valid: {FUSION_RULES}.")
-    if method == "cam" and layers is not None:
+    if not entry.takes_layers and layers is not None:
         raise ValueError(
-            "method='cam' reads the classifier's score map and takes no layers; use "
+            f"method={entry.name!r} reads no intermediate layer and takes no layers; use "
             "method='gradcam' (or another Grad-CAM method) for layer maps."
         )
     device = next(model.parameters()).device
     x = images.detach().to(device)
-    layer_specs = default_gradcam_layers(model) if layers is None else layers
+    if entry.takes_layers:
+        layers = default_gradcam_layers(model) if layers is None else layers
     was_training = model.training
     model.eval()
-
-
     try:
         with ExitStack() as stack:
-            if method == "cam":
-                def cam_fn(batch: Tensor) -> Tensor:
-                    with torch.no_grad():
-                        return class_activation_map(model, batch, normalize=normalize,
-                                                    target=target)
-            elif method == "gradcam":
-                def cam_fn(batch: Tensor) -> Tensor:
-                    maps = torch_gradcam(model, batch, layer_specs, target=target)
-                    size = (batch.shape[-2], batch.shape[-1])
-                    return fuse_layer_maps(list(maps.values()), size, model.grid_extent(size),
-                                           fusion, fusion_weights, normalize)
-            else:
-                adapter = stack.enter_context(
-                    GradCamAdapter(model, method=method, layers=layer_specs, target=target)
-                )
-
-                def cam_fn(batch: Tensor) -> Tensor:
-                    return fuse_cams(adapter.layer_maps(batch), rule=fusion,
-                                     weights=fusion_weights, normalize=normalize)
-
+            request = CamRequest(model, layers, target, fusion, fusion_weights, normalize, stack)
+            cam_fn = entry.factory(request)
             cam = normalize_cam(multiscale_cam(cam_fn, x, scales), normalize)
     finally:
         model.train(was_training)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import Tensor, nn
 
+from wsss_lib.cam.methods import canonical_cam_method
 from wsss_lib.cam.torch_cam import check_images, default_gradcam_layers, normalize_cam
 from wsss_lib.models import WSSSClassifier
 
@@ -46,7 +47,6 @@ GRADCAM_METHODS = {
     "eigengradcam": pgc.EigenGradCAM,
     "gradcamelementwise": pgc.GradCAMElementWise,
 }
-_ALIASES = {"gradcampp": "gradcam++", "gradcamplusplus": "gradcam++"}
 
 Target = int | Callable[[Tensor], Tensor]
 
@@ -54,13 +54,16 @@ Target = int | Callable[[Tensor], Tensor]
 def canonical_gradcam_method(method: str) -> str:
     """``"Grad-CAM++"``, ``"grad_cam_pp"`` ... -> the key in ``GRADCAM_METHODS``.
 
+    Spellings and aliases are those of :func:`wsss_lib.cam.methods.canonical_cam_method`; only
+    the pytorch-grad-cam methods are accepted (not ``"cam"`` nor methods registered later).
+
     Raises:
         ValueError: unknown method, listing the valid ones.
     """
-    key = str(method).lower()
-    for char in "_- ":
-        key = key.replace(char, "")
-    key = _ALIASES.get(key, key)
+    try:
+        key = canonical_cam_method(method)
+    except ValueError:
+        key = None
     if key not in GRADCAM_METHODS:
         raise ValueError(f"Unknown Grad-CAM method {method!r}; valid: {sorted(GRADCAM_METHODS)}.")
     return key

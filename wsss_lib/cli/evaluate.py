@@ -74,6 +74,7 @@ def add_parser(commands: Any) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from wsss_lib.cam.readout import CamReadout
     from wsss_lib.pseudo_masks import evaluate_scenes
     from wsss_lib.utils import atomic_write_json
 
@@ -83,8 +84,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     run, run_dir, cam, resize, source, scenes = _run_and_data(args, "test")
     truth = (_original_truth(source, scenes, args.opacity) if args.resolution == "original"
              else None)
-    result = evaluate_scenes(run, scenes, truth=truth, batch_size=args.batch_size,
-                             device=args.device, progress=not args.quiet, **cam)
+    result = evaluate_scenes(run, scenes, CamReadout.from_dict(cam), truth=truth,
+                             batch_size=args.batch_size, device=args.device,
+                             progress=not args.quiet)
     metrics = result["metrics"]
     document = {
         "run": run_dir.name,

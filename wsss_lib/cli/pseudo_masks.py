@@ -31,13 +31,14 @@ def add_parser(commands: Any) -> None:
 
 
 def _pseudo_masks(args: argparse.Namespace) -> int:
+    from wsss_lib.cam.readout import CamReadout
     from wsss_lib.pseudo_masks import export_pseudo_masks
 
     run, run_dir, cam, resize, source, scenes = _run_and_data(args, "train")
     truth = None if args.no_score else _original_truth(source, scenes)
-    result = export_pseudo_masks(run, scenes, args.out, truth=truth,
+    result = export_pseudo_masks(run, scenes, args.out, CamReadout.from_dict(cam), truth=truth,
                                  batch_size=args.batch_size, device=args.device,
-                                 progress=not args.quiet, **cam)
+                                 progress=not args.quiet)
     print(f"{len(result.written)} masks written, {len(result.skipped)} already there (resumed); "
           f"size: {result.output_size} -> {result.out_dir}")
     metrics = result.metrics

@@ -11,7 +11,8 @@ from typing import Any
 
 from wsss_lib.cli.data_source import _data_source, _describe_data, _load
 
-#: CAM settings when neither the run's recipe nor --profile gives them.
+#: CAM settings when neither the run's recipe nor --profile gives them; also the keys a recipe's
+#: compact ``readout.to_dict()`` is completed with for the printout (the same read-out).
 _CAM_DEFAULTS: dict[str, Any] = {
     "method": "cam",
     "layers": None,
@@ -23,7 +24,9 @@ _CAM_DEFAULTS: dict[str, Any] = {
 
 
 def _cam_settings(args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, Any], str, str]:
-    """CAM keyword arguments, resize mode and where they came from (for the printout)."""
+    """CAM settings (a mapping ``CamReadout.from_dict`` reads: the recipe's ``readout``, then
+    the command line's options key by key), resize mode and where they came from (for the
+    printout)."""
     from wsss_lib.runs import Recipe, load_recipe, read_run_recipe
 
     cam, resize, source = dict(_CAM_DEFAULTS), "pad", "kit defaults"
@@ -34,7 +37,7 @@ def _cam_settings(args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, An
         except ValueError:
             recipe = None  # recorded by another version: fall back to the defaults
         if recipe is not None:
-            cam, resize = recipe.cam_kwargs(), recipe.resize
+            cam, resize = {**_CAM_DEFAULTS, **recipe.readout.to_dict()}, recipe.resize
             source = f"the run's recipe (profile {recorded.get('profile')})"
             readout = recorded.get("readout") or {}
             if readout.get("chosen_on") == "val":
@@ -45,12 +48,15 @@ def _cam_settings(args: argparse.Namespace, run_dir: Path) -> tuple[dict[str, An
                           "read-out, not chosen on validation)")
     if args.profile is not None:
         recipe = load_recipe(args.profile)
-        cam, resize, source = recipe.cam_kwargs(), recipe.resize, f"profile {args.profile}"
+        cam, resize = {**_CAM_DEFAULTS, **recipe.readout.to_dict()}, recipe.resize
+        source = f"profile {args.profile}"
     explicit = {"method": args.method, "layers": args.layers, "scales": args.scales,
                 "fusion": args.fusion, "threshold": args.threshold, "refine": args.refine}
     given = {k: v for k, v in explicit.items() if v is not None}
     if "method" in given and given["method"] != cam["method"] and "layers" not in given:
         cam["layers"] = None  # another method: its own default layers
+    if "fusion" in given and given["fusion"] != "weighted":
+        cam.pop("fusion_weights", None)  # the recipe's weights belong to its weighted fusion
     cam.update(given)
     if cam["method"] == "cam":
         cam["layers"] = None

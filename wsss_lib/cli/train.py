@@ -22,10 +22,10 @@ def add_parser(commands: Any) -> None:
     """Add ``wsss train`` and its options to the ``wsss`` subcommands."""
     train = commands.add_parser(
         "train", help="train a profile's recipe on your data (cached); prints the run id",
-        description="Train the recipe of a profile's 08_your_own_data section on your data, "
-        "through the model cache (an identical run is loaded, an interrupted one resumed). "
-        "quick and full train the method notebooks' recipe (their 02_teacher_student "
-        "training settings: warm-up + cosine, proxy pre-training, ...), and choose the CAM "
+        description="Train the recipe of a profile's \"*\" and 08_your_own_data sections on your "
+        "data, through the model cache (an identical run is loaded, an interrupted one resumed). "
+        "quick and full train the method notebooks' recipe (their \"*\" section: "
+        "warm-up + cosine, proxy pre-training, ...), and choose the CAM "
         "read-out (map and threshold) on the validation split when it has masks (fallback "
         "without: the score map at 0.3, said and recorded). Example, the method on a COCO "
         "export: wsss train --profile full --coco EXPORT. The paper's setting: wsss train "
@@ -53,9 +53,10 @@ def add_parser(commands: Any) -> None:
                        metavar="KEY=VALUE",
                        help="override a recipe setting, e.g. --set image_size=256 --set epochs=1 "
                        "--set paradigm=single_cnn; with quick/full also the method's training "
-                       "settings, e.g. --set pretrain=false (no proxy pre-training) or --set "
-                       "cam_readouts=null (no read-out choice) (value parsed as JSON when "
-                       "possible; repeatable)")
+                       "settings, e.g. --set proxy_pretrain=false (no proxy pre-training) or --set "
+                       "cam_readouts=null (no read-out choice); the read-out: one key, --set "
+                       "readout.threshold=0.4, or all, --set readout='{\"method\": \"gradcam\"}' "
+                       "(value parsed as JSON when possible; repeatable)")
     train.add_argument("--cnn-weights", metavar="FILE",
                        help="local weights of the CNN backbone (.safetensors/.pth), e.g. "
                        "ImageNet's; they replace the proxy pre-training (of the same "

@@ -4,6 +4,9 @@ A pipeline is a list of steps run by :func:`run_pipeline` (see :mod:`wsss_lib.po
 
     from wsss_lib.postprocess import DenseCRF, PixelAdaptiveRefiner, run_pipeline
     refined = run_pipeline([PixelAdaptiveRefiner(), DenseCRF()], cam, images)
+
+Steps that need no fitting are also registered by name (:mod:`wsss_lib.postprocess.registry`):
+``make_refinement_steps(("par", "crf"))`` builds the same two steps.
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ from wsss_lib.postprocess.base import (
 from wsss_lib.postprocess.clip_refine import ClipRefiner
 from wsss_lib.postprocess.crf import DenseCRF
 from wsss_lib.postprocess.pixel_adaptive import PixelAdaptiveRefiner
+from wsss_lib.postprocess.registry import (
+    REFINEMENT_STEPS,
+    make_refinement_steps,
+    register_refinement_step,
+    unregister_refinement_step,
+)
 from wsss_lib.postprocess.sam_refine import SamRefiner
 
 __all__ = [
@@ -28,10 +37,14 @@ __all__ = [
     "DenseCRF",
     "PixelAdaptiveRefiner",
     "PostprocessStep",
+    "REFINEMENT_STEPS",
     "RefinementStep",
     "SamRefiner",
     "check_cam",
     "images_to_rgb_float",
     "images_to_rgb_uint8",
+    "make_refinement_steps",
+    "register_refinement_step",
     "run_pipeline",
+    "unregister_refinement_step",
 ]

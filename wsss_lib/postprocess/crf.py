@@ -54,6 +54,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from wsss_lib.postprocess.base import RefinementStep, images_to_rgb_uint8
+from wsss_lib.postprocess.registry import register_refinement_step
 
 __all__ = ["OUTPUTS", "DenseCRF", "dense_crf"]
 
@@ -209,6 +210,7 @@ def dense_crf(
     return torch.stack(refined).to(cam.dtype)
 
 
+@register_refinement_step("crf")
 class DenseCRF(RefinementStep):
     """Post-processing step: dense CRF snapping the CAM to colour edges (see module docstring).
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from wsss_lib.postprocess.base import RefinementStep, images_to_rgb_float
+from wsss_lib.postprocess.registry import register_refinement_step
 
 __all__ = ["PixelAdaptiveRefiner", "pixel_adaptive_refine", "pixel_adaptive_weights"]
 
@@ -107,6 +108,7 @@ def pixel_adaptive_refine(
     return refined[:, 0]
 
 
+@register_refinement_step("par")
 class PixelAdaptiveRefiner(RefinementStep):
     """Post-processing step: PAR (AFA / ToCo), colour-guided CAM propagation, no training.
 

@@ -6,11 +6,13 @@ shared by all notebooks. A notebook's ``parameters`` cell holds ``profile`` and,
 setting, a literal override that defaults to ``None`` ("take the profile's value").
 
 This module is the one profile loader: :func:`load_profile` reads a file, :func:`section_settings`
-is the one merge (``"*"``, then a section), and :data:`TRAINING_SECTION` names the section whose
-training settings every method notebook (02-07) shares, so they train and reuse the same models
-(:func:`wsss_lib.studies.configs.method_settings` reads it). The report
-(:mod:`wsss_lib.report.profiles`) and ``wsss train`` (:mod:`wsss_lib.runs`) read profiles through
-this module too. It imports nothing else of ``wsss_lib``.
+is the one merge (``"*"``, then a section). ``"*"`` (:data:`SHARED_SECTION`) carries the recipe
+every notebook trains with (data sizes, networks, epochs, optimiser), so the notebooks train and
+reuse the same models (:func:`wsss_lib.studies.configs.method_settings` reads it); a notebook's
+section holds only what differs. A setting has one name everywhere (profile key, parameters cell,
+``wsss train --set``); :data:`RENAMED_SETTINGS` lists the old names, which are refused with the
+new one. The report (:mod:`wsss_lib.report.profiles`) and ``wsss train`` (:mod:`wsss_lib.runs`)
+read profiles through this module too. It imports nothing else of ``wsss_lib``.
 """
 
 from __future__ import annotations
@@ -23,21 +25,36 @@ from typing import Any
 
 __all__ = [
     "PROFILE_NOTEBOOKS",
+    "RENAMED_SETTINGS",
     "SHARED_SECTION",
-    "TRAINING_SECTION",
     "NotebookSettings",
     "apply_overrides",
     "available_profiles",
+    "check_names",
     "load_profile",
     "notebook_settings",
     "section_settings",
 ]
 
-#: The section of settings every notebook shares (overridden by the notebook's own section).
+#: The section of settings every notebook shares (overridden by the notebook's own section): the
+#: recipe (see :func:`wsss_lib.studies.configs.method_settings`).
 SHARED_SECTION = "*"
-#: The section whose training settings (data sizes, networks, epochs, optimiser) every method
-#: notebook shares; see :func:`wsss_lib.studies.configs.method_settings`.
-TRAINING_SECTION = "02_teacher_student"
+#: Old setting names -> their one name now (a list of one setting's values is its plural; a
+#: dotted name is a key of a mapping setting: ``readout.method`` is ``"readout": {"method": ...}``
+#: in a profile, ``--set readout.method=...`` for ``wsss train``). A profile or an override with
+#: an old name is an error naming the new one, never ignored. (The recipe's old ``threshold`` and
+#: ``refine`` are refused by :mod:`wsss_lib.runs` alone: notebooks 01, 05-07 have a
+#: ``threshold`` of their own.)
+RENAMED_SETTINGS: dict[str, str] = {
+    "pretrain": "proxy_pretrain",
+    "levels": "train_levels",
+    "candidate_levels": "candidate_train_levels",
+    "pipelines": "rows",
+    "cam_method": "readout.method",
+    "cam_layers": "readout.layers",
+    "cam_scales": "readout.scales",
+    "cam_fusion": "readout.fusion",
+}
 #: Profiles that run only some notebooks by default (``wsss report`` without ``--only``): the
 #: tutorial profile runs the notebooks whose networks ship trained with the kit
 #: (:mod:`wsss_lib.train.shipped`); 03, 04 and 08 train dozens of networks (``make report-full``).
@@ -50,6 +67,26 @@ PROFILE_NOTEBOOKS: dict[str, tuple[str, ...]] = {
         "07_cam_explorer",
     ),
 }
+
+
+def check_names(names: Any, where: str) -> None:
+    """Refuse the old names of renamed settings (:data:`RENAMED_SETTINGS`) among ``names``.
+
+    Raises:
+        ValueError: naming each old name and its new one.
+    """
+    old = [name for name in names if name in RENAMED_SETTINGS]
+    if old:
+        renames = ", ".join(f"{name!r} -> {RENAMED_SETTINGS[name]!r}" for name in old)
+        dotted = [RENAMED_SETTINGS[name] for name in old if "." in RENAMED_SETTINGS[name]]
+        how = ""
+        if dotted:
+            outer, _, inner = dotted[0].partition(".")
+            how = (f" ({dotted[0]!r} is the key {inner!r} of the mapping setting {outer!r}: "
+                   f"\"{outer}\": {{\"{inner}\": ...}} in a profile, --set {dotted[0]}=VALUE "
+                   "for wsss train)")
+        raise ValueError(f"{where} uses renamed setting(s): {renames}; use the new name(s)"
+                         f"{how}.")
 
 
 class NotebookSettings(dict):
@@ -89,6 +126,8 @@ def load_profile(profile: str | Path) -> dict[str, dict[str, Any]]:
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, Mapping) or not all(isinstance(v, Mapping) for v in data.values()):
         raise ValueError(f"Profile {path} must map notebook names to settings objects.")
+    for section, settings in data.items():
+        check_names(settings, f"Profile {str(profile)!r} section {section!r}")
     return {str(k): dict(v) for k, v in data.items()}
 
 
@@ -137,8 +176,9 @@ def apply_overrides(
 
     Raises:
         ValueError: when an override names a setting ``settings`` does not have (a typo would
-            otherwise be silently ignored).
+            otherwise be silently ignored), or a setting's old name (:data:`RENAMED_SETTINGS`).
     """
+    check_names(overrides, f"The overrides of notebook {notebook!r}")
     unknown = sorted(k for k in overrides if k not in settings)
     if unknown:
         raise ValueError(

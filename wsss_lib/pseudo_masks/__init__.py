@@ -2,9 +2,9 @@
 
 ::
 
-    from wsss_lib.pseudo_masks import export_pseudo_masks
-    result = export_pseudo_masks(run, scenes, "pseudo_masks/", method="gradcam",
-                                 scales=(0.5, 1.0, 1.5, 2.0), threshold=0.3)
+    from wsss_lib.pseudo_masks import CamReadout, export_pseudo_masks
+    readout = CamReadout("gradcam", scales=(0.5, 1.0, 1.5, 2.0), threshold=0.3)
+    result = export_pseudo_masks(run, scenes, "pseudo_masks/", readout)
     print(result.metrics)            # smoke IoU when the scenes have ground-truth masks
 
 One PNG per image, ``<out_dir>/<image name>.png``: 8-bit grey, 255 = smoke, 0 = background.
@@ -26,13 +26,17 @@ settings skips the images whose PNG already exists (an interrupted export resume
 content changed is redone; other settings in the same folder are refused with an error, so one
 folder never mixes masks of different settings.
 
-The package, one job per module: :mod:`~wsss_lib.pseudo_masks.settings` (the CAM settings and
-named refinement steps), :mod:`~wsss_lib.pseudo_masks.scene_cams` (CAMs of scene sets and the
+The read-out (method, layers, scales, fusion, refinement steps, threshold) is one
+:class:`~wsss_lib.cam.readout.CamReadout` (re-exported here); ``export_pseudo_masks`` and
+``evaluate_scenes`` also take its fields as keyword arguments. The package, one job per module:
+:mod:`~wsss_lib.pseudo_masks.settings` (the read-out resolved for a model, named refinement
+steps), :mod:`~wsss_lib.pseudo_masks.scene_cams` (CAMs of scene sets and the
 frame they are compared in), :mod:`~wsss_lib.pseudo_masks.evaluation` (metrics and trivial
 baselines, :func:`evaluate_scenes`) and :mod:`~wsss_lib.pseudo_masks.export` (the PNGs and the
 manifest). Import from ``wsss_lib.pseudo_masks``; every name below is re-exported here.
 """
 
+from wsss_lib.cam.readout import CamReadout
 from wsss_lib.pseudo_masks.evaluation import (
     evaluate_scenes,
     metrics_at_original_size,
@@ -52,7 +56,6 @@ from wsss_lib.pseudo_masks.scene_cams import (
 )
 from wsss_lib.pseudo_masks.settings import (
     REFINEMENT_STEPS,
-    CamSettings,
     make_refinement_steps,
     resolve_cam_settings,
 )
@@ -61,7 +64,7 @@ __all__ = [
     "MANIFEST_FORMAT",
     "MANIFEST_NAME",
     "REFINEMENT_STEPS",
-    "CamSettings",
+    "CamReadout",
     "ExportResult",
     "compute_scene_cams",
     "evaluate_scenes",

@@ -12,14 +12,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from wsss_lib.cam.readout import CamReadout, readout_or_settings
 from wsss_lib.pseudo_masks.scene_cams import (
     _check_truth_shape,
     _output_geometry,
     _prepare_cams,
     _truth_source,
-    compute_scene_cams,
 )
-from wsss_lib.utils import PAPER_THRESHOLD
+from wsss_lib.train.evaluate import EVAL_BATCH_SIZE, scene_cams
 
 
 def _pixel_counts(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -182,16 +182,17 @@ def _whole_image_scores(counts: np.ndarray) -> dict[str, float]:
 def evaluate_scenes(
     run_or_model: Any,
     scenes: Any,
+    readout: CamReadout | None = None,
     *,
     truth: Any = None,
-    method: str = "cam",
+    method: str | None = None,
     layers: str | int | Sequence[str | int] | None = None,
-    scales: Sequence[float] = (1.0,),
-    fusion: str = "mean",
-    refine: Sequence[str | Any] = (),
-    threshold: float = PAPER_THRESHOLD,
-    normalize: str = "minmax",
-    batch_size: int = 16,
+    scales: Sequence[float] | None = None,
+    fusion: str | None = None,
+    refine: Sequence[str | Any] | None = None,
+    threshold: float | None = None,
+    normalize: str | None = None,
+    batch_size: int = EVAL_BATCH_SIZE,
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -213,8 +214,11 @@ def evaluate_scenes(
         run_or_model: A ``TrainedRun`` (its main network), a ``WSSSClassifier``, a run folder or
             a cache key.
         scenes: :class:`~wsss_lib.data.SmokeScenes` at the model's input size.
-        method, layers, scales, fusion, refine, threshold, normalize, batch_size: as in
-            :func:`export_pseudo_masks`.
+        readout: How the CAM is read, refined and cut (a
+            :class:`~wsss_lib.cam.readout.CamReadout`; default: the score map at 0.3).
+        method, layers, scales, fusion, refine, threshold, normalize: Instead of ``readout``:
+            the fields of the read-out it is made of.
+        batch_size: Images per forward pass.
         truth: Optional ground truth of the same images at their original size: a
             :class:`~wsss_lib.data.resize.TruthMasks` (``load_folder_truth(root)`` /
             ``load_coco_truth(root, split)``, sizes may differ) or ``SmokeScenes`` loaded without
@@ -223,7 +227,7 @@ def evaluate_scenes(
         progress: Show a progress bar.
 
     Returns:
-        ``{"settings": CamSettings.to_dict(), "model": {...}, "metrics": {...}}``;
+        ``{"settings": readout.to_record(), "model": {...}, "metrics": {...}}``;
         ``metrics["baselines"]`` holds what trivial predictors score on the same data
         (:func:`trivial_baselines`), to read every metric against; ``truth`` with opacity maps
         (``load_coco_truth(..., keep_opacity=True)``) adds ``metrics["recall_per_opacity"]``
@@ -234,14 +238,15 @@ def evaluate_scenes(
 
     if len(scenes) == 0:
         raise ValueError("Cannot evaluate on an empty set of scenes; load some images first.")
-    device, model, info, steps, settings = _prepare_cams(
-        run_or_model, method=method, layers=layers, scales=scales, fusion=fusion, refine=refine,
-        threshold=threshold, normalize=normalize, batch_size=batch_size, device=device)
+    readout = readout_or_settings(readout, method=method, layers=layers, scales=scales,
+                                  fusion=fusion, refine=refine, threshold=threshold,
+                                  normalize=normalize)
+    device, model, info, steps, settings = _prepare_cams(run_or_model, readout, batch_size,
+                                                         device)
     cams = np.zeros((len(scenes), *scenes.image_size), dtype=np.float32)
     logits = np.zeros(len(scenes), dtype=np.float32)
-    for index, cam, logit in compute_scene_cams(model, scenes, settings, steps,
-                                                batch_size=batch_size, device=device,
-                                                progress=progress, desc="evaluate"):
+    for index, cam, logit in scene_cams(model, scenes, settings, steps, batch_size=batch_size,
+                                        device=device, progress=progress, desc="evaluate"):
         cams[index], logits[index] = cam, logit
     labels = np.asarray(scenes.labels)
     metrics: dict[str, Any] = {
@@ -277,4 +282,4 @@ def evaluate_scenes(
         metrics["resolution"] = "model"
     else:
         metrics["baselines"] = trivial_baselines(labels)
-    return {"settings": settings.to_dict(), "model": dict(info), "metrics": metrics}
+    return {"settings": settings.to_record(), "model": dict(info), "metrics": metrics}

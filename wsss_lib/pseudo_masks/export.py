@@ -19,16 +19,16 @@ import numpy as np
 import torch
 from PIL import Image
 
+from wsss_lib.cam.readout import CamReadout, readout_or_settings
 from wsss_lib.pseudo_masks.evaluation import _pixel_counts, _pooled_scores, _whole_image_scores
 from wsss_lib.pseudo_masks.scene_cams import (
     _check_truth_shape,
     _output_geometry,
     _prepare_cams,
     _truth_source,
-    compute_scene_cams,
 )
+from wsss_lib.train.evaluate import EVAL_BATCH_SIZE, scene_cams
 from wsss_lib.utils import (
-    PAPER_THRESHOLD,
     atomic_write_bytes,
     atomic_write_json,
     json_differences,
@@ -126,7 +126,8 @@ class ExportResult:
         names: The images of this call, in scene order (PNG ``out_dir/<name>.png`` each).
         written: Names whose PNG was written now.
         skipped: Names whose PNG was already there with the same settings (resumed).
-        settings: The recorded :class:`CamSettings` as a dict.
+        settings: The recorded read-out (:meth:`CamReadout.to_record`) plus the input
+            geometry (``input_size``, ``resize``, ``output_size``).
         output_size: ``"input"`` (the size the model saw) or ``"original"`` (each image's
             size before an aspect-preserving resize).
         metrics: ``smoke_iou`` (per-image mean over smoke images, the paper's mIoU),
@@ -193,16 +194,17 @@ def export_pseudo_masks(
     run_or_model: Any,
     scenes: Any,
     out_dir: str | os.PathLike[str],
+    readout: CamReadout | None = None,
     *,
-    method: str = "cam",
+    method: str | None = None,
     layers: str | int | Sequence[str | int] | None = None,
-    scales: Sequence[float] = (1.0,),
-    fusion: str = "mean",
-    refine: Sequence[str | Any] = (),
-    threshold: float = PAPER_THRESHOLD,
-    normalize: str = "minmax",
+    scales: Sequence[float] | None = None,
+    fusion: str | None = None,
+    refine: Sequence[str | Any] | None = None,
+    threshold: float | None = None,
+    normalize: str | None = None,
     truth: Any = None,
-    batch_size: int = 16,
+    batch_size: int = EVAL_BATCH_SIZE,
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> ExportResult:
@@ -215,14 +217,12 @@ def export_pseudo_masks(
             ``scenes.names`` name the PNGs.
         out_dir: Output folder (created). An earlier export there with the same settings is
             resumed: images whose PNG exists are skipped.
-        method: CAM method (``"cam"``, ``"gradcam"``, or a pytorch-grad-cam name).
-        layers: Grad-CAM layers (None: the model's defaults; the paper's ``norm1`` of ViT blocks
-            -5, -4, -2, -1). Not allowed with ``method="cam"``.
-        scales: Multi-scale factors averaged over (paper: 0.5, 1.0, 1.5, 2.0).
-        fusion: Layer fusion rule (``"mean"``, ``"max"``).
-        refine: Post-processing steps, names (``"par"``, ``"crf"``) or step objects, in order.
-        threshold: Pseudo-mask = ``cam > threshold`` on the min-max normalised CAM (paper 0.3).
-        normalize: CAM normalisation before thresholding.
+        readout: How the CAM is read, refined and cut: a
+            :class:`~wsss_lib.cam.readout.CamReadout` (method, layers, scales, fusion,
+            normalisation, refinement steps, threshold; default: the score map at 0.3).
+        method, layers, scales, fusion, refine, threshold, normalize: Instead of ``readout``:
+            the fields of the read-out it is made of (e.g. ``method="gradcam",
+            scales=(0.5, 1.0, 1.5, 2.0), refine=("crf",)``).
         truth: Ground truth for scoring masks written at the original size, matched by name: a
             :class:`~wsss_lib.data.resize.TruthMasks` (``load_folder_truth`` /
             ``load_coco_truth``; images may differ in size) or scenes loaded without
@@ -246,13 +246,15 @@ def export_pseudo_masks(
         raise ValueError("No images to export pseudo-masks for: the scenes are empty.")
     names = [str(n) for n in scenes.names]
     _check_names(names)
-    device, model, info, steps, settings = _prepare_cams(
-        run_or_model, method=method, layers=layers, scales=scales, fusion=fusion, refine=refine,
-        threshold=threshold, normalize=normalize, batch_size=batch_size, device=device)
+    readout = readout_or_settings(readout, method=method, layers=layers, scales=scales,
+                                  fusion=fusion, refine=refine, threshold=threshold,
+                                  normalize=normalize)
+    device, model, info, steps, settings = _prepare_cams(run_or_model, readout, batch_size,
+                                                         device)
     output_size, to_output = _output_geometry(scenes)
     meta = dict(getattr(scenes, "meta", {}) or {})
     recorded_settings = {
-        **settings.to_dict(),
+        **settings.to_record(),
         "input_size": list(scenes.image_size),
         "resize": meta.get("resize"),
         "output_size": output_size,
@@ -299,7 +301,7 @@ def export_pseudo_masks(
         score(i, read_mask_png(out / f"{names[i]}.png"))
     written = []
     if todo:
-        for index, cams, _logits in compute_scene_cams(
+        for index, cams, _logits in scene_cams(
             model, scenes, settings, steps, indices=todo, batch_size=batch_size, device=device,
             progress=progress, desc="pseudo-masks",
         ):

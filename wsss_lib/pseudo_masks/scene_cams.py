@@ -13,19 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from wsss_lib.postprocess import run_pipeline
-from wsss_lib.pseudo_masks.settings import (
-    CamSettings,
-    _check_batch_size,
-    make_refinement_steps,
-    resolve_cam_settings,
-)
-from wsss_lib.utils import (
-    config_hash,
-    get_device,
-)
+from wsss_lib.cam.readout import CamReadout
+from wsss_lib.train.evaluate import EVAL_BATCH_SIZE, check_batch_size, scene_cams
+from wsss_lib.utils import config_hash, get_device
 
 
 def _resolve_model(run_or_model: Any, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:
@@ -127,30 +118,27 @@ def _check_truth_shape(truth: np.ndarray, mask: np.ndarray, name: str) -> None:
         )
 
 
-def _batches(n: int, batch_size: int) -> Iterator[slice]:
-    for start in range(0, n, batch_size):
-        yield slice(start, min(start + batch_size, n))
-
-
 def compute_scene_cams(
     model: nn.Module,
     scenes: Any,
-    settings: CamSettings,
-    steps: Sequence[Any] = (),
+    readout: CamReadout,
+    steps: Sequence[Any] | None = None,
     *,
     indices: Sequence[int] | None = None,
-    batch_size: int = 16,
-    device: torch.device | None = None,
+    batch_size: int = EVAL_BATCH_SIZE,
+    device: str | torch.device | None = None,
     progress: bool = True,
     desc: str = "CAMs",
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """CAMs (refined by ``steps``) of some scenes, batch by batch.
+    """CAMs (refined by ``readout``'s steps) of some scenes, batch by batch: the loop of
+    :func:`wsss_lib.train.evaluate.scene_cams`, with a progress bar by default.
 
     Args:
         model: A ``WSSSClassifier`` (moved to ``device``, left in eval mode).
         scenes: :class:`~wsss_lib.data.SmokeScenes`.
-        settings: From :func:`resolve_cam_settings`.
-        steps: Post-processing steps (from :func:`make_refinement_steps`).
+        readout: A :class:`~wsss_lib.cam.readout.CamReadout` (e.g. from
+            :func:`resolve_cam_settings`).
+        steps: Post-processing steps (default: ``readout.refinement_steps()``).
         indices: Which images (default: all).
         batch_size: Images per forward pass.
         device: Where to run (default: CUDA when present).
@@ -160,48 +148,18 @@ def compute_scene_cams(
     Yields:
         ``(indices int [B], cams float32 [B, H, W] in [0, 1], logits float32 [B])`` on the CPU.
     """
-    from wsss_lib.cam import compute_cam
-    from wsss_lib.data import to_tensor_batch
-
-    device = get_device(device)
-    model.to(device).eval()
-    order = np.arange(len(scenes)) if indices is None else np.asarray(indices, dtype=np.int64)
-    layers = list(settings.layers) or None
-    with tqdm(total=len(order), desc=desc, unit="img", disable=not progress) as bar:
-        for rows in _batches(len(order), batch_size):
-            index = order[rows]
-            images = to_tensor_batch(scenes.images[index]).to(device)
-            with torch.no_grad():
-                logits = model(images).logits[:, 0].float().cpu().numpy()
-            with torch.no_grad() if settings.method == "cam" else torch.enable_grad():
-                cam = compute_cam(
-                    model,
-                    images,
-                    method=settings.method,
-                    layers=layers,
-                    scales=settings.scales,
-                    fusion=settings.fusion,
-                    normalize=settings.normalize,
-                )
-            cam = cam.detach().float()
-            if steps:
-                cam = run_pipeline(list(steps), cam, scenes.images[index])
-            yield index, cam.cpu().numpy().astype(np.float32, copy=False), logits
-            bar.update(len(index))
+    return scene_cams(model, scenes, readout, steps, indices=indices, batch_size=batch_size,
+                      device=device, progress=progress, desc=desc)
 
 
 def _prepare_cams(
-    run_or_model: Any, *, method: str, layers: Any, scales: Sequence[float], fusion: str,
-    refine: Sequence[str | Any], threshold: float, normalize: str, batch_size: int,
-    device: str | torch.device | None,
-) -> tuple[torch.device, nn.Module, dict[str, Any], list[Any], CamSettings]:
+    run_or_model: Any, readout: CamReadout, batch_size: int, device: str | torch.device | None,
+) -> tuple[torch.device, nn.Module, dict[str, Any], list[Any], CamReadout]:
     """What :func:`evaluate_scenes` and :func:`export_pseudo_masks` both start from: the device,
-    the network and its description, the refinement steps and the checked CAM settings."""
-    _check_batch_size(batch_size)
+    the network and its description, the refinement steps and the read-out resolved for the
+    network (canonical layer names)."""
+    check_batch_size(batch_size)
     device = get_device(device)
     model, info = _resolve_model(run_or_model, device)
-    steps = make_refinement_steps(refine)
-    settings = resolve_cam_settings(model, method=method, layers=layers, scales=scales,
-                                    fusion=fusion, normalize=normalize, threshold=threshold,
-                                    steps=steps)
-    return device, model, info, steps, settings
+    steps = readout.refinement_steps()
+    return device, model, info, steps, readout.resolve(model)

@@ -4,10 +4,10 @@ A profile is a data file (``wsss_lib/profiles/<name>.json``) mapping a notebook'
 settings, with ``"*"`` holding settings shared by all notebooks. The notebooks resolve their own
 settings from it (:mod:`wsss_lib.profiles`, the one profile loader), so the report
 only passes the profile's *name* as the notebook's ``profile`` parameter. It still reads the
-profile to check override types and to fold the whole profile into the skip-unchanged hash:
-editing any section re-runs every notebook of that profile (notebooks 03-07 read training
-settings from its ``TRAINING_SECTION``, ``02_teacher_student``; models whose config did not
-change are loaded from the training cache, not retrained).
+profile to check override types and to fold the whole profile, ``"*"`` included, into the
+skip-unchanged hash: editing any section re-runs every notebook of that profile (every notebook
+trains with the recipe of ``"*"``; models whose config did not change are loaded from the
+training cache, not retrained).
 """
 
 from __future__ import annotations

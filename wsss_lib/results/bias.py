@@ -217,7 +217,7 @@ def bias_document(
     setup = (
         f"Ours: synthetic scenes at {S['image_size']} px, {S['n_train']} training images per "
         f"level, {S['n_test']} images in each of test and test_decoupled; networks trained "
-        f"{'from the proxy pre-training' if S.get('pretrain') else 'from scratch'} "
+        f"{'from the proxy pre-training' if S.get('proxy_pretrain') else 'from scratch'} "
         f"(CNN {cnn.model.name}: {cnn.epochs} epoch(s) at lr {cnn.model.lr or cnn.lr:g}; ViT "
         f"{vit.model.name}: {vit.epochs} epoch(s) at lr {vit.model.lr or vit.lr:g}); seeds "
         f"{list(S['seeds'])} "

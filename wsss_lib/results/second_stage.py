@@ -324,6 +324,6 @@ def second_stage_document(
         ],
         claims=claims,
         settings={k: settings[k] for k in (*TRAINING_KEYS, *OPTIONAL_TRAINING_KEYS, "seeds",
-                                           "pipelines", "k_masks", "segmenter_epochs")
+                                           "rows", "k_masks", "segmenter_epochs")
                   if k in settings},
     )

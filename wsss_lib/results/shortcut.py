@@ -131,7 +131,8 @@ def shortcut_document(
         results["level_check"] = {c["level"]: {k: round(100 * float(v), 2)
                                                for k, v in c.items() if k != "level"}
                                   for c in level_checks}
-    kept = ("levels", "seeds", "rows", "teacher_rows", "teacher_seeds", "candidate_levels",
+    kept = ("train_levels", "seeds", "rows", "teacher_rows", "teacher_seeds",
+            "candidate_train_levels",
             "min_decoupled_accuracy", "image_size", "n_train", "n_val", "n_test", "epochs",
             "cnn", "vit", "cam_readouts")
     return MetricsDocument(

@@ -9,25 +9,27 @@
                        image_size=recipe.image_size, resize=recipe.resize)
     run = train_recipe(recipe, scenes, profile="paper")      # cached like every other run
 
-**The recipe** is the ``"08_your_own_data"`` section of a profile (:data:`RECIPE_SECTION`, plus
-the profile's ``"*"`` defaults): what to train on your own data and how to turn its CAMs into
-pseudo-masks. Notebook 08 runs the same section, so ``wsss train --profile full`` trains what the
-full report's notebook 08 trains. A section comes in one of two kinds:
+**The recipe** is a profile's ``"*"`` section (what every notebook trains with) plus its
+``"08_your_own_data"`` section (:data:`RECIPE_SECTION`: what only ``wsss train`` needs): what to
+train on your own data and how to turn its CAMs into pseudo-masks. Notebook 08 runs the same
+sections, so ``wsss train --profile full`` trains what the full report's notebook 08 trains. A
+recipe comes in one of two kinds:
 
-- **The method's recipe** (``quick``, ``full``): the section says ``"training_from":
-  "02_teacher_student"`` and names only what differs from the method notebooks (the paradigm,
-  how images become square); every training setting (networks, schedule, optimiser, precision,
-  gradient clipping, proxy pre-training) comes from that section through
+- **The method's recipe** (``quick``, ``full``): ``"*"`` holds the method notebooks' whole
+  recipe and the section names only what ``wsss train`` adds (the paradigm, how images become
+  square); every training setting (networks, schedule, optimiser, precision, gradient clipping,
+  proxy pre-training) comes from ``"*"`` through
   :func:`wsss_lib.studies.configs.method_settings`, and the config from
   :func:`wsss_lib.studies.configs.own_data_config`: notebook 02's row, trained on your images.
   Its CAM read-out (map and threshold) is chosen on your validation split when that has masks
   (:func:`wsss_lib.train.choose_readout` among the method's ``cam_readouts``, as notebook 02
   does), else it is the stated fallback (:data:`FALLBACK_READOUT`), and the choice is recorded
   beside the run.
-- **An explicit recipe** (``paper``): the section lists every setting of :class:`Recipe` itself;
-  ``paper`` holds the setting of Zhang & Hsu 2025 (arXiv 2507.21959): 512 px, ResNet-50 + PCM
-  at output stride 16 as teacher, ViT-B/16 student, batch 8, AdamW 1e-4, 3 epochs, Grad-CAM on
-  ``norm1`` of blocks -5, -4, -2, -1, multi-scale 0.5-2.0, threshold 0.3.
+- **An explicit recipe** (``paper``): ``"*"`` and the section list every setting of
+  :class:`Recipe` themselves; ``paper`` holds the setting of Zhang & Hsu 2025 (arXiv
+  2507.21959): 512 px, ResNet-50 + PCM at output stride 16 as teacher, ViT-B/16 student, batch
+  8, AdamW 1e-4, 3 epochs, Grad-CAM on ``norm1`` of blocks -5, -4, -2, -1, multi-scale 0.5-2.0,
+  threshold 0.3.
 
 **A run** is a folder of the model cache (``$WSSS_CACHE/runs/<paradigm>-<model>-<hash>``, see
 :mod:`wsss_lib.train.cache`). :func:`resolve_run` accepts the folder, its ``checkpoint.pt``, its

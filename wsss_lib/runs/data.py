@@ -143,7 +143,7 @@ def export_benchmark(
     08 uses it as its example data in the ``full`` profile.
 
     Args:
-        profile: Profile whose ``02_teacher_student`` settings say the splits (``"full"``).
+        profile: Profile whose recipe (``"*"``) says the splits (``"full"``).
         root: Export folder (None: :func:`benchmark_export_dir`).
         seed: Training seed (the replicate of the training split).
 

@@ -1,6 +1,7 @@
 """The recipe: what to train on your own data and how to read its CAMs (:class:`Recipe`), read from
-a profile's ``08_your_own_data`` section (:func:`load_recipe`) and described in one line
-(:func:`describe_recipe`).
+a profile's ``"*"`` section and its ``08_your_own_data`` section (:func:`load_recipe`) and described
+in one line (:func:`describe_recipe`). Its configs come from the one builder,
+:mod:`wsss_lib.studies.configs`.
 """
 
 from __future__ import annotations
@@ -8,16 +9,20 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-#: The profile section holding the recipe (shared with notebook 08).
+from wsss_lib.cam.readout import CamReadout
+from wsss_lib.studies.configs import OWN_DATA_PARADIGMS, RECIPE_KEYS, TRAINING_KEYS
+
+#: The profile section holding what ``wsss train`` adds to the recipe of ``"*"`` (shared with
+#: notebook 08).
 RECIPE_SECTION = "08_your_own_data"
 
 
 #: What to train: the rows of notebook 02 (``ts_cnn_to_vit`` is the paper's method).
-RECIPE_PARADIGMS = ("ts_cnn_to_vit", "ts_vit_to_cnn", "single_cnn", "single_vit", "co_training")
+RECIPE_PARADIGMS = OWN_DATA_PARADIGMS
 
 
 #: How images of another shape become square (see ``wsss_lib.data.load_folder``).
@@ -30,12 +35,72 @@ DATA_LAYOUTS = ("folder", "coco")
 
 #: The read-out of a method recipe's run when it cannot be chosen (no validation split, or one
 #: without smoke masks): the first ``cam_readouts`` candidate of the network's family (the score
-#: map in ``quick`` / ``full``) cut at the paper's threshold 0.3, one scale, no refinement.
-FALLBACK_READOUT: dict[str, Any] = {"threshold": 0.3, "scales": [1.0], "fusion": "mean",
-                                    "refine": []}
+#: map in ``quick`` / ``full``: this value's method) cut at the paper's threshold 0.3, one scale,
+#: mean fusion, no refinement. A read-out chosen on ``val`` keeps its map, layers and threshold
+#: and these other settings (:meth:`Recipe.with_readout`).
+FALLBACK_READOUT = CamReadout("cam", threshold=0.3, scales=(1.0,), fusion="mean", refine=())
 
 
-#: Recipe fields a method recipe takes from the method's training section (the section's key of
+#: The recipe's read-out settings before they were the one setting ``readout``: old key -> the
+#: key of ``readout`` (``--set readout.<key>=VALUE``). A run's recipe file holding them still
+#: loads (:meth:`Recipe.from_mapping`); a profile section or ``--set`` naming them is refused.
+OLD_READOUT_KEYS: dict[str, str] = {
+    "cam_method": "method", "cam_layers": "layers", "cam_scales": "scales",
+    "cam_fusion": "fusion", "threshold": "threshold", "refine": "refine",
+}
+
+#: How the recipe's read-out looks in a profile (the ``paper`` setting).
+_READOUT_EXAMPLE = ('"readout": {"method": "gradcam", "layers": null, "scales": [0.5, 1.0, 1.5, '
+                    '2.0], "fusion": "mean", "threshold": 0.3, "refine": []}')
+
+
+def _readout_setting(value: Any) -> CamReadout:
+    """The recipe's ``readout`` from a :class:`CamReadout` or its mapping, checked by
+    CamReadout; a bad one names the setting and where to fix it."""
+    if isinstance(value, CamReadout):
+        return value
+    try:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"it must be a mapping of CamReadout settings; got {value!r}.")
+        return CamReadout.from_dict(value)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"Recipe setting 'readout' is invalid: {err} Fix it in the profile's "
+            f"{RECIPE_SECTION!r} section ({_READOUT_EXAMPLE}) or with --set readout.KEY=VALUE "
+            "(e.g. --set readout.threshold=0.4) or --set readout='{...}'."
+        ) from None
+
+
+def _on_fallback(readout: CamReadout) -> CamReadout:
+    """``readout``'s map, layers and threshold with :data:`FALLBACK_READOUT`'s other settings."""
+    return replace(FALLBACK_READOUT, method=readout.method, layers=readout.layers,
+                   threshold=readout.threshold)
+
+
+def _old_readout_keys_refused(names: Any, where: str) -> None:
+    """Refuse the read-out's old keys (:data:`OLD_READOUT_KEYS`) among ``names``."""
+    old = [name for name in names if name in OLD_READOUT_KEYS]
+    if old:
+        renames = ", ".join(f"{name!r} -> 'readout.{OLD_READOUT_KEYS[name]}'" for name in old)
+        raise ValueError(
+            f"{where} uses the recipe's old read-out key(s): {renames}. The read-out is one "
+            f"setting now: in a profile section {_READOUT_EXAMPLE}; on the command line "
+            "--set readout.KEY=VALUE (e.g. --set readout.threshold=0.4)."
+        )
+
+
+def _translate_old_readout(settings: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A run's recipe record written before ``readout``: its six flat read-out keys
+    (:data:`OLD_READOUT_KEYS`, recognised by a ``cam_*`` key) as one ``readout`` mapping."""
+    if "readout" in settings or not any(k.startswith("cam_") and k in OLD_READOUT_KEYS
+                                        for k in settings):
+        return settings
+    rest = {k: v for k, v in settings.items() if k not in OLD_READOUT_KEYS}
+    return {**rest, "readout": {new: settings[old] for old, new in OLD_READOUT_KEYS.items()
+                                if old in settings}}
+
+
+#: Recipe fields a method recipe takes from the profile's ``"*"`` section (the recipe's key of
 #: the same name); ``wsss train --set KEY=VALUE`` changes them for one run.
 METHOD_FIELDS = ("cnn", "cnn_pcm", "cnn_output_stride", "vit", "vit_patch_size", "image_size",
                  "epochs", "batch_size", "lr", "schedule")
@@ -57,14 +122,6 @@ _KINDS: dict[str, tuple[str, Any]] = {
     "int0": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "int?": ("an integer or null", lambda v: v is None or (_is_int(v) and v >= 1)),
     "float": ("a number", _is_number),
-    "floats": ("a non-empty list of positive numbers",
-               lambda v: isinstance(v, (list, tuple)) and len(v) > 0
-               and all(_is_number(x) and x > 0 for x in v)),
-    "layers?": ("null or a list of layer names / indices",
-                lambda v: v is None or (isinstance(v, (list, tuple))
-                                        and all(isinstance(x, str) or _is_int(x) for x in v))),
-    "strs": ("a list of strings",
-             lambda v: isinstance(v, (list, tuple)) and all(isinstance(x, str) for x in v)),
     "dict?": ("a mapping of settings or null", lambda v: v is None or isinstance(v, Mapping)),
 }
 
@@ -73,12 +130,14 @@ _KINDS: dict[str, tuple[str, Any]] = {
 class Recipe:
     """What ``wsss train`` trains on your data, and how its CAMs become pseudo-masks.
 
-    Every field is a key of the profile's ``"08_your_own_data"`` section. An explicit recipe
-    (``paper``) lists all of them but ``training_from`` / ``method``; a method recipe (``quick``,
-    ``full``) says ``"training_from": "02_teacher_student"`` and :func:`load_recipe` fills the
-    training fields (:data:`METHOD_FIELDS`) and ``method`` from that section, the others from
-    the section or their method defaults (seed 0, the KT loss of
-    :func:`~wsss_lib.studies.configs.teacher_student_config`, :data:`FALLBACK_READOUT`).
+    Every field is a key of the profile's ``"*"`` or ``"08_your_own_data"`` section. An explicit
+    recipe (``paper``) lists all of them but ``method``; a method recipe (``quick``, ``full``:
+    ``"*"`` holds the method notebooks' whole recipe,
+    :data:`~wsss_lib.studies.configs.TRAINING_KEYS` included) gets ``method`` from
+    :func:`load_recipe`, which fills the training fields (:data:`METHOD_FIELDS`) from ``"*"``,
+    the others from the section or their method defaults
+    (seed 0, the KT loss of :func:`~wsss_lib.studies.configs.teacher_student_config`,
+    :data:`FALLBACK_READOUT` for the read-out).
 
     Attributes:
         paradigm: One of :data:`RECIPE_PARADIGMS`; ``"ts_cnn_to_vit"`` is the paper's method
@@ -91,7 +150,8 @@ class Recipe:
         vit_patch_size: Patch size (16 in the paper); null for the model's default.
         vit_weights: Local weights file of the ViT backbone, or null.
         pretrained: Without a weights file, start from timm's ImageNet weights (needs
-            huggingface.co or its local cache). A weights file takes precedence.
+            huggingface.co or its local cache). A weights file takes precedence. (The proxy
+            pre-training on synthetic scenes is the method's ``proxy_pretrain``.)
         image_size: Side of the square the images are loaded at (512 in the paper).
         resize: How other shapes become square: ``"pad"`` (letterbox, keeps the aspect ratio),
             ``"crop"`` (centre crop) or ``"squash"``.
@@ -101,24 +161,24 @@ class Recipe:
         schedule: Learning-rate schedule of ``TrainConfig`` (``"constant"`` in the paper).
         seed: Training seed.
         lam: Weight λ of the knowledge-transfer loss (KT paradigms).
-        kt_level: ``"global"`` (paper), ``"spatial"`` or ``"channel"``.
-        kt_distance: ``"cosine"`` (paper), ``"l1"`` or ``"l2"``.
-        cam_method: ``"cam"`` (score map) or ``"gradcam"`` / a pytorch-grad-cam method.
-        cam_layers: Grad-CAM layers (null: the model's defaults, for a ViT the paper's ``norm1``
-            of blocks -5, -4, -2, -1).
-        cam_scales: Multi-scale factors (paper: 0.5, 1.0, 1.5, 2.0).
-        cam_fusion: Layer fusion rule (``"mean"`` in the paper).
-        threshold: Pseudo-mask threshold on the min-max CAM (paper: 0.3).
-        refine: Post-processing steps by name (``"par"``, ``"crf"``), in order; empty in the
-            paper's setting (notebook 06 shows why).
-        training_from: The profile section the training settings come from
-            (``"02_teacher_student"``: the method notebooks' recipe), or None for an explicit
-            recipe.
-        method: The settings of that section (:func:`~wsss_lib.studies.configs.method_settings`:
-            also ``weight_decay``, ``augment``, ``amp``, ``grad_clip``, ``pretrain``,
-            ``vit_stem``, ``vit_lr`` and the read-out candidates ``cam_readouts``), as
-            :func:`load_recipe` resolved them; None for an explicit recipe. The fields of
-            :data:`METHOD_FIELDS` take precedence over their copies here.
+        kt_level: ``"global"`` (paper), ``"spatial"`` or ``"channel"``
+            (:attr:`KTSpec.level <wsss_lib.train.KTSpec.level>`: KT settings are ``kt_<field>``).
+        kt_distance: ``"cosine"`` (paper), ``"l1"`` or ``"l2"`` (``KTSpec.distance``).
+        readout: How the trained network's CAMs become pseudo-masks, one
+            :class:`~wsss_lib.cam.readout.CamReadout` (checked by it): in a profile the mapping
+            ``"readout": {"method", "layers", "scales", "fusion", "threshold", "refine"}``
+            (missing keys take CamReadout's defaults), changed for one run with
+            ``--set readout.KEY=VALUE`` or ``--set readout='{...}'``. The paper's: Grad-CAM on
+            ``norm1`` of ViT blocks -5, -4, -2, -1 (``layers`` null: the model's defaults, the
+            same four), scales 0.5, 1.0, 1.5, 2.0, mean fusion, threshold 0.3 on the min-max
+            CAM, no refinement (notebook 06 shows why). A method recipe's run replaces it with
+            the read-out chosen on ``val`` (:meth:`with_readout`).
+        method: The method notebooks' recipe (``"*"``, with the defaults of
+            :data:`~wsss_lib.studies.configs.OPTIONAL_TRAINING_KEYS`: also ``weight_decay``,
+            ``augment``, ``amp``, ``grad_clip``, ``proxy_pretrain``, ``vit_stem``, ``vit_lr``
+            and the read-out candidates ``cam_readouts``), as :func:`load_recipe` resolved it;
+            None for an explicit recipe. The fields of :data:`METHOD_FIELDS` take precedence
+            over their copies here.
     """
 
     paradigm: str
@@ -140,13 +200,7 @@ class Recipe:
     lam: float
     kt_level: str
     kt_distance: str
-    cam_method: str
-    cam_layers: tuple[str | int, ...] | None
-    cam_scales: tuple[float, ...]
-    cam_fusion: str
-    threshold: float
-    refine: tuple[str, ...]
-    training_from: str | None = None
+    readout: CamReadout
     method: dict[str, Any] | None = None
 
     _KIND = {
@@ -154,13 +208,13 @@ class Recipe:
         "cnn_weights": "str?", "vit": "str", "vit_patch_size": "int?", "vit_weights": "str?",
         "pretrained": "bool", "image_size": "int", "resize": "str", "epochs": "int",
         "batch_size": "int", "lr": "float", "schedule": "str", "seed": "int0", "lam": "float",
-        "kt_level": "str", "kt_distance": "str", "cam_method": "str", "cam_layers": "layers?",
-        "cam_scales": "floats", "cam_fusion": "str", "threshold": "float", "refine": "strs",
-        "training_from": "str?", "method": "dict?",
+        "kt_level": "str", "kt_distance": "str", "method": "dict?",
     }
 
     def __post_init__(self) -> None:
         for f in fields(self):
+            if f.name == "readout":
+                continue
             value = getattr(self, f.name)
             what, ok = _KINDS[self._KIND[f.name]]
             if not ok(value):
@@ -168,101 +222,82 @@ class Recipe:
                     f"Recipe setting {f.name!r} must be {what}; got {value!r}. Fix it in the "
                     f"profile's {RECIPE_SECTION!r} section or with --set {f.name}=VALUE."
                 )
-        for name in ("cam_layers", "cam_scales", "refine"):
-            value = getattr(self, name)
-            if value is not None:
-                object.__setattr__(self, name, tuple(value))
-        object.__setattr__(self, "cam_scales", tuple(float(s) for s in self.cam_scales))
-        for name in ("lr", "lam", "threshold"):
+        object.__setattr__(self, "readout", _readout_setting(self.readout))
+        for name in ("lr", "lam"):
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.method is not None:
-            object.__setattr__(self, "method", json.loads(json.dumps(dict(self.method))))
-        if (self.method is None) != (self.training_from is None):
-            raise ValueError(
-                "Recipe settings training_from and method go together: a method recipe names "
-                "the section its training settings come from and holds them (load_recipe "
-                "fills them in); an explicit recipe has neither."
-            )
+            method = json.loads(json.dumps(dict(self.method)))
+            if "pretrain" in method and "proxy_pretrain" not in method:
+                # a run's recipe file written before the setting was renamed
+                method["proxy_pretrain"] = method.pop("pretrain")
+            object.__setattr__(self, "method", method)
         choices = {"paradigm": RECIPE_PARADIGMS, "resize": RESIZE_MODES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(
                     f"Recipe setting {name}={getattr(self, name)!r} is not one of {list(allowed)}."
                 )
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"Recipe threshold must lie in [0, 1] (paper 0.3); got "
-                             f"{self.threshold}.")
-        self._check_cam_choices()
-        if self.cam_method == "cam" and self.cam_layers:
-            raise ValueError(
-                "Recipe cam_method='cam' reads the score map and takes no cam_layers; set "
-                "cam_layers to null or cam_method to 'gradcam'."
-            )
-
-    def _check_cam_choices(self) -> None:
-        from wsss_lib.cam import CAM_METHODS, FUSION_RULES
-        from wsss_lib.cam.gradcam_adapter import canonical_gradcam_method
-        from wsss_lib.pseudo_masks import REFINEMENT_STEPS
-
-        if self.cam_method not in ("cam", "gradcam"):
-            try:
-                canonical_gradcam_method(self.cam_method)
-            except ValueError:
-                raise ValueError(
-                    f"Recipe setting cam_method={self.cam_method!r} is not a CAM method; "
-                    f"choose one of {list(CAM_METHODS)}."
-                ) from None
-        if self.cam_fusion not in FUSION_RULES:
-            raise ValueError(
-                f"Recipe setting cam_fusion={self.cam_fusion!r} is not one of {list(FUSION_RULES)}."
-            )
-        unknown = [step for step in self.refine if step not in REFINEMENT_STEPS]
-        if unknown:
-            raise ValueError(
-                f"Recipe setting refine names unknown steps {unknown}; choose from "
-                f"{sorted(REFINEMENT_STEPS)}."
-            )
 
     # ---- construction
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any], where: str = "the recipe") -> Recipe:
         """Build from a settings mapping; keys that are not recipe fields are ignored (the
-        section also holds notebook-only settings).
+        section also holds notebook-only settings, and a run's recipe file written before
+        ``training_from`` went, that key). ``readout`` is a
+        :class:`~wsss_lib.cam.readout.CamReadout` or its mapping; a run's recipe file written
+        before the read-out was one setting holds its six flat keys
+        (:data:`OLD_READOUT_KEYS`: ``cam_method``, ``cam_layers``, ``cam_scales``,
+        ``cam_fusion``, ``threshold``, ``refine``), which are read as ``readout``.
 
         Raises:
             ValueError: a recipe field is missing or has a bad value.
         """
+        settings = _translate_old_readout(settings)
         names = [f.name for f in fields(cls)]
-        optional = {"training_from", "method"}
-        missing = [n for n in names if n not in settings and n not in optional]
+        missing = [n for n in names if n not in settings and n != "method"]
         if missing:
             raise ValueError(
                 f"{where} lacks the recipe settings {missing}; every key of "
                 f"wsss_lib.runs.Recipe is required (copy them from wsss_lib/profiles/paper.json), "
-                "or say \"training_from\": \"02_teacher_student\" to train the method "
-                "notebooks' recipe."
+                f"or give the profile's \"*\" section the method notebooks' whole recipe "
+                f"({', '.join(TRAINING_KEYS)}, as in quick.json) to train it."
             )
         return cls(**{n: settings[n] for n in names if n in settings})
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Recipe:
         """A copy with some settings replaced (validated again).
 
-        A method recipe also takes the keys of its ``method`` settings (e.g. ``pretrain=False``,
-        ``weight_decay=0.01``, ``cam_readouts=None``); the fields of :data:`METHOD_FIELDS` are
-        replaced in both places.
+        ``readout`` takes a whole :class:`~wsss_lib.cam.readout.CamReadout` or its mapping
+        (``--set readout='{"method": "gradcam", "threshold": 0.4}'``: missing keys take
+        CamReadout's defaults), and ``readout.KEY`` one of its settings (``readout.method``,
+        ``readout.threshold``, ...: ``--set readout.threshold=0.4``), the others kept; both
+        given, the keys apply on top of the mapping. A method recipe also takes the keys of its
+        ``method`` settings (e.g. ``proxy_pretrain=False``, ``weight_decay=0.01``,
+        ``cam_readouts=None``); the fields of :data:`METHOD_FIELDS` are replaced in both places.
 
         Raises:
-            ValueError: an override names no recipe setting.
+            ValueError: an override names no recipe setting, a setting's old name (the
+                read-out's old keys ``cam_method``, ``threshold``, ... included), or a bad value.
         """
+        from wsss_lib.profiles import check_names
+
+        check_names(overrides, "The recipe overrides (--set)")
+        _old_readout_keys_refused(overrides, "The recipe overrides (--set)")
         names = [f.name for f in fields(self)]
         method = dict(self.method) if self.method is not None else None
         extra = set(method or ()) - set(names)
-        unknown = sorted(set(overrides) - set(names) - extra)
+        keys = {k.removeprefix("readout."): v for k, v in overrides.items()
+                if k.startswith("readout.")}
+        unknown = sorted(set(overrides) - set(names) - extra
+                         - {f"readout.{k}" for k in keys})
         if unknown:
-            valid = ", ".join([*names, *sorted(extra)])
+            valid = ", ".join([*names, "readout.KEY", *sorted(extra)])
             raise ValueError(f"Unknown recipe setting(s) {unknown}; valid settings: {valid}.")
         changes = {k: v for k, v in overrides.items() if k in names}
+        if keys:
+            base = _readout_setting(changes.get("readout", self.readout))
+            changes["readout"] = {**base.to_dict(), **keys}
         if method is not None:
             method.update({k: v for k, v in overrides.items()
                            if k in extra or k in METHOD_FIELDS})
@@ -270,8 +305,11 @@ class Recipe:
         return replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (lists, not tuples); ``Recipe.from_mapping(r.to_dict()) == r``."""
-        return json.loads(json.dumps(asdict(self)))
+        """JSON-able form (lists, not tuples; ``readout`` as ``readout.to_dict()``);
+        ``Recipe.from_mapping(r.to_dict()) == r``."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["readout"] = self.readout.to_dict()
+        return json.loads(json.dumps(out))
 
     # ---- what it builds
 
@@ -322,13 +360,14 @@ class Recipe:
         """The :class:`~wsss_lib.train.TrainConfig` of this recipe (for your own scenes).
 
         A method recipe's config is :func:`wsss_lib.studies.configs.own_data_config`: notebook
-        02's row of the same paradigm, with ``data=DataSpec(image_size=...)``.
+        02's row of the same paradigm, with ``data=DataSpec(image_size=...)``. An explicit
+        recipe's is :func:`wsss_lib.studies.configs.row_config` of its own networks, optimiser
+        (TrainConfig's defaults where the recipe names none) and ``DataSpec(image_size=...)``.
         """
-        from wsss_lib.train import DataSpec, KTSpec, TrainConfig
+        from wsss_lib.studies.configs import own_data_config, row_config
+        from wsss_lib.train import DataSpec
 
         if self.method is not None:
-            from wsss_lib.studies.configs import own_data_config
-
             config = own_data_config(self.method_settings(), self.paradigm, self.seed,
                                      **self._kt_settings())
             roles = {"model": self.paradigm.removeprefix("single_"),
@@ -337,26 +376,11 @@ class Recipe:
             changes = {role: self._with_weights(getattr(config, role), family)
                        for role, family in roles.items() if getattr(config, role) is not None}
             return replace(config, **changes)
-
-        common: dict[str, Any] = {
-            "data": DataSpec(image_size=self.image_size),
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "lr": self.lr,
-            "seed": self.seed,
-        }
-        if self.schedule != "constant":
-            common["schedule"] = self.schedule
-        kt = KTSpec(lam=self.lam, level=self.kt_level, distance=self.kt_distance)
-        if self.paradigm in ("single_cnn", "single_vit"):
-            family = self.paradigm.removeprefix("single_")
-            return TrainConfig(paradigm="single", model=self.model_spec(family), **common)
-        if self.paradigm == "co_training":
-            return TrainConfig(paradigm="co_training", student=self.model_spec("vit"),
-                               teacher=self.model_spec("cnn"), kt=kt, **common)
-        teacher, student = ("cnn", "vit") if self.paradigm == "ts_cnn_to_vit" else ("vit", "cnn")
-        return TrainConfig(paradigm="teacher_student", student=self.model_spec(student),
-                           teacher=self.model_spec(teacher), kt=kt, **common)
+        training = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
+                    "schedule": self.schedule}
+        networks = {family: self.model_spec(family) for family in ("cnn", "vit")}
+        return row_config(self.paradigm, networks, data=DataSpec(image_size=self.image_size),
+                          seed=self.seed, training=training, **self._kt_settings())
 
     def _kt_settings(self) -> dict[str, Any]:
         """KT keyword arguments of the config builders (none for a single network)."""
@@ -364,34 +388,21 @@ class Recipe:
             return {}
         return {"lam": self.lam, "level": self.kt_level, "distance": self.kt_distance}
 
-    def readout_candidates(self, family: str) -> list[Any] | None:
+    def readout_candidates(self, family: str) -> list[CamReadout] | None:
         """The read-outs a method recipe chooses among on ``val`` for a ``"cnn"`` / ``"vit"``
-        network (:class:`~wsss_lib.train.CamReadout`, from ``method["cam_readouts"]``), or None
-        (an explicit recipe, or ``cam_readouts`` null): the CAM fields are the read-out."""
+        network (:class:`~wsss_lib.cam.readout.CamReadout`, from ``method["cam_readouts"]``), or
+        None (an explicit recipe, or ``cam_readouts`` null): ``readout`` is the read-out."""
         from wsss_lib.studies.measure import readout_candidates
 
         if self.method is None:
             return None
         return readout_candidates(self.method.get("cam_readouts"), family)
 
-    def with_readout(self, readout: Any) -> Recipe:
-        """A copy whose CAM fields are ``readout`` (a :class:`~wsss_lib.train.CamReadout`):
-        its map, layers and threshold, at one scale without refinement."""
-        layers = None if readout.layers is None else list(readout.layers)
-        return replace(self, cam_method=readout.method, cam_layers=layers,
-                       threshold=readout.threshold, cam_scales=(1.0,), cam_fusion="mean",
-                       refine=())
-
-    def cam_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``export_pseudo_masks`` / ``evaluate_scenes``."""
-        return {
-            "method": self.cam_method,
-            "layers": None if self.cam_layers is None else list(self.cam_layers),
-            "scales": list(self.cam_scales),
-            "fusion": self.cam_fusion,
-            "threshold": self.threshold,
-            "refine": list(self.refine),
-        }
+    def with_readout(self, readout: CamReadout) -> Recipe:
+        """A copy whose ``readout`` is ``readout``'s map, layers and threshold with
+        :data:`FALLBACK_READOUT`'s other settings (one scale, mean fusion, no refinement): the
+        read-out a method recipe's run chose on ``val``, or its fallback."""
+        return replace(self, readout=_on_fallback(readout))
 
 
 def describe_recipe(recipe: Recipe) -> str:
@@ -411,15 +422,15 @@ def describe_recipe(recipe: Recipe) -> str:
         if path is not None:
             weights.append(f"{name} weights {path}")
     method = recipe.method
-    proxy = method is not None and bool(method.get("pretrain"))
+    proxy = method is not None and bool(method.get("proxy_pretrain"))
     start = ", ".join(weights) or ("ImageNet weights from timm's hub" if recipe.pretrained
                                    else "proxy pre-training (synthetic clean scenes)" if proxy
                                    else "random initialisation")
     if method is None:
         return (f"{what}; {recipe.image_size} px ({recipe.resize}), {recipe.epochs} epochs, "
                 f"batch {recipe.batch_size}, AdamW lr {recipe.lr:g}; {start}; pseudo-masks: "
-                f"{recipe.cam_method} at scales {list(recipe.cam_scales)}, threshold "
-                f"{recipe.threshold}")
+                f"{recipe.readout.method} at scales {list(recipe.readout.scales)}, threshold "
+                f"{recipe.readout.threshold}")
     extras = [f"schedule {recipe.schedule}", f"weight decay {method.get('weight_decay')}"]
     if method.get("vit_lr") is not None and recipe.paradigm != "single_cnn":
         extras.append(f"ViT lr {method['vit_lr']:g}")
@@ -428,9 +439,9 @@ def describe_recipe(recipe: Recipe) -> str:
     extras.append(f"precision {method.get('amp')}")
     readout = ("chosen on your validation split among the method's cam_readouts (without "
                "validation masks: the first candidate at "
-               f"{FALLBACK_READOUT['threshold']:g})" if method.get("cam_readouts")
-               else f"{recipe.cam_method} > {recipe.threshold:g}")
-    return (f"{what} (the method notebooks' recipe, profile section {recipe.training_from}); "
+               f"{FALLBACK_READOUT.threshold:g})" if method.get("cam_readouts")
+               else f"{recipe.readout.method} > {recipe.readout.threshold:g}")
+    return (f"{what} (the method notebooks' recipe, the profile's \"*\" section); "
             f"{recipe.image_size} px ({recipe.resize}), {recipe.epochs} epochs, batch "
             f"{recipe.batch_size}, AdamW lr {recipe.lr:g} ({', '.join(extras)}); {start}; "
             f"pseudo-masks: read-out {readout}")
@@ -439,15 +450,24 @@ def describe_recipe(recipe: Recipe) -> str:
 def load_recipe(profile: str | os.PathLike[str] = "quick", **overrides: Any) -> Recipe:
     """The recipe of a profile (name or ``.json`` path), with settings overridden.
 
+    The profile's ``"*"`` section is the recipe every notebook trains with; the
+    ``08_your_own_data`` section adds only what ``wsss train`` needs besides (the paradigm, how
+    images become square, the ``readout`` mapping of an explicit recipe). When ``"*"`` holds the
+    method notebooks' whole recipe (:data:`~wsss_lib.studies.configs.TRAINING_KEYS`), it is a
+    method recipe; otherwise every :class:`Recipe` field must be given.
+
     Args:
         profile: ``"quick"``, ``"full"``, ``"paper"`` or a path to a profile ``.json``.
-        **overrides: Recipe settings to replace, e.g. ``image_size=64``.
+        **overrides: Recipe settings to replace, e.g. ``image_size=64``, or
+            ``**{"readout.threshold": 0.4}`` (see :meth:`Recipe.with_overrides`).
 
     Raises:
-        ValueError: unknown profile, a profile without the recipe section, a missing or bad
-            setting, or an unknown override.
+        ValueError: unknown profile, a profile without the recipe section, a section that
+            repeats a key of the recipe (``"*"``), says ``training_from`` or uses the
+            read-out's old keys (:data:`OLD_READOUT_KEYS`), a missing or bad setting, or an
+            unknown override.
     """
-    from wsss_lib.profiles import load_profile
+    from wsss_lib.profiles import SHARED_SECTION, load_profile
 
     data = load_profile(profile)
     if RECIPE_SECTION not in data:
@@ -456,45 +476,48 @@ def load_recipe(profile: str | os.PathLike[str] = "quick", **overrides: Any) -> 
             "`wsss train` trains on your data; add one (copy it from "
             "wsss_lib/profiles/paper.json) or use --profile quick / full / paper."
         )
-    settings = {**data.get("*", {}), **data[RECIPE_SECTION]}
+    section = data[RECIPE_SECTION]
     where = f"Profile {str(profile)!r} section {RECIPE_SECTION!r}"
-    if settings.get("training_from") is not None:
-        settings = _method_recipe_settings(profile, settings, where)
+    if "training_from" in section:
+        raise ValueError(
+            f"{where} says training_from, which is gone: every notebook, 08 and `wsss train` "
+            f"included, trains with the profile's {SHARED_SECTION!r} section; remove it.")
+    _old_readout_keys_refused(section, where)
+    # One definition of the recipe: the section may not change it (a run may, with --set).
+    copied = sorted(k for k in section if k in (*RECIPE_KEYS, *METHOD_FIELDS))
+    if copied:
+        raise ValueError(
+            f"{where} repeats {copied}, keys of the recipe in the profile's {SHARED_SECTION!r} "
+            "section; remove them there (one definition of the recipe), or override them for "
+            "a run with --set KEY=VALUE.")
+    settings = {**data.get(SHARED_SECTION, {}), **section}
+    if all(k in settings for k in TRAINING_KEYS):
+        settings = _method_recipe_settings(profile, section)
     recipe = Recipe.from_mapping(settings, where)
     return recipe.with_overrides(overrides) if overrides else recipe
 
 
-def _method_recipe_settings(profile: str | os.PathLike[str], section: Mapping[str, Any],
-                            where: str) -> dict[str, Any]:
+def _method_recipe_settings(profile: str | os.PathLike[str], section: Mapping[str, Any]
+                            ) -> dict[str, Any]:
     """The settings of a method recipe: the section's own keys, the training fields and the
-    ``method`` settings from the section it names, the method's defaults for the rest."""
-    from wsss_lib.profiles import TRAINING_SECTION
+    ``method`` settings from ``"*"`` (:func:`~wsss_lib.studies.configs.method_settings`), the
+    method's defaults for the rest."""
     from wsss_lib.studies.configs import method_settings
     from wsss_lib.studies.measure import readout_candidates
     from wsss_lib.train import KTSpec
 
-    source = section["training_from"]
-    if source != TRAINING_SECTION:
-        raise ValueError(f"{where}: training_from must be {TRAINING_SECTION!r} (the method "
-                         f"notebooks' training section); got {source!r}.")
-    copied = sorted(k for k in METHOD_FIELDS if k in section)
-    if copied:
-        raise ValueError(
-            f"{where} takes its training settings from {source!r}; remove {copied} from it (one "
-            "definition of the recipe), or override them for a run with --set KEY=VALUE.")
-    method = dict(method_settings(profile, TRAINING_SECTION))
-    method.pop("profile", None)
+    resolved = method_settings(profile, RECIPE_SECTION)
+    method = {k: resolved[k] for k in RECIPE_KEYS}
     paradigm = section.get("paradigm", "ts_cnn_to_vit")
     main = ("cnn" if paradigm in ("single_cnn", "ts_vit_to_cnn") else "vit")
     candidates = readout_candidates(method.get("cam_readouts"), main)
-    first = candidates[0].to_dict() if candidates else {"method": "cam", "layers": None}
+    first = candidates[0] if candidates else FALLBACK_READOUT
     kt = KTSpec()
     defaults: dict[str, Any] = {
         "paradigm": paradigm, "cnn_weights": None, "vit_weights": None, "pretrained": False,
         "resize": "pad", "seed": 0, "lam": kt.lam, "kt_level": kt.level,
-        "kt_distance": kt.distance, "cam_method": first["method"], "cam_layers": first["layers"],
-        "cam_scales": FALLBACK_READOUT["scales"], "cam_fusion": FALLBACK_READOUT["fusion"],
-        "threshold": FALLBACK_READOUT["threshold"], "refine": FALLBACK_READOUT["refine"],
+        "kt_distance": kt.distance,
+        "readout": replace(FALLBACK_READOUT, method=first.method, layers=first.layers),
     }
     return {**defaults, **section, **{k: method[k] for k in METHOD_FIELDS},
             "method": method}

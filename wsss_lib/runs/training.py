@@ -22,8 +22,9 @@ RECIPE_FILE = "wsss_recipe.json"
 
 def load_run_recipe(run_dir: str | os.PathLike[str]) -> Recipe | None:
     """The :class:`Recipe` recorded beside a run by :func:`train_recipe` (for a method recipe,
-    with the read-out chosen on validation as its CAM fields), or None when there is none or it
-    is unreadable (a run trained otherwise, or by another version)."""
+    with the read-out chosen on validation as its ``readout``), or None when there is none or it
+    is unreadable (a run trained otherwise, or by another version). A record written before the
+    read-out was one setting (flat ``cam_method``, ``cam_layers``, ... keys) still loads."""
     recorded = read_run_recipe(run_dir)
     if recorded is None:
         return None
@@ -63,8 +64,9 @@ def train_recipe(
 
     A method recipe's read-out is chosen on ``val_scenes`` when they have smoke masks
     (:func:`choose_recipe_readout`), else it is :data:`FALLBACK_READOUT`; either way it is
-    printed and recorded in the run's :data:`RECIPE_FILE` (``readout``, and the recipe's CAM
-    fields), which ``wsss evaluate`` / ``wsss pseudo-masks`` and :func:`load_run_recipe` read.
+    printed and recorded in the run's :data:`RECIPE_FILE` (``readout``: how it was chosen, and
+    the recipe's own ``readout``), which ``wsss evaluate`` / ``wsss pseudo-masks`` and
+    :func:`load_run_recipe` read.
 
     Returns:
         The :class:`~wsss_lib.train.TrainedRun`; ``run.run_dir`` is its folder.
@@ -99,8 +101,10 @@ def choose_recipe_readout(recipe: Recipe, run: Any, val_scenes: Any = None, *,
     For a method recipe with ``cam_readouts``, every candidate read-out of the run's main
     network (the student of KT runs) is tried on ``val_scenes`` with a threshold sweep
     (:func:`wsss_lib.train.choose_readout`) and the best smoke IoU is kept. Without validation
-    scenes with smoke masks and smoke images, the recipe's own CAM fields stay
-    (:data:`FALLBACK_READOUT`: the first candidate at 0.3), and the note says why.
+    scenes with smoke masks and smoke images, the recipe's own read-out stays
+    (:data:`FALLBACK_READOUT`: the first candidate at 0.3), and the note says why. Either way
+    the returned recipe's ``readout`` is :meth:`Recipe.with_readout` of the choice (one scale,
+    mean fusion, no refinement); without ``cam_readouts`` it is the recipe's own.
 
     Args:
         recipe: The recipe the run was trained with.
@@ -109,7 +113,7 @@ def choose_recipe_readout(recipe: Recipe, run: Any, val_scenes: Any = None, *,
         device: Where to compute the CAMs.
 
     Returns:
-        ``(recipe, readout)``: the recipe with the chosen read-out as its CAM fields, and a
+        ``(recipe, readout)``: the recipe with the chosen read-out as its ``readout``, and a
         JSON-able record: ``chosen_on`` (``"val"`` or None), ``note`` (one sentence), and for a
         choice ``label``, ``val_iou``, ``n_val``, ``candidates`` (every candidate's best
         threshold and IoU on val).
@@ -118,7 +122,7 @@ def choose_recipe_readout(recipe: Recipe, run: Any, val_scenes: Any = None, *,
 
     from wsss_lib.train import choose_readout
 
-    fixed = f"{recipe.cam_method} > {recipe.threshold:.2f}"
+    fixed = recipe.readout.label
     candidates = recipe.readout_candidates(run.model.family)
     if candidates is None:
         return recipe, {"chosen_on": None, "label": fixed,
@@ -129,7 +133,7 @@ def choose_recipe_readout(recipe: Recipe, run: Any, val_scenes: Any = None, *,
         why = ("no validation split" if val_scenes is None
                else "the validation split has no smoke masks" if val_scenes.smoke_masks is None
                else "the validation split has no smoke image")
-        fallback = replace(candidates[0], threshold=FALLBACK_READOUT["threshold"])
+        fallback = replace(candidates[0], threshold=FALLBACK_READOUT.threshold)
         return recipe.with_readout(fallback), {
             "chosen_on": None, "label": fallback.label, "fallback": True,
             "note": (f"{fallback.label} (FALLBACK: {why}, so the read-out could not be chosen "

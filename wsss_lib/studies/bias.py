@@ -37,7 +37,7 @@ from wsss_lib.metrics import per_image_smoke_iou, threshold_sweep
 from wsss_lib.utils import PAPER_THRESHOLD
 
 if TYPE_CHECKING:
-    from wsss_lib.train import ModelSpec, TrainConfig
+    from wsss_lib.train import TrainConfig
 
 __all__ = [
     "ARCHS",
@@ -107,7 +107,7 @@ def cooccurrence_levels(
     """Validated co-occurrence levels ``[(P(chimney | smoke), P(chimney | clean)), ...]``.
 
     Args:
-        levels: Pairs of probabilities (e.g. the profile's ``levels``); None for
+        levels: Pairs of probabilities (e.g. the profile's ``train_levels``); None for
             :data:`DEFAULT_LEVELS`. Returned sorted by :func:`cooccurrence_strength`.
 
     Raises:
@@ -151,52 +151,18 @@ def _check_arch(arch: str) -> None:
         raise ValueError(f"Unknown architecture {arch!r}; choose one of {list(ARCHS)}.")
 
 
-def _model_spec(S: Mapping[str, Any], arch: str) -> ModelSpec:
-    from wsss_lib.train import ModelSpec
+def _config(S: Mapping[str, Any], row: str, p_smoke: float, p_clean: float, seed: int,
+            epochs: Any) -> TrainConfig:
+    """The method's builder with notebook 01's differences as its parameters: one data set for
+    every training seed (``S.data_seed``, default 0), no overrides at the ``train`` split's own
+    level (so a model there is the cache entry of any notebook training on the plain split), no
+    PCM (plain classifiers), and ``cnn_output_stride`` None naming no stride (the model's own)."""
+    from wsss_lib.studies.configs import data_spec, paradigm_config
 
-    _check_arch(arch)
-    pretrain = {} if S.get("pretrain") else None
-    if arch == "cnn":
-        stride = S.get("cnn_output_stride")
-        return ModelSpec(S["cnn"], {} if stride is None else {"output_stride": int(stride)},
-                         pretrain=pretrain)
-    kwargs: dict[str, Any] = {"patch_size": int(S["vit_patch_size"])}
-    if S.get("vit_stem"):
-        kwargs["stem"] = S["vit_stem"]
-    # The ViT's own learning rate lives in its spec, as in the method notebooks, so a sweep model
-    # and a method model of the same recipe are one cache entry.
-    return ModelSpec(S["vit"], kwargs, pretrain=pretrain, lr=S.get("vit_lr"))
-
-
-def _recipe(S: Mapping[str, Any]) -> dict[str, Any]:
-    """Optimisation settings beyond epochs / lr (defaults: the kit's first recipe)."""
-    return {
-        "schedule": S.get("schedule") or "constant",
-        "augment": S.get("augment", True),
-        "weight_decay": float(S.get("weight_decay") or 0.01),
-        "amp": S.get("amp") or "auto",
-        "grad_clip": S.get("grad_clip"),
-    }
-
-
-def _data_spec(S: Mapping[str, Any], p_smoke: float, p_clean: float):
-    """Training data at one level. The ``train`` split's own level needs no overrides, which keeps
-    its cache key equal to that of any other notebook training on the plain ``train`` split."""
-    from wsss_lib.data.splits import SPLIT_DEFAULTS
-    from wsss_lib.train import DataSpec
-
-    default = SPLIT_DEFAULTS["train"]
-    overrides = {}
-    if (p_smoke, p_clean) != (default["p_chimney_given_smoke"], default["p_chimney_given_clean"]):
-        overrides = {"p_chimney_given_smoke": p_smoke, "p_chimney_given_clean": p_clean}
-    return DataSpec(
-        image_size=int(S["image_size"]),
-        n_train=int(S["n_train"]),
-        n_val=int(S["n_val"]),
-        seed=int(S.get("data_seed", 0)),
-        preset=S.get("scene_preset"),
-        overrides=overrides,
-    )
+    data = data_spec(S, int(S.get("data_seed", 0)), level=(p_smoke, p_clean),
+                     omit_split_level=True)
+    return paradigm_config(S, row, seed, data=data, epochs=int(epochs), pcm=False,
+                           omit_unset_stride=True)
 
 
 def bias_model_config(
@@ -204,11 +170,15 @@ def bias_model_config(
 ) -> TrainConfig:
     """The :class:`~wsss_lib.train.TrainConfig` of one single-network classifier of the sweep.
 
+    Built by :func:`wsss_lib.studies.configs.paradigm_config` (the method's rows) with the
+    differences of notebook 01 as parameters.
+
     Args:
         S: Notebook settings (``image_size``, ``n_train``, ``n_val``, ``epochs``, ``batch_size``,
             ``lr``, ``cnn``, ``vit``, ``vit_patch_size``; optional
             ``cnn_output_stride`` (None: the model's own, 32 for a ResNet), ``vit_epochs``
-            (None: ``epochs``), ``vit_lr`` (None: ``lr``), ``vit_stem``, ``amp``.
+            (None: ``epochs``), ``vit_lr`` (None: ``lr``), ``vit_stem``, ``amp``, ``data_seed``
+            (default 0: the data of every training seed).
         arch: ``"cnn"`` or ``"vit"``.
         p_smoke, p_clean: The training split's ``P(chimney | smoke)`` and ``P(chimney | clean)``
             (validation uses the same level).
@@ -217,22 +187,12 @@ def bias_model_config(
     Returns:
         A ``paradigm="single"`` config; :func:`wsss_lib.train.get_or_train` trains it once.
     """
-    from wsss_lib.train import TrainConfig
-
+    _check_arch(arch)
     (p_smoke, p_clean), = cooccurrence_levels([(p_smoke, p_clean)])
     epochs = S["epochs"]
     if arch == "vit":
         epochs = S.get("vit_epochs") or epochs  # ViTs may need more steps than a CNN
-    return TrainConfig(
-        paradigm="single",
-        model=_model_spec(S, arch),
-        data=_data_spec(S, p_smoke, p_clean),
-        epochs=int(epochs),
-        batch_size=int(S["batch_size"]),
-        lr=float(S["lr"]),
-        seed=int(seed),
-        **_recipe(S),
-    )
+    return _config(S, f"single_{arch}", p_smoke, p_clean, seed, epochs)
 
 
 def supervised_config(S: Mapping[str, Any], seed: int | None = None) -> TrainConfig:
@@ -241,19 +201,10 @@ def supervised_config(S: Mapping[str, Any], seed: int | None = None) -> TrainCon
     Trained once at the training co-occurrence ``S.train_level``; ``seed`` defaults to the first
     of ``S.seeds``.
     """
-    from wsss_lib.train import TrainConfig
-
     (p_smoke, p_clean), = cooccurrence_levels([S["train_level"]])
-    return TrainConfig(
-        paradigm="supervised",
-        model=_model_spec(S, "cnn"),
-        data=_data_spec(S, p_smoke, p_clean),
-        epochs=int(S.get("supervised_epochs") or S["epochs"]),
-        batch_size=int(S["batch_size"]),
-        lr=float(S["lr"]),
-        seed=int(S["seeds"][0] if seed is None else seed),
-        **_recipe(S),
-    )
+    return _config(S, "supervised", p_smoke, p_clean,
+                   int(S["seeds"][0] if seed is None else seed),
+                   S.get("supervised_epochs") or S["epochs"])
 
 
 def load_test_sets(S: Mapping[str, Any]) -> dict[str, Any]:
@@ -323,7 +274,7 @@ def evaluate_bias_run(model: Any, test_sets: Mapping[str, Any], threshold: float
     for split, suffix in TEST_SPLITS.items():
         if split not in test_sets:
             raise ValueError(f"test_sets needs a {split!r} entry (use load_test_sets(S)).")
-        result = evaluate_model(model, test_sets[split], **readout.cam_kwargs())
+        result = evaluate_model(model, test_sets[split], readout)
         metrics = result.metrics
         for key in METRIC_KEYS:
             row[f"{key}{suffix}"] = float(metrics.get(key, math.nan))
@@ -344,7 +295,7 @@ def evaluate_bias_run(model: Any, test_sets: Mapping[str, Any], threshold: float
 
 def _check_settings(S: Mapping[str, Any]) -> None:
     needed = ("image_size", "n_train", "n_val", "n_test", "epochs", "batch_size", "lr", "seeds",
-              "cnn", "vit", "vit_patch_size", "levels", "train_level", "threshold")
+              "cnn", "vit", "vit_patch_size", "train_levels", "train_level", "threshold")
     missing = [key for key in needed if key not in S]
     if missing:
         raise ValueError(
@@ -365,7 +316,7 @@ def run_bias_sweep(
 
     Args:
         S: Notebook settings (see :func:`bias_model_config`, plus ``n_test``, ``seeds``,
-            ``levels``, ``threshold``).
+            ``train_levels``, ``threshold``).
         progress: Show a progress bar over the runs (and each run's training bar).
         archs: Subset of :data:`ARCHS` to run.
         cache_dir: Model and dataset cache (default: ``$WSSS_CACHE``).
@@ -380,7 +331,7 @@ def run_bias_sweep(
     _check_settings(S)
     for arch in archs:
         _check_arch(arch)
-    levels = cooccurrence_levels(S["levels"])
+    levels = cooccurrence_levels(S["train_levels"])
     test_sets = load_test_sets(S)
     sets = {**test_sets, "val": load_val_set(S)} if S.get("cam_readouts") else test_sets
     jobs = [(arch, level, int(seed)) for level in levels for arch in archs for seed in S["seeds"]]

@@ -4,8 +4,9 @@ Grad-CAM of a ViT at several blocks (the paper: ``norm1`` of blocks -5, -4, -2, 
 ReLU'd and min-max normalised, combined per pixel (mean / max / weighted) and renormalised; and
 the same averaged over image scales (0.5, 1, 1.5, 2).
 :func:`~wsss_lib.cam.layer_maps.layer_gradcams` runs the network once per scale and keeps every
-layer's raw map, so :meth:`~wsss_lib.cam.layer_maps.LayerCams.cam` builds any variant
-(:class:`CamVariant`) without re-running it, with the steps of :func:`wsss_lib.cam.compute_cam`.
+layer's raw map, so :func:`~wsss_lib.cam.readout.layer_cams_readout` builds any variant (a
+name and its :class:`~wsss_lib.cam.readout.CamReadout`) without re-running it, with the steps of
+:func:`wsss_lib.cam.compute_cam`.
 
 Rows: :func:`evaluate_variants` (one per variant and seed model), :func:`cam_row` (any CAM) and
 :func:`fusion_summary` (the paper's comparison: last layer vs fused vs multi-scale, with the
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from torch import Tensor
 
 from wsss_lib.cam import FUSION_RULES
 from wsss_lib.cam.layer_maps import LayerCams
+from wsss_lib.cam.readout import CamReadout, layer_cams_readout
 from wsss_lib.metrics import per_image_iou_values, per_image_smoke_iou, threshold_sweep
 from wsss_lib.paper import PAPER_SCALES
 from wsss_lib.studies.measure import metric_row
@@ -39,7 +40,6 @@ from wsss_lib.utils import PAPER_THRESHOLD
 
 __all__ = [
     "SUMMARY_VARIANTS",
-    "CamVariant",
     "cam_row",
     "choose_threshold",
     "choose_variant_thresholds",
@@ -61,35 +61,12 @@ def short_layer_name(layer: str) -> str:
     return layer
 
 
-@dataclass(frozen=True)
-class CamVariant:
-    """A way to turn stored layer maps into one CAM (see :meth:`LayerCams.cam`).
-
-    Attributes:
-        name: Row name in tables and figures.
-        layers: Layers fused (one layer: no fusion).
-        rule: ``"mean"``, ``"max"`` or ``"weighted"``.
-        scales: Image scales averaged.
-        weights: Per-layer weights for ``"weighted"``.
-    """
-
-    name: str
-    layers: tuple[str, ...]
-    rule: str = "mean"
-    scales: tuple[float, ...] = (1.0,)
-    weights: tuple[float, ...] | None = None
-
-    def cam(self, layer_cams: LayerCams) -> Tensor:
-        """This variant's CAM float ``[N, H, W]`` in ``[0, 1]``."""
-        return layer_cams.cam(self.layers, self.rule, self.scales, self.weights)
-
-
 def fusion_variants(
     layers: Sequence[str],
     scales: Sequence[float] = PAPER_SCALES,
     weights: Sequence[float] | None = None,
     rules: Sequence[str] = FUSION_RULES,
-) -> list[CamVariant]:
+) -> dict[str, CamReadout]:
     """The variants of notebook 05: each layer alone, fused by each rule, and multi-scale.
 
     Args:
@@ -100,8 +77,11 @@ def fusion_variants(
         rules: Fusion rules to include.
 
     Returns:
-        Variants named ``"layer <block>"``, ``"last layer"``, ``"fused (<rule>)"``,
-        ``"multi-scale (last layer)"`` and ``"multi-scale + fused (mean)"``.
+        Variant name -> its Grad-CAM :class:`~wsss_lib.cam.readout.CamReadout` (built from
+        stored maps by :func:`~wsss_lib.cam.readout.layer_cams_readout`), named
+        ``"layer <block>"``, ``"last layer"``, ``"fused (<rule>)"``,
+        ``"multi-scale (last layer)"`` and ``"multi-scale + fused (mean)"``; the thresholds are
+        chosen per variant (:func:`choose_variant_thresholds`), not taken from the read-outs.
     """
     layers = tuple(layers)
     if not layers:
@@ -114,13 +94,13 @@ def fusion_variants(
         raise ValueError(f"{len(weights)} fusion weights for {len(layers)} layers: {weights}.")
     scales = tuple(float(s) for s in scales)
     last = layers[-1]
-    variants = [CamVariant(f"layer {short_layer_name(x)}", (x,)) for x in layers[:-1]]
-    variants.append(CamVariant("last layer", (last,)))
+    variants = {f"layer {short_layer_name(x)}": CamReadout("gradcam", (x,)) for x in layers[:-1]}
+    variants["last layer"] = CamReadout("gradcam", (last,))
     for rule in rules:
-        variants.append(CamVariant(f"fused ({rule})", layers, rule,
-                                   weights=weights if rule == "weighted" else None))
-    variants.append(CamVariant("multi-scale (last layer)", (last,), scales=scales))
-    variants.append(CamVariant("multi-scale + fused (mean)", layers, "mean", scales=scales))
+        variants[f"fused ({rule})"] = CamReadout(
+            "gradcam", layers, fusion=rule, fusion_weights=weights if rule == "weighted" else None)
+    variants["multi-scale (last layer)"] = CamReadout("gradcam", (last,), scales=scales)
+    variants["multi-scale + fused (mean)"] = CamReadout("gradcam", layers, scales=scales)
     return variants
 
 
@@ -172,7 +152,7 @@ def choose_threshold(
 
 def choose_variant_thresholds(
     val_layer_cams: LayerCams,
-    variants: Sequence[CamVariant],
+    variants: Mapping[str, CamReadout],
     val_scenes: Any,
     thresholds: Sequence[float] = READOUT_THRESHOLDS,
 ) -> dict[str, float]:
@@ -183,20 +163,21 @@ def choose_variant_thresholds(
 
     Args:
         val_layer_cams: :func:`~wsss_lib.cam.layer_maps.layer_gradcams` of ``val_scenes``.
-        variants: From :func:`fusion_variants`.
+        variants: Name -> read-out, from :func:`fusion_variants`.
         val_scenes: Validation scenes with smoke masks (never the reported ones).
         thresholds: Candidates.
 
     Returns:
         ``{variant name: threshold}``.
     """
-    return {v.name: choose_threshold(v.cam(val_layer_cams), val_scenes, thresholds)
-            for v in variants}
+    return {name: choose_threshold(layer_cams_readout(readout, val_layer_cams), val_scenes,
+                                   thresholds)
+            for name, readout in variants.items()}
 
 
 def evaluate_variants(
     layer_cams: LayerCams,
-    variants: Sequence[CamVariant],
+    variants: Mapping[str, CamReadout],
     scenes: Any,
     seed: str,
     threshold: float = PAPER_THRESHOLD,
@@ -207,7 +188,7 @@ def evaluate_variants(
 
     Args:
         layer_cams: Maps of ``scenes.images`` from :func:`layer_gradcams`.
-        variants: From :func:`fusion_variants`.
+        variants: Name -> read-out, from :func:`fusion_variants`.
         scenes: The evaluated scenes (with masks).
         seed: Name of the network the maps come from (e.g. ``"weak"``), stored in each row.
         threshold: Pseudo-mask threshold of the variants ``thresholds`` does not name (paper 0.3).
@@ -224,12 +205,14 @@ def evaluate_variants(
         raise ValueError(f"{len(layer_cams)} CAMs for {len(scenes)} scenes; compute the maps of "
                          "exactly these scenes.")
     rows = []
-    for variant in variants:
-        cut = float((thresholds or {}).get(variant.name, threshold))
-        row = cam_row(variant.cam(layer_cams), scenes, seed, variant.name, cut, fixed_threshold)
-        row["layers"] = [short_layer_name(x) for x in variant.layers]
-        row["rule"] = variant.rule if len(variant.layers) > 1 else "single"
-        row["scales"] = list(variant.scales)
+    for name, readout in variants.items():
+        cut = float((thresholds or {}).get(name, threshold))
+        row = cam_row(layer_cams_readout(readout, layer_cams), scenes, seed, name, cut,
+                      fixed_threshold)
+        layers = readout.layers or tuple(layer_cams.layers)
+        row["layers"] = [short_layer_name(x) for x in layers]
+        row["rule"] = readout.fusion if len(layers) > 1 else "single"
+        row["scales"] = list(readout.scales)
         rows.append(row)
     return rows
 
@@ -313,10 +296,12 @@ def fusion_summary(
     for seed, cams in seed_cams.items():
         cuts = (thresholds or {}).get(seed, {})
         last = cams.layers[-1]
-        single = cams.cam([last])
+        readouts = dict(zip(SUMMARY_VARIANTS, (
+            CamReadout("gradcam", (last,)), CamReadout("gradcam", tuple(cams.layers)),
+            CamReadout("gradcam", (last,), scales=scales)), strict=True))
+        candidates = {name: layer_cams_readout(r, cams) for name, r in readouts.items()}
+        single = candidates["last layer"]
         base_cut = float(cuts.get("last layer", threshold))
-        candidates = dict(zip(SUMMARY_VARIANTS, (
-            single, cams.cam(cams.layers, "mean"), cams.cam([last], scales=scales)), strict=True))
         for name, cam in candidates.items():
             cut = float(cuts.get(name, threshold))
             metrics = metric_row(cam, scenes, cut)

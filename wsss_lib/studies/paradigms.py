@@ -12,21 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from wsss_lib.studies.configs import paradigm_config
+from wsss_lib.studies.configs import PARADIGM_ROWS, paradigm_config
 from wsss_lib.studies.measure import train_and_evaluate
 from wsss_lib.train import TrainConfig
 
 __all__ = ["PARADIGM_ROWS", "PARADIGM_SHORT", "paradigm_configs", "run_paradigms"]
 
 
-#: Rows of notebook 02: name -> what it is.
-PARADIGM_ROWS = {
-    "single_cnn": "single CNN (ResNet; also the teacher)",
-    "single_vit": "single ViT",
-    "ts_cnn_to_vit": "teacher-student CNN→ViT (paper)",
-    "ts_vit_to_cnn": "teacher-student ViT→CNN",
-    "co_training": "co-training CNN+ViT",
-}
+# PARADIGM_ROWS (name -> what it is) is defined once, in wsss_lib.studies.configs, next to the
+# builder of the rows; notebooks and results import it from here too.
 
 #: Short labels of the rows for plot axes.
 PARADIGM_SHORT = {

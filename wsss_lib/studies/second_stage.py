@@ -6,7 +6,7 @@ segmenter on those pseudo-masks as if they were true masks. This study measures 
 terms with full supervision:
 
 - **the pipeline**: among the method notebooks' networks (:func:`wsss_lib.studies.paradigms.
-  paradigm_configs`, the rows named by ``S.pipelines``), the one whose read-out
+  paradigm_configs`, the rows named by ``S.rows``), the one whose read-out
   (:func:`wsss_lib.studies.measure.run_readout`) has the best mean smoke IoU on ``val`` over the
   seeds (:func:`choose_pipeline`; ``test`` is never looked at for this choice);
 - **stage 2**: its pseudo-masks of every ``train`` image (:func:`pseudo_masks`; clean images get
@@ -97,9 +97,9 @@ def k_row(k: int) -> str:
 
 
 def second_stage_settings(profile: str = "quick", **overrides: Any) -> Any:
-    """Settings of notebook 10: the method's training settings (``02_teacher_student``, so the
-    pseudo-mask networks are the cached ones of notebooks 02–07) plus the section's own
-    ``seeds``, ``pipelines``, ``k_masks`` and ``segmenter_epochs``
+    """Settings of notebook 10: the recipe (the profile's ``"*"``, so the pseudo-mask networks
+    are the cached ones of notebooks 02–07) plus the section's own ``seeds``, ``rows`` (notebook
+    02's rows whose pseudo-masks may train stage 2), ``k_masks`` and ``segmenter_epochs``
     (:func:`wsss_lib.studies.configs.method_settings`)."""
     return method_settings(profile, SECTION, **overrides)
 
@@ -161,7 +161,7 @@ def choose_pipeline(
 ) -> tuple[str, dict[str, dict[str, Any]]]:
     """The pseudo-mask pipeline with the best mean smoke IoU on ``val`` over ``seeds``.
 
-    Each candidate (``S.pipelines``, rows of :func:`~wsss_lib.studies.paradigms.paradigm_configs`;
+    Each candidate (``S.rows``, rows of :func:`~wsss_lib.studies.paradigms.paradigm_configs`;
     None: all of them) is loaded or trained per seed and read the way notebooks 02–04 read it
     (:func:`~wsss_lib.studies.measure.run_readout`: map and threshold chosen on ``val``).
 
@@ -170,7 +170,7 @@ def choose_pipeline(
         "readouts": [label per seed]}`` for every candidate.
     """
     seeds = [int(s) for s in (S["seeds"] if seeds is None else seeds)]
-    names = list(S.get("pipelines") or PARADIGM_ROWS)
+    names = list(S.get("rows") or PARADIGM_ROWS)
     table: dict[str, dict[str, Any]] = {}
     for name in tqdm(names, desc="pipelines (val)", disable=not progress):
         per_seed, labels = [], []

@@ -61,7 +61,7 @@ def profile_networks(
     for notebook in notebooks:
         if notebook == "01_co_occurrence_bias":
             S = notebook_settings(notebook, profile)
-            for p_smoke, p_clean in cooccurrence_levels(S["levels"]):
+            for p_smoke, p_clean in cooccurrence_levels(S["train_levels"]):
                 for arch in ("cnn", "vit"):
                     configs += [bias_model_config(S, arch, p_smoke, p_clean, int(seed))
                                 for seed in S["seeds"]]
@@ -84,7 +84,7 @@ def profile_networks(
                 for seed in seeds:
                     configs += list(shortcut_configs(S, level, seed, rows).values())
             configs += [level_check_config(S, level, S["seeds"][0])
-                        for level in S["candidate_levels"]]
+                        for level in S["candidate_train_levels"]]
         elif notebook == "05_cam_fusion":
             S = method_settings(profile, notebook)
             configs += [single_config(S, "vit", S["train_seed"]),

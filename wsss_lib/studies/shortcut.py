@@ -113,10 +113,10 @@ def shortcut_configs(
 
 def shortcut_plan(S: Mapping[str, Any]) -> list[tuple[list[float], list[str], list[int]]]:
     """What notebook 09 trains: ``(level, rows, seeds)`` groups. The headline rows (``S.rows``)
-    run for every seed of ``S.seeds`` at every level of ``S.levels``; the rows of
+    run for every seed of ``S.seeds`` at every level of ``S.train_levels``; the rows of
     ``S.teacher_rows`` (``ts_teacher_050``) for ``S.teacher_seeds`` at the coupled levels only."""
     plan = []
-    for level in S["levels"]:
+    for level in S["train_levels"]:
         plan.append((list(level), list(S["rows"]), [int(s) for s in S["seeds"]]))
         if float(level[0]) > float(level[1]) and S.get("teacher_rows"):
             plan.append((list(level), list(S["teacher_rows"]),

@@ -1,16 +1,14 @@
 """Training: the single-network, teacher-student and co-training paradigms, the fully supervised
 reference, resumable checkpoints and a model cache keyed by the full config.
 
-Typical use::
+Typical use (every config of the kit is built by :mod:`wsss_lib.studies.configs` from a
+profile's settings, so two notebooks asking for one network share its cache entry)::
 
-    from wsss_lib.train import DataSpec, ModelSpec, TrainConfig, get_or_train, evaluate_model
+    from wsss_lib.studies.configs import method_settings, paradigm_config
+    from wsss_lib.train import get_or_train, evaluate_model
 
-    config = TrainConfig(
-        paradigm="teacher_student",
-        student=ModelSpec("vit_tiny", {"patch_size": 8}),
-        teacher=ModelSpec("resnet18", {"pcm": True}),
-        data=DataSpec(image_size=64, n_train=512),
-    )
+    S = method_settings("quick", "02_teacher_student")
+    config = paradigm_config(S, "ts_cnn_to_vit", seed=0)   # a TrainConfig (plain data)
     run = get_or_train(config)          # trains the teacher, then the student; cached
     result = evaluate_model(run, test_scenes)
 """
@@ -29,7 +27,7 @@ from wsss_lib.train.config import (
     TrainConfig,
     learning_rate_at,
 )
-from wsss_lib.train.evaluate import EvalResult, evaluate_model
+from wsss_lib.train.evaluate import EVAL_BATCH_SIZE, EvalResult, evaluate_model, scene_cams
 from wsss_lib.train.loop import check_training_set, load_training_data, train_classifier
 from wsss_lib.train.paradigms import (
     CoTraining,
@@ -52,6 +50,7 @@ from wsss_lib.train.run import TrainedRun, load_run
 
 __all__ = [
     "AMP_MODES",
+    "EVAL_BATCH_SIZE",
     "KT_PARADIGMS",
     "KT_TARGETS",
     "PARADIGMS",
@@ -87,5 +86,6 @@ __all__ = [
     "load_training_data",
     "run_dir_for",
     "save_checkpoint",
+    "scene_cams",
     "train_classifier",
 ]

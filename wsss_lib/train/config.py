@@ -96,7 +96,9 @@ class ModelSpec:
         pretrain: None (random initialisation) or the settings of the proxy pre-training of
             :mod:`wsss_lib.train.pretrain` (``{}`` for its defaults): the backbone starts from
             weights trained to segment clean scenes into sky / cloud / ground / chimney, never
-            having seen smoke. Stored with every default filled in.
+            having seen smoke. Stored with every default filled in. The profile setting that
+            turns it on is ``proxy_pretrain`` (not ``pretrained``, timm's ImageNet weights); the
+            field keeps the name ``pretrain`` because it is part of every cache key.
         lr: This network's own (peak) learning rate, or None for ``TrainConfig.lr``. ViTs
             trained from a small start need a smaller one than CNNs; a teacher-student run's
             teacher is trained with its own spec's rate, so it stays the single-network run.

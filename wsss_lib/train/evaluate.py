@@ -7,7 +7,7 @@ supervised segmenter, whose smoke probabilities take the place of the CAMs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +15,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from wsss_lib.cam.readout import CamReadout, readout_or_settings
 from wsss_lib.train.paradigms.supervised import SupervisedSegmenter
 from wsss_lib.train.run import TrainedRun
 from wsss_lib.utils import get_device
 
-__all__ = ["EvalResult", "classifier_accuracy", "evaluate_model"]
+__all__ = ["EVAL_BATCH_SIZE", "EvalResult", "check_batch_size", "classifier_accuracy",
+           "evaluate_model", "scene_cams"]
+
+#: Images per forward pass of every evaluation (:func:`evaluate_model`, ``choose_readout``,
+#: ``evaluate_scenes``, ``export_pseudo_masks``) unless one is given.
+EVAL_BATCH_SIZE = 32
 
 
 @dataclass
@@ -38,23 +44,91 @@ class EvalResult:
     metrics: dict[str, float]
 
 
-def _batches(n: int, batch_size: int):
+def _batches(n: int, batch_size: int) -> Iterator[slice]:
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
+
+
+def check_batch_size(batch_size: Any) -> int:
+    """``batch_size`` if it is a positive int, else a ``ValueError`` naming it."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+    return batch_size
+
+
+def scene_cams(
+    model: nn.Module,
+    scenes: Any,
+    readout: CamReadout,
+    steps: Sequence[Any] | None = None,
+    *,
+    indices: Sequence[int] | None = None,
+    batch_size: int = EVAL_BATCH_SIZE,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    desc: str = "CAMs",
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The (refined) CAMs and logits of a classifier on some scenes, batch by batch: the one loop
+    behind :func:`evaluate_model`, :func:`wsss_lib.pseudo_masks.evaluate_scenes` and
+    :func:`wsss_lib.pseudo_masks.export_pseudo_masks`.
+
+    Args:
+        model: A ``WSSSClassifier`` (moved to ``device``, left in eval mode).
+        scenes: :class:`~wsss_lib.data.SmokeScenes`.
+        readout: The CAM settings (``compute_cam(**readout.cam_kwargs())``).
+        steps: Post-processing steps to run (default: ``readout.refinement_steps()``; pass them
+            to reuse steps built once).
+        indices: Which images (default: all).
+        batch_size: Images per forward pass.
+        device: Where to run (default: CUDA when present).
+        progress: Show a ``tqdm`` bar over images.
+        desc: The bar's label.
+
+    Yields:
+        ``(indices int [B], cams float32 [B, H, W] in [0, 1], logits float32 [B])`` on the CPU.
+    """
+    from tqdm.auto import tqdm
+
+    from wsss_lib.cam import compute_cam
+    from wsss_lib.data import to_tensor_batch
+    from wsss_lib.postprocess import run_pipeline
+
+    check_batch_size(batch_size)
+    steps = readout.refinement_steps() if steps is None else list(steps)
+    device = get_device(device)
+    model.to(device).eval()
+    order = np.arange(len(scenes)) if indices is None else np.asarray(indices, dtype=np.int64)
+    kwargs = readout.cam_kwargs()
+    with tqdm(total=len(order), desc=desc, unit="img", disable=not progress) as bar:
+        for rows in _batches(len(order), batch_size):
+            index = order[rows]
+            images = to_tensor_batch(scenes.images[index]).to(device)
+            with torch.no_grad():
+                logits = model(images).logits[:, 0].float().cpu().numpy()
+            # Only gradient-based CAM methods need the autograd graph.
+            with torch.no_grad() if readout.method == "cam" else torch.enable_grad():
+                cam = compute_cam(model, images, **kwargs)
+            cam = cam.detach().float()
+            if steps:
+                cam = run_pipeline(steps, cam, scenes.images[index])
+            yield index, cam.cpu().numpy().astype(np.float32, copy=False), logits
+            bar.update(len(index))
 
 
 def evaluate_model(
     model: nn.Module | TrainedRun,
     scenes: Any,
+    readout: CamReadout | None = None,
     *,
-    batch_size: int = 32,
-    method: str = "cam",
+    batch_size: int = EVAL_BATCH_SIZE,
+    method: str | None = None,
     layers: Sequence[str | int] | None = None,
-    scales: Sequence[float] = (1.0,),
-    fusion: str = "mean",
-    normalize: str = "minmax",
+    scales: Sequence[float] | None = None,
+    fusion: str | None = None,
+    normalize: str | None = None,
     threshold: float | None = None,
     device: str | torch.device | None = None,
+    progress: bool = False,
 ) -> EvalResult:
     """Logits, CAMs and metrics of ``model`` on ``scenes``, batched, on the right device.
 
@@ -62,54 +136,46 @@ def evaluate_model(
         model: A ``WSSSClassifier``, a :class:`SupervisedSegmenter`, or a :class:`TrainedRun`
             (its main network: the student of a KT run).
         scenes: :class:`~wsss_lib.data.SmokeScenes` to evaluate.
+        readout: How the CAM is read and cut (:class:`~wsss_lib.cam.readout.CamReadout`,
+            refinement steps included); default: the score map at 0.3 (paper), and a segmenter's
+            probabilities at 0.5. A segmenter ignores everything but the threshold.
         batch_size: Images per forward pass.
-        method, layers, scales, fusion, normalize: CAM settings of
-            :func:`wsss_lib.cam.compute_cam` (ignored for a segmenter).
-        threshold: Pseudo-mask threshold; default 0.3 for CAMs (paper), 0.5 for a segmenter's
-            probabilities.
+        method, layers, scales, fusion, normalize, threshold: Instead of ``readout``: the
+            fields of the read-out it is made of.
         device: Where to run (default: CUDA when present); the network is moved there.
+        progress: Show a progress bar.
 
     Returns:
         An :class:`EvalResult`. The network is left in eval mode.
     """
-    from wsss_lib.cam import compute_cam
     from wsss_lib.data import to_tensor_batch
     from wsss_lib.metrics import classification_accuracy, evaluate_cams
 
     if isinstance(model, TrainedRun):
         model = model.model
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+    check_batch_size(batch_size)
     if len(scenes) == 0:
         raise ValueError("Cannot evaluate on an empty set of scenes.")
-    device = get_device(device)
-    model.to(device).eval()
     segmenter = isinstance(model, SupervisedSegmenter)
-    threshold = (0.5 if segmenter else 0.3) if threshold is None else threshold
-
-    logits, cams = [], []
-    for rows in _batches(len(scenes), batch_size):
-        images = to_tensor_batch(scenes.images[rows]).to(device)
-        if segmenter:
-            cams.append(model.predict_masks(images).cpu())
-            continue
-        with torch.no_grad():
-            logits.append(model(images).logits[:, 0].float().cpu())
-        # Only gradient-based CAM methods need the autograd graph.
-        with torch.no_grad() if method == "cam" else torch.enable_grad():
-            cam = compute_cam(
-                model,
-                images,
-                method=method,
-                layers=layers,
-                scales=scales,
-                fusion=fusion,
-                normalize=normalize,
-            )
-        cams.append(cam.detach().float().cpu())
-
-    cam_array = torch.cat(cams).numpy()
-    logit_array = None if segmenter else torch.cat(logits).numpy()
+    chosen_cut = readout is not None or threshold is not None
+    readout = readout_or_settings(readout, method=method, layers=layers, scales=scales,
+                                  fusion=fusion, normalize=normalize, threshold=threshold)
+    # A segmenter's probabilities are cut at 0.5 unless a threshold was chosen.
+    cut = readout.threshold if chosen_cut or not segmenter else 0.5
+    if segmenter:
+        device = get_device(device)
+        model.to(device).eval()
+        cam_array = torch.cat([model.predict_masks(to_tensor_batch(scenes.images[rows])
+                                                   .to(device)).cpu()
+                               for rows in _batches(len(scenes), batch_size)]).numpy()
+        logit_array = None
+    else:
+        cams, logits = [], []
+        for _, cam, logit in scene_cams(model, scenes, readout, batch_size=batch_size,
+                                        device=device, progress=progress, desc="evaluate"):
+            cams.append(cam)
+            logits.append(logit)
+        cam_array, logit_array = np.concatenate(cams), np.concatenate(logits)
     metrics: dict[str, float] = {}
     if scenes.smoke_masks is not None:
         metrics.update(
@@ -118,7 +184,7 @@ def evaluate_model(
                 scenes.smoke_masks,
                 chimney_masks=scenes.chimney_masks,
                 labels=scenes.labels,
-                threshold=threshold,
+                threshold=cut,
                 distractor_masks=scenes.distractor_masks,
             )
         )
@@ -130,7 +196,7 @@ def evaluate_model(
 def classifier_accuracy(
     model: nn.Module | TrainedRun,
     scenes: Any,
-    batch_size: int = 32,
+    batch_size: int = EVAL_BATCH_SIZE,
     device: str | torch.device | None = None,
 ) -> float:
     """Image-level smoke / no-smoke accuracy of a classifier on ``scenes`` (chance is 0.5),

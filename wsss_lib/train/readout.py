@@ -8,13 +8,14 @@ Grad-CAM is not. So the kit chooses the read-out of each trained network on ``va
 with masks that are never used for the reported numbers) and reports ``test`` with it:
 :func:`choose_readout` tries every candidate :class:`CamReadout`, sweeps the threshold, and keeps
 the pair with the best smoke IoU on ``val``. Ties go to the earlier candidate and the lower
-threshold, so the simplest read-out wins when nothing is gained.
+threshold, so the simplest read-out wins when nothing is gained. :class:`CamReadout` itself lives
+in :mod:`wsss_lib.cam.readout` (re-exported here).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from wsss_lib.train.evaluate import EvalResult, evaluate_model
+from wsss_lib.cam.readout import CamReadout
+from wsss_lib.train.evaluate import EVAL_BATCH_SIZE, EvalResult, evaluate_model
 from wsss_lib.train.run import TrainedRun
-from wsss_lib.utils import PAPER_THRESHOLD
 
 __all__ = ["READOUT_THRESHOLDS", "CamReadout", "ReadoutChoice", "choose_readout",
            "evaluate_readout"]
@@ -32,59 +33,6 @@ __all__ = ["READOUT_THRESHOLDS", "CamReadout", "ReadoutChoice", "choose_readout"
 #: Thresholds :func:`choose_readout` tries: 0.05, 0.10, ..., 0.90 (the extremes, which call
 #: nearly every or nearly no pixel smoke, are left out).
 READOUT_THRESHOLDS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 19))
-
-
-@dataclass(frozen=True)
-class CamReadout:
-    """One way to turn a network's output into a pseudo-mask.
-
-    Attributes:
-        method: ``"cam"`` (score map) or a Grad-CAM method of :func:`wsss_lib.cam.compute_cam`.
-        layers: Grad-CAM layers (None: the method's defaults; must be None for ``"cam"``).
-        threshold: Pseudo-mask = min-max normalised map > ``threshold``.
-    """
-
-    method: str = "cam"
-    layers: tuple[str, ...] | None = None
-    threshold: float = PAPER_THRESHOLD
-
-    def __post_init__(self) -> None:
-        if self.layers is not None:
-            layers = (self.layers,) if isinstance(self.layers, str) else self.layers
-            object.__setattr__(self, "layers", tuple(str(layer) for layer in layers))
-        if self.method == "cam" and self.layers is not None:
-            raise ValueError("CamReadout(method='cam') reads the score map and takes no layers.")
-        value = self.threshold
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-            raise ValueError(f"CamReadout.threshold must be a number in [0, 1); got {value!r}.")
-        object.__setattr__(self, "threshold", float(value))
-
-    @property
-    def label(self) -> str:
-        """Short text, e.g. ``"cam > 0.30"`` or ``"gradcam[blocks.-1.norm1] > 0.45"``."""
-        layers = f"[{','.join(self.layers)}]" if self.layers else ""
-        return f"{self.method}{layers} > {self.threshold:.2f}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method,
-                "layers": list(self.layers) if self.layers is not None else None,
-                "threshold": self.threshold}
-
-    def cam_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of :func:`wsss_lib.train.evaluate_model` for this read-out (the
-        same keys as :meth:`to_dict`)."""
-        return self.to_dict()
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CamReadout:
-        unknown = sorted(set(data) - {"method", "layers", "threshold"})
-        if unknown:
-            raise ValueError(f"Unknown CamReadout keys {unknown}; valid: method, layers, "
-                             "threshold.")
-        layers = data.get("layers")
-        return cls(method=str(data.get("method", "cam")),
-                   layers=tuple(layers) if layers is not None else None,
-                   threshold=data.get("threshold", 0.3))
 
 
 @dataclass
@@ -118,7 +66,7 @@ def choose_readout(
     candidates: Sequence[CamReadout] = (CamReadout(),),
     thresholds: Sequence[float] = READOUT_THRESHOLDS,
     *,
-    batch_size: int = 32,
+    batch_size: int = EVAL_BATCH_SIZE,
     device: str | torch.device | None = None,
 ) -> ReadoutChoice:
     """The candidate and threshold with the best smoke IoU on ``val_scenes``.
@@ -144,8 +92,8 @@ def choose_readout(
     best: tuple[float, CamReadout] | None = None
     rows = []
     for candidate in candidates:
-        result = evaluate_model(network, val_scenes, batch_size=batch_size, device=device,
-                                **candidate.cam_kwargs())
+        result = evaluate_model(network, val_scenes, candidate, batch_size=batch_size,
+                                device=device)
         sweep = threshold_sweep(result.cams, val_scenes.smoke_masks, val_scenes.labels,
                                 thresholds=thresholds)
         rows.append({"method": candidate.method, "layers": candidate.to_dict()["layers"],
@@ -160,8 +108,7 @@ def choose_readout(
 
 
 def evaluate_readout(model: nn.Module | TrainedRun, scenes: Any, readout: CamReadout, *,
-                     batch_size: int = 32,
+                     batch_size: int = EVAL_BATCH_SIZE,
                      device: str | torch.device | None = None) -> EvalResult:
-    """:func:`wsss_lib.train.evaluate_model` with the CAM settings of ``readout``."""
-    return evaluate_model(_network(model), scenes, batch_size=batch_size, device=device,
-                          **readout.cam_kwargs())
+    """:func:`wsss_lib.train.evaluate_model` with ``readout`` (its CAM and its threshold)."""
+    return evaluate_model(_network(model), scenes, readout, batch_size=batch_size, device=device)

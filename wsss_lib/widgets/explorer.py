@@ -92,8 +92,8 @@ class CamExplorer:
 
     Controls (public attributes, so code and tests can set them like a user would):
     ``source``, ``index``, ``path`` + ``load_button``, ``upload``, ``model_a``, ``model_b``,
-    ``method``, ``layers``, ``scales``, ``fusion``, ``threshold``, ``steps`` (name -> Checkbox),
-    ``train_button``. Outputs: ``panels`` (name -> ``ipywidgets.Image``), ``metrics``
+    ``method``, ``layers``, ``scales``, ``fusion``, ``threshold``, ``refine`` (step name ->
+    Checkbox), ``train_button``. Outputs: ``panels`` (name -> ``ipywidgets.Image``), ``metrics``
     (slot -> HTML), ``status`` (HTML), and for inspection ``arrays`` (name -> the last drawn
     ``uint8 [H, W, 3]``) and ``views`` (slot -> :class:`~wsss_lib.widgets.render.SlotView`).
 
@@ -207,7 +207,7 @@ class CamExplorer:
         self.threshold = w.FloatSlider(description="threshold", min=0.0, max=1.0, step=0.05,
                                        readout_format=".2f", continuous_update=True, style=style,
                                        layout=wide)
-        self.steps = {name: w.Checkbox(description=label, indent=False,
+        self.refine = {name: w.Checkbox(description=label, indent=False,
                                        layout=w.Layout(width="auto", margin="0 12px 0 0"))
                       for name, (label, _) in POSTPROCESS_STEPS.items()}
         self.train_button = w.Button(description="Train the quick model", button_style="warning",
@@ -224,8 +224,8 @@ class CamExplorer:
         self.layers.observe(lambda c: self._set(layers=tuple(c["new"])), names="value")
         self.scales.observe(self._on_scales, names="value")
         self.threshold.observe(lambda c: self._set(threshold=c["new"]), names="value")
-        for box in self.steps.values():
-            box.observe(self._on_steps, names="value")
+        for box in self.refine.values():
+            box.observe(self._on_refine, names="value")
         self.load_button.on_click(lambda _: self.load_path(self.path.value))
         self.upload.observe(self._on_upload, names="value")
         self.train_button.on_click(lambda _: self.train_quick_model())
@@ -255,7 +255,7 @@ class CamExplorer:
         # The model menus get a row of their own: their labels say what each network is.
         model_box = w.VBox([self.model_a, self.model_b])
         settings_box = w.VBox([w.HBox([self.method, self.fusion]), self.threshold,
-                               w.HBox(list(self.steps.values()))])
+                               w.HBox(list(self.refine.values()))])
         for box in (image_box, settings_box, self.layers):
             box.layout.margin = "0 12px 0 0"
         controls = w.VBox([model_box, w.HBox([image_box, settings_box, self.layers, self.scales],
@@ -291,8 +291,8 @@ class CamExplorer:
             return
         self._set(scales=tuple(change["new"]))
 
-    def _on_steps(self, _change: dict[str, Any]) -> None:
-        self._set(steps=tuple(name for name, box in self.steps.items() if box.value))
+    def _on_refine(self, _change: dict[str, Any]) -> None:
+        self._set(refine=tuple(name for name, box in self.refine.items() if box.value))
 
     def _on_upload(self, change: dict[str, Any]) -> None:
         files = change["new"]
@@ -354,8 +354,8 @@ class CamExplorer:
                     tuple(layer for layer in state.layers if layer in valid_layers))
             for control in (self.layers, self.fusion):
                 _assign(control, "disabled", state.method == "cam")
-            for name, box in self.steps.items():
-                _assign(box, "value", name in state.steps)
+            for name, box in self.refine.items():
+                _assign(box, "value", name in state.refine)
             _assign(self.train_button.layout, "display",
                     "none" if has_models or self.train_config is None else None)
             for control in (self.model_a, self.model_b, self.method, self.threshold):

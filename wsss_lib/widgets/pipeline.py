@@ -14,7 +14,7 @@ import math
 import os
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -426,10 +426,10 @@ class ExplorerData:
         model = self.network(key)
         record = self.record(state.source, state.index)
         layers, notes = layers_for_model(model, state.method, state.layers)
+        readout = replace(state.readout, layers=layers or None, refine=())
         x = to_tensor_batch(record.image[None]).to(self.device)
         self.model_runs += 1
-        cam = compute_cam(model, x, method=state.method, layers=list(layers) or None,
-                          scales=state.scales, fusion=state.fusion, normalize="minmax")
+        cam = compute_cam(model, x, **readout.cam_kwargs())
         with torch.no_grad():
             probability = torch.sigmoid(model(x).logits[0, 0]).item()
         cam_np = cam[0].detach().cpu().float().numpy()
@@ -438,10 +438,10 @@ class ExplorerData:
     def _refined_cam(self, state: ExplorerState, slot: str) -> SlotCam:
         raw = self._raw_cams.get_or_make(cam_key(state, slot, refined=False),
                                          lambda: self._raw_cam(state, slot))
-        if not state.steps:
+        if not state.refine:
             return raw
         record = self.record(state.source, state.index)
-        steps = [self._step(name) for name in state.steps]
+        steps = [self._step(name) for name in state.refine]
         refined = run_pipeline(steps, torch.from_numpy(raw.raw_cam)[None], record.image[None])
         cam = refined[0].cpu().float().numpy()
         return SlotCam(cam, raw.raw_cam, raw.probability, raw.layers, raw.notes)

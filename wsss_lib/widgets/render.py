@@ -147,7 +147,7 @@ def _describe_state(state: ExplorerState, view: SlotView, label: str) -> str:
     method = f"CAM: {state.method}" + (f" on {', '.join(view.layers)}" if view.layers else "")
     lines = [*textwrap.wrap(label, 44, break_on_hyphens=False), method]
     lines.append(f"scales {', '.join(f'{s:g}' for s in state.scales)}; "
-                 f"post-processing: {' + '.join(state.steps) if state.steps else 'none'}")
+                 f"post-processing: {' + '.join(state.refine) if state.refine else 'none'}")
     lines.append(f"threshold {state.threshold:.2f}")
     return "\n".join(lines)
 

@@ -8,11 +8,11 @@ panels and metrics: the CAM (keyed without the threshold) stays cached and the m
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from wsss_lib.cam import CAM_METHODS
+from wsss_lib.cam.methods import cam_method
+from wsss_lib.cam.readout import CamReadout
 from wsss_lib.utils import PAPER_THRESHOLD
 
 __all__ = [
@@ -35,17 +35,22 @@ FUSION_CHOICES = ("mean", "max")
 class ExplorerState:
     """Everything the user has chosen in the explorer.
 
+    The CAM settings are the fields of a :class:`~wsss_lib.cam.readout.CamReadout`, checked by
+    making one (:attr:`readout`); the explorer keeps them flat so that one control changes one
+    field (:func:`update_state`).
+
     Attributes:
         source: Image source: a split name (``"test"``) or a loaded file/folder name.
         index: Image index within the source.
         model_a: Cache key of the main model (see ``CachedModel.key``), or None.
         model_b: Cache key of the comparison model, or None for no comparison.
-        method: CAM method, one of ``wsss_lib.cam.CAM_METHODS`` (``"cam"`` takes no layers).
-        layers: Layers to fuse for Grad-CAM methods; empty means the model's default layers.
-        scales: Image scales averaged over (multi-scale inference).
+        method: CAM method (``wsss_lib.cam.cam_method_names()``; ``"cam"`` takes no layers).
+        layers: Layers to fuse for Grad-CAM methods; empty means the model's default layers
+            (kept while a method without layers is chosen, so switching back restores them).
+        scales: Image scales averaged over (multi-scale inference), sorted.
         fusion: Layer fusion rule, one of :data:`FUSION_CHOICES`.
         threshold: Pseudo-mask threshold on the min-max normalised CAM (paper: 0.3).
-        steps: Post-processing step names, applied in this order.
+        refine: Post-processing step names, applied in this order.
     """
 
     source: str = "test"
@@ -57,32 +62,41 @@ class ExplorerState:
     scales: tuple[float, ...] = (1.0,)
     fusion: str = "mean"
     threshold: float = PAPER_THRESHOLD
-    steps: tuple[str, ...] = ()
+    refine: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, str) or not self.source:
             raise ValueError(f"source must be a non-empty name; got {self.source!r}.")
         if isinstance(self.index, bool) or not isinstance(self.index, int) or self.index < 0:
             raise ValueError(f"index must be an int >= 0; got {self.index!r}.")
-        if self.method not in CAM_METHODS:
-            raise ValueError(f"Unknown CAM method {self.method!r}; choose one of {CAM_METHODS}.")
         if self.fusion not in FUSION_CHOICES:
             raise ValueError(f"fusion={self.fusion!r}; choose one of {FUSION_CHOICES}.")
-        threshold = self.threshold
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
-                or not math.isfinite(threshold) or not 0.0 <= threshold <= 1.0:
-            raise ValueError(
-                f"threshold must be a number in [0, 1] (paper: 0.3); got {threshold!r}.")
-        object.__setattr__(self, "threshold", float(threshold))
-        object.__setattr__(self, "layers", tuple(str(layer) for layer in self.layers))
-        scales = tuple(float(s) for s in self.scales)
-        if not scales or any(not (math.isfinite(s) and s > 0) for s in scales):
-            raise ValueError(
-                f"scales must be positive factors, e.g. (1.0, 1.5); got {self.scales!r}.")
-        object.__setattr__(self, "scales", tuple(sorted(set(scales))))
-        object.__setattr__(self, "steps", tuple(str(step) for step in self.steps))
-        if len(set(self.steps)) != len(self.steps):
-            raise ValueError(f"steps lists a step twice: {self.steps!r}.")
+        refine = (self.refine,) if isinstance(self.refine, str) else tuple(self.refine)
+        if len(set(refine)) != len(refine):
+            raise ValueError(f"refine lists a step twice: {refine!r}.")
+        layers = (self.layers,) if isinstance(self.layers, str) else self.layers
+        object.__setattr__(self, "layers", tuple(str(layer) for layer in layers))
+        readout = CamReadout(self.method, self._readout_layers(self.method), scales=self.scales,
+                             fusion=self.fusion, threshold=self.threshold, refine=refine)
+        object.__setattr__(self, "method", readout.method)
+        object.__setattr__(self, "scales", tuple(sorted(set(readout.scales))))
+        object.__setattr__(self, "threshold", readout.threshold)
+        object.__setattr__(self, "refine", tuple(str(step) for step in readout.refine))
+
+    def _readout_layers(self, method: str) -> tuple[str, ...] | None:
+        # Known method names only: an unknown one is reported by CamReadout itself.
+        try:
+            takes_layers = cam_method(method).takes_layers
+        except ValueError:
+            return None
+        return self.layers if takes_layers and self.layers else None
+
+    @property
+    def readout(self) -> CamReadout:
+        """The chosen CAM settings as one :class:`~wsss_lib.cam.readout.CamReadout` (layers only
+        for methods that read layers; empty layers: the method's defaults)."""
+        return CamReadout(self.method, self._readout_layers(self.method), scales=self.scales,
+                          fusion=self.fusion, threshold=self.threshold, refine=self.refine)
 
     def model(self, slot: str) -> str | None:
         """The model key of ``slot`` (``"a"`` or ``"b"``)."""
@@ -133,8 +147,8 @@ def cam_key(state: ExplorerState, slot: str, *, refined: bool = True) -> tuple:
         refined: Include the post-processing steps (the refined CAM); else the raw model CAM.
     """
     key = (*image_key(state), state.model(slot), state.method,
-           () if state.method == "cam" else state.layers, state.scales, state.fusion)
-    return (*key, state.steps) if refined else key
+           state.readout.layers or (), state.scales, state.fusion)
+    return (*key, state.refine) if refined else key
 
 
 def panel_keys(state: ExplorerState) -> dict[str, tuple]:

@@ -16,7 +16,7 @@ _REGISTRY: dict[str, type[Paradigm]] = {}
 
 
 def register_paradigm(cls: type[Paradigm]) -> type[Paradigm]:
-    """Class decorator: make ``cls`` selectable as ``TrainConfig(paradigm=cls.name)``.
+    """Class decorator: make ``cls`` selectable as a TrainConfig's ``paradigm=cls.name``.
 
     Raises:
         ValueError: when another class already has that name.
