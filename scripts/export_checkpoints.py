@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         run_states = {role: module.state_dict() for role, module in run.models.items()}
         states[name] = run_states
         teacher_file = None
-        if "teacher" in run_states and config.paradigm_class.needs_trained_teacher:
+        if "teacher" in run_states and config.rules.needs_trained_teacher:
             teacher_name = run_dir_for(config.teacher_config()).name
             if _same_state(run_states["teacher"], states[teacher_name]["model"]):
                 teacher_file = f"{teacher_name}.safetensors"

@@ -63,7 +63,7 @@ def test_a_built_paradigm_holds_exactly_its_checkpoint_roles(paradigm):
     assert isinstance(built, get_paradigm(paradigm))
     assert tuple(built.modules) == built.checkpoint_roles
     assert config.main_role == built.result_role
-    skeleton = config.paradigm_class.build_for_loading(config)  # no trained teacher needed
+    skeleton = get_paradigm(config.paradigm).build_for_loading(config)  # no trained teacher needed
     assert set(skeleton.state_dicts()) == set(built.checkpoint_roles)
 
 
@@ -104,9 +104,11 @@ class _MeanTeacher(Paradigm):
 
 
 @pytest.fixture
-def mean_teacher(monkeypatch):
-    monkeypatch.setitem(registry._REGISTRY, _MeanTeacher.name, _MeanTeacher)
-    return _MeanTeacher
+def mean_teacher():
+    registry.register_paradigm(_MeanTeacher)
+    yield _MeanTeacher
+    registry.unregister_paradigm(_MeanTeacher.name)
+    assert _MeanTeacher.name not in registry.paradigm_names()
 
 
 def test_a_new_paradigm_is_one_registered_class(mean_teacher):
@@ -162,3 +164,27 @@ def test_list_runs_describes_each_run_from_its_paradigm(tmp_path):
     assert find_run(single.key[:20], tmp_path) == single.run_dir
     with pytest.raises(ValueError, match="unfinished"):
         find_run(ts.key, tmp_path)
+
+
+def test_train_config_is_plain_data_that_knows_no_paradigm_class():
+    """Issue 22: the config module imports nothing of the paradigms; a config checks itself
+    against the ParadigmRules that register_paradigm declared."""
+    import ast
+    from pathlib import Path
+
+    import wsss_lib.train.config as config_module
+
+    tree = ast.parse(Path(config_module.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for alias in node.names}
+    assert not any(name and name.startswith("wsss_lib.train.paradigms") for name in imported)
+    assert not hasattr(TrainConfig, "paradigm_class")
+    for name in registry.paradigm_names():
+        rules = config_module.paradigm_rules(name)
+        cls = registry.get_paradigm(name)
+        assert (rules.network_fields, rules.result_role, rules.uses_kt,
+                rules.needs_trained_teacher) == (cls.network_fields, cls.result_role,
+                                                 cls.uses_kt, cls.needs_trained_teacher)
+    with pytest.raises(ValueError, match="include result_role"):
+        config_module.declare_paradigm("broken", config_module.ParadigmRules(("model",), "student"))

@@ -102,6 +102,6 @@ def profile_networks(
     out: dict[str, TrainConfig] = {}
     for config in configs:
         for each in ([config.teacher_config()]
-                     if config.paradigm_class.needs_trained_teacher else []) + [config]:
+                     if config.rules.needs_trained_teacher else []) + [config]:
             out.setdefault(run_dir_for(each).name, each)
     return out

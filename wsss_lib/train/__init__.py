@@ -17,9 +17,7 @@ from wsss_lib.train.cache import TRAIN_CODE_VERSION, cache_key, get_or_train, ru
 from wsss_lib.train.checkpoint import load_checkpoint, save_checkpoint
 from wsss_lib.train.config import (
     AMP_MODES,
-    KT_PARADIGMS,
     KT_TARGETS,
-    PARADIGMS,
     SCHEDULES,
     DataSpec,
     KTSpec,
@@ -30,6 +28,8 @@ from wsss_lib.train.config import (
 from wsss_lib.train.evaluate import EVAL_BATCH_SIZE, EvalResult, evaluate_model, scene_cams
 from wsss_lib.train.loop import check_training_set, load_training_data, train_classifier
 from wsss_lib.train.paradigms import (
+    KT_PARADIGMS,
+    PARADIGMS,
     CoTraining,
     Paradigm,
     SingleNetwork,

@@ -235,7 +235,7 @@ def get_or_train(
                 _record(run, "shipped", read_origin(run_dir))
                 return run
         teacher = None
-        if config.paradigm_class.needs_trained_teacher:
+        if config.rules.needs_trained_teacher:
             teacher = get_or_train(
                 config.teacher_config(), cache_dir, progress, device, train_scenes, val_scenes,
                 use_shipped,

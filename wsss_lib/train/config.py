@@ -16,19 +16,21 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from wsss_lib.losses import DISTANCES, LEVELS, MATCH_TO, validate_lambda
-from wsss_lib.train.paradigms import Paradigm, get_paradigm, paradigm_names
 from wsss_lib.train.schedule import SCHEDULES, WARMUP_FRACTION, learning_rate_at, warmup_cosine
 from wsss_lib.utils import to_jsonable
 
 __all__ = [
     "AMP_MODES",
-    "KT_PARADIGMS",
     "KT_STUDENT_MAPS",
     "KT_TARGETS",
-    "PARADIGMS",
     "SCHEDULES",
     "WARMUP_FRACTION",
     "DataSpec",
+    "ParadigmRules",
+    "declare_paradigm",
+    "declared_paradigms",
+    "undeclare_paradigm",
+    "paradigm_rules",
     "learning_rate_at",
     "warmup_cosine",
     "KTSpec",
@@ -36,9 +38,6 @@ __all__ = [
     "TrainConfig",
 ]
 
-#: The registered paradigms (:mod:`wsss_lib.train.paradigms`), and those with a KT loss.
-PARADIGMS = paradigm_names()
-KT_PARADIGMS = tuple(name for name in PARADIGMS if get_paradigm(name).uses_kt)
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 KT_TARGETS = ("score_map", "features")
 #: What of the student is aligned: its last ``feature_map`` (the paper) or its own ``score_map``.
@@ -53,9 +52,73 @@ _ABSENT_WHEN_NONE = ("grad_clip", "teacher_data")
 _NETWORK_FIELDS = ("model", "student", "teacher")
 
 
+@dataclass(frozen=True)
+class ParadigmRules:
+    """What a :class:`TrainConfig` of one paradigm must hold: plain data, declared by the paradigm.
+
+    A config checks itself against its paradigm's rules and never sees the paradigm's class: the
+    classes live in :mod:`wsss_lib.train.paradigms`, whose ``register_paradigm`` declares each
+    one's rules here (:func:`declare_paradigm`), so this module imports nothing of them.
+
+    Attributes:
+        network_fields: The TrainConfig fields naming its networks (``("model",)``,
+            ``("student", "teacher")``).
+        result_role: The field whose network's CAMs are the result.
+        uses_kt: Keeps ``TrainConfig.kt`` (default ``KTSpec()``); False drops it.
+        needs_trained_teacher: Its teacher is trained first (:meth:`TrainConfig.teacher_config`);
+            only then are ``teacher_epochs`` / ``teacher_data`` meaningful.
+    """
+
+    network_fields: tuple[str, ...]
+    result_role: str
+    uses_kt: bool = False
+    needs_trained_teacher: bool = False
+
+
+_RULES: dict[str, ParadigmRules] = {}
+
+
+def declare_paradigm(name: str, rules: ParadigmRules) -> None:
+    """Make ``TrainConfig(paradigm=name)`` valid, checked against ``rules``.
+
+    Raises:
+        ValueError: ``name`` already declared with other rules, or fields that are not networks.
+    """
+    unknown = [f for f in rules.network_fields if f not in _NETWORK_FIELDS]
+    if unknown or rules.result_role not in rules.network_fields:
+        raise ValueError(f"Paradigm {name!r}: network_fields must be among {_NETWORK_FIELDS} and "
+                         f"include result_role; got {rules}.")
+    if name in _RULES and _RULES[name] != rules:
+        raise ValueError(f"Paradigm {name!r} is already declared with other rules "
+                         f"({_RULES[name]}).")
+    _RULES[name] = rules
+
+
+def undeclare_paradigm(name: str) -> None:
+    """Forget ``name`` (``paradigms.unregister_paradigm`` calls it); an unknown name: no-op."""
+    _RULES.pop(name, None)
+
+
+def declared_paradigms() -> tuple[str, ...]:
+    """The paradigm names a TrainConfig accepts, in declaration order."""
+    return tuple(_RULES)
+
+
+def paradigm_rules(name: str) -> ParadigmRules:
+    """The declared rules of ``name``.
+
+    Raises:
+        ValueError: an unknown paradigm, listing the declared ones.
+    """
+    if not isinstance(name, str) or name not in _RULES:
+        raise ValueError(f"TrainConfig.paradigm={name!r} is not supported; choose one of "
+                         f"{list(_RULES)}.")
+    return _RULES[name]
+
+
 def _teacher_first_names() -> str:
     """The paradigms that train a teacher first, for messages (``'teacher_student'``)."""
-    return " or ".join(repr(n) for n in paradigm_names() if get_paradigm(n).needs_trained_teacher)
+    return " or ".join(repr(n) for n, r in _RULES.items() if r.needs_trained_teacher)
 
 
 def _check_choice(value: Any, choices: tuple[str, ...], name: str) -> None:
@@ -345,7 +408,7 @@ class TrainConfig:
     teacher_data: DataSpec | None = None
 
     def __post_init__(self) -> None:
-        _check_choice(self.paradigm, paradigm_names(), "TrainConfig.paradigm")
+        paradigm_rules(self.paradigm)
         self._check_model_fields()
         if not isinstance(self.data, DataSpec):
             raise ValueError(
@@ -370,7 +433,7 @@ class TrainConfig:
             raise ValueError(
                 f"TrainConfig.augment must be True, False or 'flip'; got {self.augment!r}."
             )
-        if self.paradigm_class.uses_kt:
+        if self.rules.uses_kt:
             kt = KTSpec() if self.kt is None else self.kt
             if not isinstance(kt, KTSpec):
                 raise ValueError(f"TrainConfig.kt must be a KTSpec; got {type(kt).__name__}.")
@@ -386,14 +449,14 @@ class TrainConfig:
                 )
             object.__setattr__(self, "grad_clip", float(value))
         if self.teacher_epochs is not None:
-            if not self.paradigm_class.needs_trained_teacher:
+            if not self.rules.needs_trained_teacher:
                 raise ValueError(
                     f"TrainConfig.teacher_epochs only applies to paradigm={_teacher_first_names()}"
                     f", which trains its teacher first (got paradigm={self.paradigm!r}); remove it."
                 )
             _check_int(self.teacher_epochs, "TrainConfig.teacher_epochs", 1)
         if self.teacher_data is not None:
-            if not self.paradigm_class.needs_trained_teacher:
+            if not self.rules.needs_trained_teacher:
                 raise ValueError(
                     f"TrainConfig.teacher_data only applies to paradigm={_teacher_first_names()}"
                     f" (got paradigm={self.paradigm!r}); remove it."
@@ -403,7 +466,7 @@ class TrainConfig:
                                  f"{type(self.teacher_data).__name__}.")
 
     def _check_model_fields(self) -> None:
-        needed = self.paradigm_class.network_fields
+        needed = self.rules.network_fields
         unused = tuple(name for name in _NETWORK_FIELDS if name not in needed)
         for name in needed:
             if not isinstance(getattr(self, name), ModelSpec):
@@ -419,14 +482,15 @@ class TrainConfig:
                 )
 
     @property
-    def paradigm_class(self) -> type[Paradigm]:
-        """The :class:`~wsss_lib.train.paradigms.Paradigm` subclass :attr:`paradigm` selects."""
-        return get_paradigm(self.paradigm)
+    def rules(self) -> ParadigmRules:
+        """The declared :class:`ParadigmRules` of :attr:`paradigm` (the paradigm's class itself
+        is ``wsss_lib.train.paradigms.get_paradigm(config.paradigm)``)."""
+        return paradigm_rules(self.paradigm)
 
     @property
     def main_role(self) -> str:
         """Role of the network whose CAMs are the result: ``"model"`` or ``"student"``."""
-        return self.paradigm_class.result_role
+        return self.rules.result_role
 
     @property
     def main_spec(self) -> ModelSpec:
@@ -442,7 +506,7 @@ class TrainConfig:
         Every student with the same teacher spec, data and optimiser settings shares it, so the
         teacher is trained once and then loaded from the cache.
         """
-        if not self.paradigm_class.needs_trained_teacher:
+        if not self.rules.needs_trained_teacher:
             raise ValueError(
                 f"teacher_config() is only defined for paradigm={_teacher_first_names()}; "
                 f"this config has paradigm={self.paradigm!r}."

@@ -34,7 +34,7 @@ from wsss_lib.train.checkpoint import (
     save_checkpoint,
 )
 from wsss_lib.train.config import TrainConfig, learning_rate_at
-from wsss_lib.train.paradigms import Paradigm, StepOutput, build_paradigm
+from wsss_lib.train.paradigms import Paradigm, StepOutput, build_paradigm, get_paradigm
 from wsss_lib.train.run import CHECKPOINT_NAME, HISTORY_NAME, TrainedRun, run_from_paradigm
 from wsss_lib.utils import atomic_write_json, get_device, seed_everything
 
@@ -121,7 +121,7 @@ def check_training_set(config: TrainConfig, scenes: Any) -> None:
             f"the networks are built for {size} px. Load them at that size "
             f"(load_folder(..., image_size={size})) or set DataSpec(image_size={height})."
         )
-    config.paradigm_class.check_training_set(scenes)
+    get_paradigm(config.paradigm).check_training_set(scenes)
 
 
 class _EpochMeter:

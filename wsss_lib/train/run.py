@@ -12,7 +12,7 @@ from torch import nn
 
 from wsss_lib.train.checkpoint import load_checkpoint
 from wsss_lib.train.config import TrainConfig
-from wsss_lib.train.paradigms import Paradigm
+from wsss_lib.train.paradigms import Paradigm, get_paradigm
 from wsss_lib.utils import get_device
 
 __all__ = ["CHECKPOINT_NAME", "HISTORY_NAME", "TrainedRun", "load_run", "run_from_paradigm"]
@@ -110,7 +110,7 @@ def load_run(
     config = TrainConfig.from_dict(payload["config"])
     # Building random networks only to overwrite them must not disturb the caller's RNG streams.
     with torch.random.fork_rng(devices=[]):
-        paradigm = config.paradigm_class.build_for_loading(_for_loading(config))
+        paradigm = get_paradigm(config.paradigm).build_for_loading(_for_loading(config))
     paradigm.load_state_dicts(payload["models"])
     paradigm.to(get_device(device))
     return run_from_paradigm(paradigm, config, payload["history"], checkpoint_path.parent)

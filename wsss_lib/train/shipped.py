@@ -268,12 +268,13 @@ def val_scores(run: Any, cache_dir: str | os.PathLike[str] | None = None) -> dic
     """
     from wsss_lib.data import load_split
     from wsss_lib.train.evaluate import classifier_accuracy, evaluate_model
+    from wsss_lib.train.paradigms import get_paradigm
 
     spec = run.config.data
     if spec.val_split is None:
         raise ValueError("Only runs validated on the synthetic benchmark's val split are shipped.")
     val = load_split(**spec.split_kwargs(spec.val_split, spec.n_val), cache_dir=cache_dir)
-    if run.config.paradigm_class.has_cam:
+    if get_paradigm(run.config.paradigm).has_cam:
         return {"val_acc": classifier_accuracy(run, val, batch_size=64, device="cpu")}
     metrics = evaluate_model(run, val, batch_size=64, device="cpu").metrics
     return {"val_smoke_iou": float(metrics["smoke_iou"])}

@@ -33,7 +33,13 @@ from wsss_lib.train.paradigms.supervised import Supervised, SupervisedSegmenter
 # isort: on
 from wsss_lib.train.paradigms.knowledge_transfer import KnowledgeTransferParadigm, teacher_target
 
+#: The registered paradigms, in registration order, and those with a KT loss.
+PARADIGMS = paradigm_names()
+KT_PARADIGMS = tuple(name for name in PARADIGMS if get_paradigm(name).uses_kt)
+
 __all__ = [
+    "KT_PARADIGMS",
+    "PARADIGMS",
     "CoTraining",
     "KnowledgeTransferParadigm",
     "Paradigm",

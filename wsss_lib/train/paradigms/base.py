@@ -21,16 +21,19 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from wsss_lib.train.config import KTSpec, ModelSpec, TrainConfig
+
 __all__ = ["Paradigm", "StepOutput", "batch_accuracy", "build_model", "classifier_bce"]
 
 #: The paradigms are given a :class:`~wsss_lib.train.config.TrainConfig` and its
-#: :class:`~wsss_lib.train.config.ModelSpec` / :class:`~wsss_lib.train.config.KTSpec`, but never
-#: import :mod:`wsss_lib.train.config`, not even for type checking: that module imports the
-#: registry, and an import back would close a circle (``tests/test_import_graph.py``). These
-#: aliases say in each signature which of the three an argument is.
-TrainConfigLike: TypeAlias = Any
-ModelSpecLike: TypeAlias = Any
-KTSpecLike: TypeAlias = Any
+#: :class:`~wsss_lib.train.config.ModelSpec` / :class:`~wsss_lib.train.config.KTSpec`. The config
+#: module imports nothing of the paradigms (a config checks itself against the
+#: :class:`~wsss_lib.train.config.ParadigmRules` that ``register_paradigm`` declares), so the
+#: import runs one way: paradigms -> config. The ``*Like`` names stay for the signatures that use
+#: them.
+TrainConfigLike: TypeAlias = TrainConfig
+ModelSpecLike: TypeAlias = ModelSpec
+KTSpecLike: TypeAlias = KTSpec
 
 
 @dataclass

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 from torch import nn
 
+from wsss_lib.train.config import ParadigmRules, declare_paradigm, undeclare_paradigm
 from wsss_lib.train.paradigms.base import Paradigm, TrainConfigLike
 
-__all__ = ["build_paradigm", "get_paradigm", "paradigm_names", "register_paradigm"]
+__all__ = ["build_paradigm", "get_paradigm", "paradigm_names", "register_paradigm",
+           "unregister_paradigm"]
 
 _REGISTRY: dict[str, type[Paradigm]] = {}
 
 
 def register_paradigm(cls: type[Paradigm]) -> type[Paradigm]:
     """Class decorator: make ``cls`` selectable as a TrainConfig's ``paradigm=cls.name``.
+
+    Declares the class's :class:`~wsss_lib.train.config.ParadigmRules` (its network fields,
+    result role, KT and teacher flags) to :mod:`wsss_lib.train.config`, the plain data a
+    ``TrainConfig`` validates against.
 
     Raises:
         ValueError: when another class already has that name.
@@ -31,8 +37,18 @@ def register_paradigm(cls: type[Paradigm]) -> type[Paradigm]:
             f"{cls.__qualname__}.result_role={cls.result_role!r} is not one of its "
             f"checkpoint_roles {cls.checkpoint_roles}."
         )
+    # TrainConfig checks itself against these rules, never against the class.
+    declare_paradigm(cls.name, ParadigmRules(
+        network_fields=tuple(cls.network_fields), result_role=cls.result_role,
+        uses_kt=bool(cls.uses_kt), needs_trained_teacher=bool(cls.needs_trained_teacher)))
     _REGISTRY[cls.name] = cls
     return cls
+
+
+def unregister_paradigm(name: str) -> None:
+    """Remove a registered paradigm and its declared rules (a test's clean-up); unknown: no-op."""
+    _REGISTRY.pop(name, None)
+    undeclare_paradigm(name)
 
 
 def paradigm_names() -> tuple[str, ...]:
