@@ -129,32 +129,26 @@ def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(to_jsonable(value)))
 
 
-def _is_step(item: Any) -> bool:
-    return callable(item) and hasattr(item, "params") and hasattr(item, "name")
-
-
 def _check_refine(refine: Any) -> tuple[Any, ...]:
-    from wsss_lib.postprocess.registry import REFINEMENT_STEPS
+    from wsss_lib.postprocess.registry import (
+        REFINEMENT_STEPS,
+        check_step_name,
+        is_refinement_step,
+    )
 
-    if isinstance(refine, (str, Mapping)) or _is_step(refine):
+    if isinstance(refine, (str, Mapping)) or is_refinement_step(refine):
         refine = (refine,)
     out: list[Any] = []
     for item in refine:
         if isinstance(item, str):
-            if item not in REFINEMENT_STEPS:
-                raise ValueError(
-                    f"Unknown refinement step {item!r}; named steps are "
-                    f"{sorted(REFINEMENT_STEPS)} (AffinityNet, CLIP and SAM need fitting or local "
-                    "weights: pass the step object, e.g. ClipRefiner(weights_path=...))."
-                )
-            out.append(item)
+            out.append(check_step_name(item))
         elif isinstance(item, Mapping):
             if set(item) != {"name", "params"} or not isinstance(item["name"], str) \
                     or not isinstance(item["params"], Mapping):
                 raise ValueError(f"A recorded refinement step is {{'name': str, 'params': "
                                  f"dict}}; got {dict(item)!r}.")
             out.append({"name": item["name"], "params": _jsonable(dict(item["params"]))})
-        elif _is_step(item):
+        elif is_refinement_step(item):
             out.append(item)
         else:
             raise ValueError(

@@ -21,6 +21,8 @@ from typing import Any, TypeVar
 
 __all__ = [
     "REFINEMENT_STEPS",
+    "check_step_name",
+    "is_refinement_step",
     "make_refinement_steps",
     "register_refinement_step",
     "unregister_refinement_step",
@@ -74,6 +76,26 @@ def unregister_refinement_step(name: str) -> Callable[[], Any]:
     return REFINEMENT_STEPS.pop(name)
 
 
+def check_step_name(name: str) -> str:
+    """``name`` if it is a registered step, else the error a user sees for an unknown one.
+
+    Raises:
+        ValueError: listing the named steps and how to pass the others.
+    """
+    if name not in REFINEMENT_STEPS:
+        raise ValueError(
+            f"Unknown refinement step {name!r}; named steps are "
+            f"{sorted(REFINEMENT_STEPS)} (AffinityNet, CLIP and SAM need fitting or local "
+            "weights: pass the step object, e.g. ClipRefiner(weights_path=...))."
+        )
+    return name
+
+
+def is_refinement_step(item: Any) -> bool:
+    """Whether ``item`` is a post-processing step object (``name``, ``params()``, callable)."""
+    return callable(item) and hasattr(item, "params") and hasattr(item, "name")
+
+
 def make_refinement_steps(refine: Sequence[str | Any]) -> list[Any]:
     """Post-processing steps from names (:data:`REFINEMENT_STEPS`) or step objects.
 
@@ -94,14 +116,8 @@ def make_refinement_steps(refine: Sequence[str | Any]) -> list[Any]:
     steps = []
     for item in refine:
         if isinstance(item, str):
-            if item not in REFINEMENT_STEPS:
-                raise ValueError(
-                    f"Unknown refinement step {item!r}; named steps are "
-                    f"{sorted(REFINEMENT_STEPS)} (AffinityNet, CLIP and SAM need fitting or local "
-                    "weights: pass the step object, e.g. ClipRefiner(weights_path=...))."
-                )
-            steps.append(REFINEMENT_STEPS[item]())
-        elif callable(item) and hasattr(item, "params") and hasattr(item, "name"):
+            steps.append(REFINEMENT_STEPS[check_step_name(item)]())
+        elif is_refinement_step(item):
             steps.append(item)
         else:
             raise ValueError(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from wsss_lib.cam.readout import CamReadout
-from wsss_lib.train.evaluate import EVAL_BATCH_SIZE, check_batch_size, scene_cams
+from wsss_lib.train.evaluate import check_batch_size, scene_cams
 from wsss_lib.utils import config_hash, get_device
 
 
@@ -118,38 +118,9 @@ def _check_truth_shape(truth: np.ndarray, mask: np.ndarray, name: str) -> None:
         )
 
 
-def compute_scene_cams(
-    model: nn.Module,
-    scenes: Any,
-    readout: CamReadout,
-    steps: Sequence[Any] | None = None,
-    *,
-    indices: Sequence[int] | None = None,
-    batch_size: int = EVAL_BATCH_SIZE,
-    device: str | torch.device | None = None,
-    progress: bool = True,
-    desc: str = "CAMs",
-) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """CAMs (refined by ``readout``'s steps) of some scenes, batch by batch: the loop of
-    :func:`wsss_lib.train.evaluate.scene_cams`, with a progress bar by default.
-
-    Args:
-        model: A ``WSSSClassifier`` (moved to ``device``, left in eval mode).
-        scenes: :class:`~wsss_lib.data.SmokeScenes`.
-        readout: A :class:`~wsss_lib.cam.readout.CamReadout` (e.g. from
-            :func:`resolve_cam_settings`).
-        steps: Post-processing steps (default: ``readout.refinement_steps()``).
-        indices: Which images (default: all).
-        batch_size: Images per forward pass.
-        device: Where to run (default: CUDA when present).
-        progress: Show a ``tqdm`` bar over images.
-        desc: The bar's label.
-
-    Yields:
-        ``(indices int [B], cams float32 [B, H, W] in [0, 1], logits float32 [B])`` on the CPU.
-    """
-    return scene_cams(model, scenes, readout, steps, indices=indices, batch_size=batch_size,
-                      device=device, progress=progress, desc=desc)
+#: The CAMs (refined by a read-out's steps) of some scenes, batch by batch: the one loop,
+#: :func:`wsss_lib.train.evaluate.scene_cams`, under the name this package always exported.
+compute_scene_cams = scene_cams
 
 
 def _prepare_cams(

@@ -24,7 +24,7 @@ from typing import Any
 import ipywidgets as w
 import numpy as np
 
-from wsss_lib.cam import CAM_METHODS
+from wsss_lib.cam import cam_method_names
 from wsss_lib.train.cache import runs_root
 from wsss_lib.widgets.catalog import CachedModel, list_cached_models
 from wsss_lib.widgets.model_choice import (
@@ -196,7 +196,8 @@ class CamExplorer:
         model_width = w.Layout(width="760px")
         self.model_a = w.Dropdown(description="model A", style=style, layout=model_width)
         self.model_b = w.Dropdown(description="model B", style=style, layout=model_width)
-        self.method = w.Dropdown(options=list(CAM_METHODS), description="CAM", style=style,
+        # Every registered method, also those registered after import (wsss_lib.cam.methods).
+        self.method = w.Dropdown(options=list(cam_method_names()), description="CAM", style=style,
                                  layout=w.Layout(width="210px"))
         self.fusion = w.Dropdown(options=list(FUSION_CHOICES), description="fuse by", style=style,
                                  layout=w.Layout(width="210px"))
