@@ -314,7 +314,7 @@ def test_supervised_trains_its_segmenter():
 
 
 def test_a_pretrained_backbone_is_loaded_from_the_proxy_pretraining(monkeypatch):
-    """``ModelSpec.pretrain`` asks the pre-training cache for this architecture's backbone."""
+    """``ModelSpec.proxy_pretrain`` asks the pre-training cache for this architecture's backbone."""
     import wsss_lib.train.pretrain as pretrain
 
     seed_everything(1)
@@ -326,7 +326,7 @@ def test_a_pretrained_backbone_is_loaded_from_the_proxy_pretraining(monkeypatch)
         return donor
 
     monkeypatch.setattr(pretrain, "get_or_pretrain", fake_get_or_pretrain)
-    spec = ModelSpec("test_resnet", {"output_stride": 8}, pretrain={"epochs": 2})
+    spec = ModelSpec("test_resnet", {"output_stride": 8}, proxy_pretrain={"epochs": 2})
     seed_everything(0)
     model = build_model(spec, SIZE)
     assert calls == [("test_resnet", spec.build_kwargs(SIZE),

@@ -163,7 +163,7 @@ def test_pretraining_is_cached_and_loaded_into_the_backbone(tmp_path, monkeypatc
     scratch = build_model(CNN, 32)
     seed_everything(5)
     pretrained = build_model(ModelSpec("test_resnet", {"output_stride": 8},
-                                       pretrain=TINY_PRETRAIN), 32)
+                                       proxy_pretrain=TINY_PRETRAIN), 32)
     state = pretrained.backbone.state_dict()
     assert all(torch.equal(state[k], first[k]) for k in first)
     assert not all(torch.equal(scratch.backbone.state_dict()[k], first[k]) for k in first)
@@ -172,12 +172,12 @@ def test_pretraining_is_cached_and_loaded_into_the_backbone(tmp_path, monkeypatc
 
 
 def test_pretrain_settings_are_validated_and_part_of_the_key():
-    spec = ModelSpec("test_resnet", pretrain={})
-    assert spec.pretrain == PretrainSpec().to_dict()
+    spec = ModelSpec("test_resnet", proxy_pretrain={})
+    assert spec.proxy_pretrain == PretrainSpec().to_dict()
     assert "pretrain" in spec.to_dict() and "pretrain" not in ModelSpec("test_resnet").to_dict()
-    assert ModelSpec("test_resnet", pretrain={"epochs": 2}) != spec
+    assert ModelSpec("test_resnet", proxy_pretrain={"epochs": 2}) != spec
     with pytest.raises(ValueError, match="Unknown pre-training settings"):
-        ModelSpec("test_resnet", pretrain={"epoch": 2})
+        ModelSpec("test_resnet", proxy_pretrain={"epoch": 2})
 
 
 # --------------------------------------------------------------- the method's CNN, PCM optional
@@ -201,3 +201,16 @@ def test_cnn_pcm_is_optional_and_without_it_02_shares_01s_cnn():
     cnn_01 = bias.bias_model_config(B, "cnn", 0.5, 0.5, seed=0)
     assert run_dir_for(method.teacher_config(S, 0), "/c") == run_dir_for(cnn_01, "/c")
     assert run_dir_for(method.teacher_config(S, 1), "/c") != run_dir_for(cnn_01, "/c")
+
+
+def test_proxy_pretrain_keeps_the_cache_keys_first_spelling():
+    """ModelSpec.proxy_pretrain is the profile setting's name; its cache-key spelling stays
+    "pretrain" (every cached and shipped network keeps its key), and from_dict reads it."""
+    spec = ModelSpec("test_resnet", proxy_pretrain={"epochs": 2})
+    data = spec.to_dict()
+    assert "pretrain" in data and "proxy_pretrain" not in data
+    assert ModelSpec.from_dict(data) == spec
+    assert ModelSpec.from_dict({"name": "test_resnet", "proxy_pretrain": {"epochs": 2}}) == spec
+    with pytest.raises(ValueError, match="give one"):
+        ModelSpec.from_dict({**data, "proxy_pretrain": {}})
+    assert "pretrain" not in ModelSpec("test_resnet").to_dict()

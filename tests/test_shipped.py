@@ -214,7 +214,7 @@ def test_loading_a_pretrained_run_does_not_run_the_proxy_pretraining(tmp_path, m
     from wsss_lib.train.checkpoint import save_checkpoint
 
     run = get_or_train(TINY, tmp_path / "trainer", progress=False)
-    pretrained = replace(TINY, model=replace(CNN, pretrain={}))
+    pretrained = replace(TINY, model=replace(CNN, proxy_pretrain={}))
     path = save_checkpoint(tmp_path / "checkpoint.pt", epoch=1, models=_states(run),
                            config=pretrained.to_dict(), history=run.history)
 

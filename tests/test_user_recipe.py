@@ -70,7 +70,7 @@ def test_the_section_names_only_what_differs_from_the_method(profile: str) -> No
     assert recipe.method["proxy_pretrain"] == method_settings(profile)["proxy_pretrain"]
     # a training override reaches the config, a method key too
     changed = load_recipe(profile, epochs=2, proxy_pretrain=False).train_config()
-    assert changed.epochs == 2 and changed.student.pretrain is None
+    assert changed.epochs == 2 and changed.student.proxy_pretrain is None
 
 
 def test_an_old_setting_name_is_refused_with_the_new_one() -> None:

@@ -354,7 +354,7 @@ class Recipe:
         weights = self._weights(path, key)
         if not weights:
             return spec
-        return replace(spec, kwargs={**spec.kwargs, **weights}, pretrain=None)
+        return replace(spec, kwargs={**spec.kwargs, **weights}, proxy_pretrain=None)
 
     def train_config(self) -> Any:
         """The :class:`~wsss_lib.train.TrainConfig` of this recipe (for your own scenes).

@@ -213,7 +213,7 @@ def model_spec(
             kwargs["pcm"] = True
         if not (omit_unset_stride and stride is None):
             kwargs["output_stride"] = None if stride is None else int(stride)
-        return ModelSpec(S["cnn"], kwargs, pretrain=pretrain)
+        return ModelSpec(S["cnn"], kwargs, proxy_pretrain=pretrain)
     if family == "vit":
         patch = S["vit_patch_size"]
         kwargs = {"patch_size": None if patch is None else int(patch)}
@@ -221,7 +221,7 @@ def model_spec(
             kwargs["stem"] = S["vit_stem"]
         # The ViT's own learning rate lives in its spec, so the ViT of every notebook's recipe is
         # one cache entry.
-        return ModelSpec(S["vit"], kwargs, pretrain=pretrain, lr=S.get("vit_lr"))
+        return ModelSpec(S["vit"], kwargs, proxy_pretrain=pretrain, lr=S.get("vit_lr"))
     raise ValueError(f"family must be 'cnn' or 'vit'; got {family!r}.")
 
 

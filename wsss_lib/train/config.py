@@ -148,6 +148,11 @@ def _strict_kwargs(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
     return dict(data)
 
 
+#: How :attr:`ModelSpec.proxy_pretrain` is spelled in ``to_dict`` and so in every cache key (its
+#: first name, kept so that no cached or shipped network trains again).
+_PRETRAIN_KEY = "pretrain"
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A classifier to build: a name for :func:`wsss_lib.models.build_classifier` and its kwargs.
@@ -156,12 +161,13 @@ class ModelSpec:
         name: Model name (``"resnet18"``, ``"vit_tiny"``, ... or a full timm name).
         kwargs: Extra keyword arguments of ``build_classifier`` (``pcm``, ``patch_size``, ...).
             ``img_size`` defaults to the data's ``image_size``.
-        pretrain: None (random initialisation) or the settings of the proxy pre-training of
-            :mod:`wsss_lib.train.pretrain` (``{}`` for its defaults): the backbone starts from
-            weights trained to segment clean scenes into sky / cloud / ground / chimney, never
-            having seen smoke. Stored with every default filled in. The profile setting that
-            turns it on is ``proxy_pretrain`` (not ``pretrained``, timm's ImageNet weights); the
-            field keeps the name ``pretrain`` because it is part of every cache key.
+        proxy_pretrain: None (random initialisation) or the settings of the proxy
+            pre-training of :mod:`wsss_lib.train.pretrain` (``{}`` for its defaults): the
+            backbone starts from weights trained to segment clean scenes into sky / cloud /
+            ground / chimney, never having seen smoke. Stored with every default filled in. The
+            same name as the profile setting that turns it on (not ``pretrained``, timm's
+            ImageNet weights); in :meth:`to_dict`, and so in every cache key, it keeps its first
+            spelling ``"pretrain"`` (:meth:`from_dict` reads that key).
         lr: This network's own (peak) learning rate, or None for ``TrainConfig.lr``. ViTs
             trained from a small start need a smaller one than CNNs; a teacher-student run's
             teacher is trained with its own spec's rate, so it stays the single-network run.
@@ -169,7 +175,7 @@ class ModelSpec:
 
     name: str
     kwargs: dict[str, Any] = field(default_factory=dict)
-    pretrain: dict[str, Any] | None = None
+    proxy_pretrain: dict[str, Any] | None = None
     lr: float | None = None
 
     def __post_init__(self) -> None:
@@ -178,11 +184,12 @@ class ModelSpec:
         object.__setattr__(self, "kwargs", _check_jsonable_mapping(self.kwargs, "ModelSpec.kwargs"))
         if "name" in self.kwargs:
             raise ValueError("ModelSpec.kwargs must not contain 'name'; set ModelSpec.name.")
-        if self.pretrain is not None:
+        if self.proxy_pretrain is not None:
             from wsss_lib.train.pretrain import PretrainSpec
 
-            settings = _check_jsonable_mapping(self.pretrain, "ModelSpec.pretrain")
-            object.__setattr__(self, "pretrain", PretrainSpec.from_dict(settings).to_dict())
+            settings = _check_jsonable_mapping(self.proxy_pretrain, "ModelSpec.proxy_pretrain")
+            object.__setattr__(self, "proxy_pretrain",
+                               PretrainSpec.from_dict(settings).to_dict())
         if self.lr is not None:
             ok = isinstance(self.lr, (int, float)) and not isinstance(self.lr, bool)
             if not (ok and math.isfinite(self.lr) and self.lr > 0):
@@ -196,14 +203,21 @@ class ModelSpec:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "kwargs": dict(self.kwargs)}
-        if self.pretrain is not None:  # absent, not null: old cache keys stay valid
-            out["pretrain"] = dict(self.pretrain)
+        if self.proxy_pretrain is not None:  # absent, not null: old cache keys stay valid
+            out[_PRETRAIN_KEY] = dict(self.proxy_pretrain)
         if self.lr is not None:
             out["lr"] = self.lr
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelSpec:
+        """The spec of :meth:`to_dict` output (a cache key's ``"pretrain"`` is
+        :attr:`proxy_pretrain`)."""
+        if isinstance(data, Mapping) and _PRETRAIN_KEY in data:
+            if "proxy_pretrain" in data:
+                raise ValueError("ModelSpec.from_dict got both 'pretrain' (the cache key's "
+                                 "spelling) and 'proxy_pretrain'; give one.")
+            data = {("proxy_pretrain" if k == _PRETRAIN_KEY else k): v for k, v in data.items()}
         return cls(**_strict_kwargs(cls, data))
 
 

@@ -14,8 +14,8 @@ backbone's weights are kept; the classifier head is trained later on image label
 
 Pre-training is done once per architecture and image size and cached (``<cache>/pretrain/``),
 so every seed and every notebook starts from the same weights, as every run of the paper starts
-from the same ImageNet checkpoint. Turn it on with ``ModelSpec(..., pretrain={})`` (defaults of
-:class:`PretrainSpec`) or ``pretrain={"epochs": 2, ...}``.
+from the same ImageNet checkpoint. Turn it on with ``ModelSpec(..., proxy_pretrain={})``
+(defaults of :class:`PretrainSpec`) or ``proxy_pretrain={"epochs": 2, ...}``.
 
 Caveat worth teaching: the proxy task makes chimneys and clouds salient features, as ImageNet
 does; a classifier on top can use them as shortcuts just as easily as smoke.

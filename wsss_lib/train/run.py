@@ -82,8 +82,9 @@ def _for_loading(config: TrainConfig) -> TrainConfig:
     """``config`` without the proxy pre-training: the same network shapes, built without first
     running (or reading) a pre-training whose weights the checkpoint overwrites anyway, which on a
     fresh machine would cost minutes before a shipped network could load."""
-    specs = {role: replace(spec, pretrain=None) for role in ("model", "student", "teacher")
-             if (spec := getattr(config, role, None)) is not None and spec.pretrain is not None}
+    specs = {role: replace(spec, proxy_pretrain=None) for role in ("model", "student", "teacher")
+             if (spec := getattr(config, role, None)) is not None
+             and spec.proxy_pretrain is not None}
     return replace(config, **specs) if specs else config
 
 

@@ -56,18 +56,18 @@ def build_model(spec: ModelSpecLike, image_size: int) -> nn.Module:
     """Build the classifier a :class:`~wsss_lib.train.config.ModelSpec` describes, for
     ``image_size`` inputs.
 
-    With ``spec.pretrain`` set, the backbone is loaded from the proxy pre-training
+    With ``spec.proxy_pretrain`` set, the backbone is loaded from the proxy pre-training
     (:func:`wsss_lib.train.pretrain.get_or_pretrain`, cached in ``$WSSS_CACHE``; it does not
     consume the global random stream, so the head's initialisation is the same either way).
     """
     from wsss_lib.models import build_classifier
 
     model = build_classifier(spec.name, **spec.build_kwargs(image_size))
-    if spec.pretrain is not None:
+    if spec.proxy_pretrain is not None:
         from wsss_lib.train.pretrain import PretrainSpec, get_or_pretrain
 
         state = get_or_pretrain(
-            spec.name, spec.build_kwargs(image_size), PretrainSpec.from_dict(spec.pretrain)
+            spec.name, spec.build_kwargs(image_size), PretrainSpec.from_dict(spec.proxy_pretrain)
         )
         model.backbone.load_state_dict(state)
     return model
