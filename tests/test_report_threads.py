@@ -27,3 +27,19 @@ def test_one_kernel_keeps_every_core(two_cores):
 def test_a_users_thread_setting_is_kept(two_cores, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert kernel_thread_env(2) == {}
+
+
+def test_report_kernels_are_not_interrupted_on_their_way_out():
+    """jupyter_client interrupts a kernel before shutting it down, and an idle ipykernel logs
+    "ERROR | KeyboardInterrupt caught in kernel." on the report's terminal: the report's kernel
+    manager skips that interrupt while shutting down, and only then."""
+    import asyncio
+
+    from wsss_lib.report.execute import KernelGroup
+
+    manager = KernelGroup().manager_class()
+    manager.shutting_down = True
+    assert asyncio.run(manager._async_interrupt_kernel()) is None  # nothing sent, no error
+    manager.shutting_down = False
+    with pytest.raises(RuntimeError, match="No kernel is running"):  # a real interrupt is sent
+        asyncio.run(manager._async_interrupt_kernel())

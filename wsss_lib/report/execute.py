@@ -69,6 +69,16 @@ class KernelGroup:
                     group._managers.append(self)
                 await super().start_kernel(**kwargs)
 
+            async def _async_interrupt_kernel(self) -> None:
+                # jupyter_client interrupts every kernel before shutting it down, and an idle
+                # ipykernel answers with "[IPKernelApp] ERROR | KeyboardInterrupt caught in
+                # kernel." on the report's terminal. A report kernel is shut down once its
+                # notebook is done: there is nothing to abort (a stuck one is still terminated,
+                # then killed, after shutdown_wait_time; Ctrl-C goes through signal()).
+                if self.shutting_down:
+                    return
+                await super()._async_interrupt_kernel()
+
         self.manager_class = TrackedKernelManager
 
     def signal(self, signum: int) -> int:
