@@ -136,12 +136,12 @@ def test_the_cli_set_parses_dotted_and_whole_readouts(
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"cam_method": "cam"}, "'cam_method' -> 'readout.method'"),
-        ({"cam_layers": None}, "'cam_layers' -> 'readout.layers'"),
-        ({"cam_scales": [1.0]}, "'cam_scales' -> 'readout.scales'"),
-        ({"cam_fusion": "max"}, "'cam_fusion' -> 'readout.fusion'"),
-        ({"threshold": 0.4}, "'threshold' -> 'readout.threshold'"),
-        ({"refine": ["crf"]}, "'refine' -> 'readout.refine'"),
+        ({"cam_method": "cam"}, "'cam_method' is now 'readout.method'"),
+        ({"cam_layers": None}, "'cam_layers' is now 'readout.layers'"),
+        ({"cam_scales": [1.0]}, "'cam_scales' is now 'readout.scales'"),
+        ({"cam_fusion": "max"}, "'cam_fusion' is now 'readout.fusion'"),
+        ({"threshold": 0.4}, "'threshold' is now 'readout.threshold'"),
+        ({"refine": ["crf"]}, "'refine' is now 'readout.refine'"),
         ({"readout.nope": 1}, "Unknown CamReadout keys ['nope']"),
         ({"nope.threshold": 1}, "Unknown recipe setting(s) ['nope.threshold']"),
     ],
@@ -181,10 +181,10 @@ def test_a_bad_readout_is_camreadouts_message_as_the_recipes_setting(
 @pytest.mark.parametrize(
     ("section", "message"),
     [
-        ({"cam_method": "gradcam"}, "'cam_method' -> 'readout.method'"),
-        ({"cam_scales": [1.0]}, "'cam_scales' -> 'readout.scales'"),
-        ({"threshold": 0.3}, "'threshold' -> 'readout.threshold'"),
-        ({"refine": []}, "'refine' -> 'readout.refine'"),
+        ({"cam_method": "gradcam"}, "'cam_method' is now 'readout.method'"),
+        ({"cam_scales": [1.0]}, "'cam_scales' is now 'readout.scales'"),
+        ({"threshold": 0.3}, "'threshold' is now 'readout.threshold'"),
+        ({"refine": []}, "'refine' is now 'readout.refine'"),
         ({"readout": {"method": "gradcam", "threshold": 2}}, "threshold must be a number"),
     ],
 )

@@ -130,11 +130,11 @@ def test_method_settings_name_missing_training_keys(tmp_path):
 
 def test_old_setting_names_are_refused_with_the_new_name(tmp_path):
     path = _write_recipe(tmp_path, {**TINY, "pretrain": True}, {"02_teacher_student": {}})
-    with pytest.raises(ValueError, match="'pretrain' -> 'proxy_pretrain'"):
+    with pytest.raises(ValueError, match="'pretrain' is now 'proxy_pretrain'"):
         configs.method_settings(path)
-    with pytest.raises(ValueError, match="'candidate_levels' -> 'candidate_train_levels'"):
+    with pytest.raises(ValueError, match="'candidate_levels' is now 'candidate_train_levels'"):
         configs.method_settings("quick", "09_shortcut_claims", candidate_levels=[[0.5, 0.5]])
-    with pytest.raises(ValueError, match="'pipelines' -> 'rows'"):
+    with pytest.raises(ValueError, match="'pipelines' is now 'rows'"):
         configs.method_settings("quick", "10_second_stage", pipelines=["single_cnn"])
 
 

@@ -74,7 +74,7 @@ def test_the_section_names_only_what_differs_from_the_method(profile: str) -> No
 
 
 def test_an_old_setting_name_is_refused_with_the_new_one() -> None:
-    with pytest.raises(ValueError, match="'pretrain' -> 'proxy_pretrain'"):
+    with pytest.raises(ValueError, match="'pretrain' is now 'proxy_pretrain'"):
         load_recipe("quick", pretrain=False)
 
 

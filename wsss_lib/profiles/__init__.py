@@ -77,7 +77,7 @@ def check_names(names: Any, where: str) -> None:
     """
     old = [name for name in names if name in RENAMED_SETTINGS]
     if old:
-        renames = ", ".join(f"{name!r} -> {RENAMED_SETTINGS[name]!r}" for name in old)
+        renames = ", ".join(f"{name!r} is now {RENAMED_SETTINGS[name]!r}" for name in old)
         dotted = [RENAMED_SETTINGS[name] for name in old if "." in RENAMED_SETTINGS[name]]
         how = ""
         if dotted:
@@ -85,8 +85,8 @@ def check_names(names: Any, where: str) -> None:
             how = (f" ({dotted[0]!r} is the key {inner!r} of the mapping setting {outer!r}: "
                    f"\"{outer}\": {{\"{inner}\": ...}} in a profile, --set {dotted[0]}=VALUE "
                    "for wsss train)")
-        raise ValueError(f"{where} uses renamed setting(s): {renames}; use the new name(s)"
-                         f"{how}.")
+        raise ValueError(f"{where}: the setting {renames}; use the new name"
+                         f"{'s' if len(old) > 1 else ''}{how}.")
 
 
 class NotebookSettings(dict):

@@ -81,10 +81,11 @@ def _old_readout_keys_refused(names: Any, where: str) -> None:
     """Refuse the read-out's old keys (:data:`OLD_READOUT_KEYS`) among ``names``."""
     old = [name for name in names if name in OLD_READOUT_KEYS]
     if old:
-        renames = ", ".join(f"{name!r} -> 'readout.{OLD_READOUT_KEYS[name]}'" for name in old)
+        renames = ", ".join(f"{name!r} is now 'readout.{OLD_READOUT_KEYS[name]}'" for name in old)
         raise ValueError(
-            f"{where} uses the recipe's old read-out key(s): {renames}. The read-out is one "
-            f"setting now: in a profile section {_READOUT_EXAMPLE}; on the command line "
+            f"{where}: the recipe's read-out key{'s' if len(old) > 1 else ''} {renames}. The "
+            f"read-out is one setting now: in a profile section {_READOUT_EXAMPLE}; on the "
+            "command line "
             "--set readout.KEY=VALUE (e.g. --set readout.threshold=0.4)."
         )
 
