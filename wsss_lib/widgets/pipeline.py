@@ -25,7 +25,7 @@ from PIL import Image, UnidentifiedImageError
 from wsss_lib.cam import compute_cam, default_gradcam_layers
 from wsss_lib.data import SPLITS, SmokeScenes, load_folder, load_split, to_tensor_batch
 from wsss_lib.metrics import cam_chimney_mass, chimney_false_positive_rate, per_image_iou_values
-from wsss_lib.postprocess import DenseCRF, PixelAdaptiveRefiner, run_pipeline
+from wsss_lib.postprocess import REFINEMENT_STEPS, run_pipeline
 from wsss_lib.utils import get_device
 from wsss_lib.widgets.catalog import CachedModel, load_cached_model, with_unique_labels
 from wsss_lib.widgets.state import ExplorerState, cam_key
@@ -43,13 +43,14 @@ __all__ = [
     "read_image",
 ]
 
-#: Post-processing steps the explorer can toggle: name -> (label, factory). They run in this
-#: order. Both work without trained weights; AffinityNet (needs fitting) and CLIP/SAM (need
-#: downloaded weights) are explored in notebook 06 instead.
+#: The explorer's label of each named refinement step it offers, in the order they run.
+_STEP_LABELS = {"par": "pixel-adaptive refinement (PAR)", "crf": "dense CRF"}
+#: Post-processing steps the explorer can toggle: name -> (label, factory), the factories those
+#: registered under the name (:mod:`wsss_lib.postprocess.registry`). Both work without trained
+#: weights; AffinityNet (needs fitting) and CLIP/SAM (need downloaded weights) are explored in
+#: notebook 06 instead.
 POSTPROCESS_STEPS: dict[str, tuple[str, Callable[[], Any]]] = {
-    "par": ("pixel-adaptive refinement (PAR)", PixelAdaptiveRefiner),
-    "crf": ("dense CRF", DenseCRF),
-}
+    name: (label, REFINEMENT_STEPS[name]) for name, label in _STEP_LABELS.items()}
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
