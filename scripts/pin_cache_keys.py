@@ -60,6 +60,12 @@ def built_networks(profile: str) -> dict[str, Any]:
     return out
 
 
+def read_pinned(profile: str) -> dict[str, Any]:
+    """The pinned names of ``profile`` (the file's keys but its ``profile`` and ``note``)."""
+    data = json.loads(pin_path(profile).read_text())
+    return {k: v for k, v in data.items() if k not in ("profile", "note")}
+
+
 def differences(pinned: Any, built: Any, where: str = "") -> list[str]:
     """Lines naming what was pinned and is no longer built, and what is new (lists of names,
     or mappings of them compared key by key)."""
@@ -89,9 +95,7 @@ def main() -> int:
                                         **built}, indent=1) + "\n")
             print(f"pinned {len(built['networks'])} networks of {profile!r} in {path}")
             continue
-        pinned = {k: v for k, v in json.loads(path.read_text()).items()
-                  if k not in ("profile", "note")}
-        lines = differences(pinned, built)
+        lines = differences(read_pinned(profile), built)
         print("\n".join(lines) or f"{profile}: every pinned network is built under the same key")
         status = status or (1 if lines else 0)
     return status

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
-import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@functools.cache
 def _script():
     spec = importlib.util.spec_from_file_location("pin_cache_keys",
                                                   ROOT / "scripts" / "pin_cache_keys.py")
@@ -20,8 +21,7 @@ def _script():
 
 
 def _pinned(profile: str) -> dict:
-    data = json.loads(_script().pin_path(profile).read_text())
-    return {k: v for k, v in data.items() if k not in ("profile", "note")}
+    return _script().read_pinned(profile)
 
 
 @pytest.mark.parametrize("profile", ["full", "tutorial", "quick", "paper"])

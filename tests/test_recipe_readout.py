@@ -221,6 +221,15 @@ def test_a_run_record_with_the_old_flat_keys_still_loads(tmp_path: Path, profile
     assert load_run_recipe(tmp_path) == recipe
 
 
+def test_a_run_record_with_the_old_pretrain_name_still_loads() -> None:
+    recipe = load_recipe("quick")
+    record = recipe.to_dict()
+    record["method"] = {("pretrain" if k == "proxy_pretrain" else k): v
+                        for k, v in record["method"].items()}
+    assert "proxy_pretrain" not in record["method"]
+    assert Recipe.from_mapping(record) == recipe
+
+
 def _args(**given) -> argparse.Namespace:
     options = dict.fromkeys(("profile", "method", "layers", "scales", "fusion", "threshold",
                              "refine", "resize"))

@@ -26,6 +26,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "check_batch_size",
     "config_hash",
     "default_cache_dir",
     "device_description",
@@ -80,6 +81,13 @@ def device_description(device: str | torch.device | None = None) -> str:
         f"cpu {_cpu_model()}, {cores} cores visible, torch threads {torch.get_num_threads()}, "
         f"load average {load:.1f}, torch {torch.__version__}"
     )
+
+
+def check_batch_size(batch_size: Any) -> int:
+    """``batch_size`` if it is a positive int, else a ``ValueError`` naming it."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+    return batch_size
 
 
 def seed_everything(seed: int) -> None:

@@ -28,7 +28,16 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from wsss_lib.utils import PAPER_THRESHOLD
+from wsss_lib.cam.fusion import FUSION_RULES
+from wsss_lib.cam.methods import cam_method, canonical_cam_method
+from wsss_lib.cam.torch_cam import NORMALIZE_MODES, default_gradcam_layers
+from wsss_lib.postprocess.registry import (
+    REFINEMENT_STEPS,
+    check_step_name,
+    is_refinement_step,
+    make_refinement_steps,
+)
+from wsss_lib.utils import PAPER_THRESHOLD, to_jsonable
 
 __all__ = ["CamReadout", "layer_cams_readout", "readout_or_settings"]
 
@@ -37,8 +46,6 @@ _ALWAYS = ("method", "layers", "threshold")
 
 
 def _check_method(method: Any) -> str:
-    from wsss_lib.cam.methods import canonical_cam_method
-
     if not isinstance(method, str):
         raise ValueError(f"CamReadout.method must be a CAM method name such as 'cam' or "
                          f"'gradcam'; got {method!r}.")
@@ -46,8 +53,6 @@ def _check_method(method: Any) -> str:
 
 
 def _check_layers(layers: Any, method: str) -> tuple[str | int, ...] | None:
-    from wsss_lib.cam.methods import cam_method
-
     if isinstance(layers, (str, int)) and not isinstance(layers, bool):
         layers = (layers,)
     if layers is not None:
@@ -83,8 +88,6 @@ def _check_scales(scales: Any) -> tuple[float, ...]:
 
 
 def _check_fusion(fusion: Any, weights: Any) -> tuple[float, ...] | None:
-    from wsss_lib.cam.fusion import FUSION_RULES
-
     if fusion not in FUSION_RULES:
         raise ValueError(f"Unknown fusion rule {fusion!r}; valid: {FUSION_RULES}.")
     if weights is None:
@@ -106,8 +109,6 @@ def _check_fusion(fusion: Any, weights: Any) -> tuple[float, ...] | None:
 
 
 def _check_normalize(normalize: Any) -> str:
-    from wsss_lib.cam.torch_cam import NORMALIZE_MODES
-
     if normalize not in NORMALIZE_MODES:
         raise ValueError(f"normalize={normalize!r} is not one of {NORMALIZE_MODES}.")
     return normalize
@@ -124,18 +125,10 @@ def _check_threshold(threshold: Any) -> float:
 
 
 def _jsonable(value: Any) -> Any:
-    from wsss_lib.utils import to_jsonable
-
     return json.loads(json.dumps(to_jsonable(value)))
 
 
 def _check_refine(refine: Any) -> tuple[Any, ...]:
-    from wsss_lib.postprocess.registry import (
-        REFINEMENT_STEPS,
-        check_step_name,
-        is_refinement_step,
-    )
-
     if isinstance(refine, (str, Mapping)) or is_refinement_step(refine):
         refine = (refine,)
     out: list[Any] = []
@@ -160,8 +153,6 @@ def _check_refine(refine: Any) -> tuple[Any, ...]:
 
 
 def _step_from_record(record: Mapping[str, Any]) -> Any:
-    from wsss_lib.postprocess.registry import REFINEMENT_STEPS
-
     name, params = record["name"], dict(record["params"])
     if name not in REFINEMENT_STEPS:
         raise ValueError(
@@ -244,8 +235,6 @@ class CamReadout:
         """The post-processing steps to run, in order: a fresh step per name or record (built
         with the recorded parameters), step objects as given. Each maps a soft CAM float
         ``[B, H, W]`` and its images to a refined CAM ``[B, H, W]``."""
-        from wsss_lib.postprocess.registry import make_refinement_steps
-
         return [_step_from_record(item) if isinstance(item, Mapping)
                 else make_refinement_steps([item])[0] for item in self.refine]
 
@@ -319,9 +308,6 @@ class CamReadout:
         Raises:
             ValueError: a layer the model does not have.
         """
-        from wsss_lib.cam.methods import cam_method
-        from wsss_lib.cam.torch_cam import default_gradcam_layers
-
         if not cam_method(self.method).takes_layers:
             return self
         specs = default_gradcam_layers(model) if self.layers is None else self.layers

@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from wsss_lib.utils import check_batch_size
+
 from .scenes import SmokeScenes
 
 __all__ = [
@@ -253,8 +255,7 @@ def iterate_batches(
         ``smoke_mask bool [B, H, W]``, ``chimney_mask bool [B, H, W]`` (all False when the
         scenes have no such masks) and ``index int64 [B]`` (positions in ``scenes``).
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+    check_batch_size(batch_size)
     _check_crop_scale(crop_scale)
     generator = torch.Generator().manual_seed(int(seed))
     n = len(scenes)

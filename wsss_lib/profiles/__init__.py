@@ -144,20 +144,25 @@ def section_settings(profile_data: Mapping[str, Mapping[str, Any]], section: str
 
 
 def notebook_settings(
-    notebook: str, profile: str | Path = "quick", **overrides: Any
+    notebook: str,
+    profile: str | Path = "quick",
+    *,
+    profile_data: Mapping[str, Mapping[str, Any]] | None = None,
+    **overrides: Any,
 ) -> NotebookSettings:
     """Settings of one notebook: profile defaults (``"*"`` then the notebook's own), then overrides.
 
     Args:
         notebook: the notebook's stem, e.g. ``"01_co_occurrence_bias"``.
         profile: profile name or path to a profile JSON file.
+        profile_data: ``profile`` as :func:`load_profile` already read it (not read again).
         **overrides: values from the notebook's parameters cell; ``None`` means "use the profile".
 
     Raises:
         ValueError: if the profile has no section for ``notebook`` or an override names a
             setting the profile does not define (a typo would otherwise be silently ignored).
     """
-    data = load_profile(profile)
+    data = load_profile(profile) if profile_data is None else profile_data
     if notebook not in data:
         raise ValueError(
             f"Profile {str(profile)!r} has no settings for notebook {notebook!r}; "

@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from wsss_lib.cam.readout import CamReadout
-from wsss_lib.train.evaluate import check_batch_size, scene_cams
-from wsss_lib.utils import config_hash, get_device
+from wsss_lib.train.evaluate import scene_cams
+from wsss_lib.utils import check_batch_size, config_hash, get_device
 
 
 def _resolve_model(run_or_model: Any, device: torch.device) -> tuple[nn.Module, dict[str, Any]]:

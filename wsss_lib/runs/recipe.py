@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from wsss_lib.cam.readout import CamReadout
+from wsss_lib.profiles import RENAMED_SETTINGS, SHARED_SECTION, check_names, load_profile
 from wsss_lib.studies.configs import OWN_DATA_PARADIGMS, RECIPE_KEYS, TRAINING_KEYS
 
 #: The profile section holding what ``wsss train`` adds to the recipe of ``"*"`` (shared with
@@ -45,8 +46,9 @@ FALLBACK_READOUT = CamReadout("cam", threshold=0.3, scales=(1.0,), fusion="mean"
 #: key of ``readout`` (``--set readout.<key>=VALUE``). A run's recipe file holding them still
 #: loads (:meth:`Recipe.from_mapping`); a profile section or ``--set`` naming them is refused.
 OLD_READOUT_KEYS: dict[str, str] = {
-    "cam_method": "method", "cam_layers": "layers", "cam_scales": "scales",
-    "cam_fusion": "fusion", "threshold": "threshold", "refine": "refine",
+    **{old: new.removeprefix("readout.") for old, new in RENAMED_SETTINGS.items()
+       if new.startswith("readout.")},
+    "threshold": "threshold", "refine": "refine",  # still notebook settings: refused here only
 }
 
 #: How the recipe's read-out looks in a profile (the ``paper`` setting).
@@ -90,9 +92,14 @@ def _old_readout_keys_refused(names: Any, where: str) -> None:
         )
 
 
-def _translate_old_readout(settings: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A run's recipe record written before ``readout``: its six flat read-out keys
-    (:data:`OLD_READOUT_KEYS`, recognised by a ``cam_*`` key) as one ``readout`` mapping."""
+def _translate_old_record(settings: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A run's recipe record written before today's names, in them: its six flat read-out keys
+    (:data:`OLD_READOUT_KEYS`, recognised by a ``cam_*`` key) as one ``readout`` mapping, and
+    its method's ``pretrain`` as ``proxy_pretrain``."""
+    method = settings.get("method")
+    if isinstance(method, Mapping) and "pretrain" in method and "proxy_pretrain" not in method:
+        method = {("proxy_pretrain" if k == "pretrain" else k): v for k, v in method.items()}
+        settings = {**settings, "method": method}
     if "readout" in settings or not any(k.startswith("cam_") and k in OLD_READOUT_KEYS
                                         for k in settings):
         return settings
@@ -227,11 +234,7 @@ class Recipe:
         for name in ("lr", "lam"):
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.method is not None:
-            method = json.loads(json.dumps(dict(self.method)))
-            if "pretrain" in method and "proxy_pretrain" not in method:
-                # a run's recipe file written before the setting was renamed
-                method["proxy_pretrain"] = method.pop("pretrain")
-            object.__setattr__(self, "method", method)
+            object.__setattr__(self, "method", json.loads(json.dumps(dict(self.method))))
         choices = {"paradigm": RECIPE_PARADIGMS, "resize": RESIZE_MODES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
@@ -249,12 +252,13 @@ class Recipe:
         :class:`~wsss_lib.cam.readout.CamReadout` or its mapping; a run's recipe file written
         before the read-out was one setting holds its six flat keys
         (:data:`OLD_READOUT_KEYS`: ``cam_method``, ``cam_layers``, ``cam_scales``,
-        ``cam_fusion``, ``threshold``, ``refine``), which are read as ``readout``.
+        ``cam_fusion``, ``threshold``, ``refine``), which are read as ``readout``, and its
+        method's ``pretrain``, read as ``proxy_pretrain``.
 
         Raises:
             ValueError: a recipe field is missing or has a bad value.
         """
-        settings = _translate_old_readout(settings)
+        settings = _translate_old_record(settings)
         names = [f.name for f in fields(cls)]
         missing = [n for n in names if n not in settings and n != "method"]
         if missing:
@@ -281,8 +285,6 @@ class Recipe:
             ValueError: an override names no recipe setting, a setting's old name (the
                 read-out's old keys ``cam_method``, ``threshold``, ... included), or a bad value.
         """
-        from wsss_lib.profiles import check_names
-
         check_names(overrides, "The recipe overrides (--set)")
         _old_readout_keys_refused(overrides, "The recipe overrides (--set)")
         names = [f.name for f in fields(self)]
@@ -468,8 +470,6 @@ def load_recipe(profile: str | os.PathLike[str] = "quick", **overrides: Any) -> 
             read-out's old keys (:data:`OLD_READOUT_KEYS`), a missing or bad setting, or an
             unknown override.
     """
-    from wsss_lib.profiles import SHARED_SECTION, load_profile
-
     data = load_profile(profile)
     if RECIPE_SECTION not in data:
         raise ValueError(

@@ -133,14 +133,15 @@ def method_settings(
             :func:`wsss_lib.profiles.notebook_settings`), or a profile whose ``"*"`` section
             lacks a training key.
     """
-    recipe = load_profile(profile).get(SHARED_SECTION, {})
+    data = load_profile(profile)
+    recipe = data.get(SHARED_SECTION, {})
     missing = [k for k in TRAINING_KEYS if k not in recipe]
     if missing:
         raise ValueError(
             f"Profile {str(profile)!r} lacks the training settings {missing} in its "
             f"{SHARED_SECTION!r} section; add them there (every notebook trains with them)."
         )
-    own = notebook_settings(notebook, profile)
+    own = notebook_settings(notebook, profile, profile_data=data)
     settings = NotebookSettings({**OPTIONAL_TRAINING_KEYS, **own})
     return apply_overrides(settings, overrides, notebook)
 

@@ -18,7 +18,7 @@ from torch import nn
 from wsss_lib.cam.readout import CamReadout, readout_or_settings
 from wsss_lib.train.paradigms.supervised import SupervisedSegmenter
 from wsss_lib.train.run import TrainedRun
-from wsss_lib.utils import get_device
+from wsss_lib.utils import check_batch_size, get_device
 
 __all__ = ["EVAL_BATCH_SIZE", "EvalResult", "check_batch_size", "classifier_accuracy",
            "evaluate_model", "scene_cams"]
@@ -47,13 +47,6 @@ class EvalResult:
 def _batches(n: int, batch_size: int) -> Iterator[slice]:
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
-
-
-def check_batch_size(batch_size: Any) -> int:
-    """``batch_size`` if it is a positive int, else a ``ValueError`` naming it."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
-    return batch_size
 
 
 def scene_cams(

@@ -9,6 +9,7 @@ panels and metrics: the CAM (keyed without the threshold) stays cached and the m
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Any
 
 from wsss_lib.cam.methods import cam_method
@@ -91,7 +92,7 @@ class ExplorerState:
             return None
         return self.layers if takes_layers and self.layers else None
 
-    @property
+    @cached_property
     def readout(self) -> CamReadout:
         """The chosen CAM settings as one :class:`~wsss_lib.cam.readout.CamReadout` (layers only
         for methods that read layers; empty layers: the method's defaults)."""
